@@ -1,0 +1,1 @@
+"""The llmopt admin: a Django site for operators of the optimization package."""

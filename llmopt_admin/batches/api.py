@@ -1,0 +1,5 @@
+"""API endpoints of the batches app."""
+
+from ninja import Router
+
+router = Router(tags=["batches"])

@@ -1,0 +1,5 @@
+"""API endpoints of the configs app."""
+
+from ninja import Router
+
+router = Router(tags=["configs"])

@@ -1,0 +1,5 @@
+"""API endpoints of the savings app."""
+
+from ninja import Router
+
+router = Router(tags=["savings"])

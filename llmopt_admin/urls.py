@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from llmopt_admin.api import api
+
+urlpatterns = [
+    path("", RedirectView.as_view(url="/savings/", permanent=False)),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/", api.urls),
+    path("", include("llmopt_admin.configs.urls")),
+    path("batches/", include("llmopt_admin.batches.urls")),
+    path("savings/", include("llmopt_admin.savings.urls")),
+]

@@ -1,0 +1,1 @@
+"""Cut LLM bills with prompt caching and Message Batches."""

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite with its quality gates: installs what it needs, then ruff, mypy, bandit,
+# pytest (unit, Django on PostgreSQL, Celery on Redis, Chromium browser tests) and coverage floors.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "== installing Debian's chromium for the browser tests"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+bash scripts/install.sh
+bash scripts/services.sh
+
+export DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+export REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}
+mkdir -p artifacts
+
+echo "== ruff check";        "$VENV/bin/ruff" check .
+echo "== ruff format";       "$VENV/bin/ruff" format --check .
+echo "== mypy (strict on optimization/)"; "$VENV/bin/mypy"
+echo "== bandit";            "$VENV/bin/bandit" -q -c pyproject.toml -r optimization llmopt_admin
+
+echo "== pytest"
+set +e
+"$VENV/bin/python" -m pytest --cov --cov-report=term --cov-fail-under=85 "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: that is a failure, not a pass" >&2
+  exit 1
+fi
+[ "$status" -eq 0 ] || exit "$status"
+
+echo "== coverage floor on optimization/ (90%)"
+"$VENV/bin/coverage" report --include='optimization/*' --fail-under=90 | tail -n 1
