@@ -117,7 +117,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- llmopt ---------------------------------------------------------------------------------
-# Where the aiconfigs document lives: embedded (this database), arango, pipeshub-redis, pipeshub-etcd.
+# Where the aiconfigs document lives: embedded (this database), arango, pipeshub-redis or
+# pipeshub-etcd.
 LLMOPT_CONFIG_STORE = os.environ.get("LLMOPT_CONFIG_STORE", "embedded")
 ARANGO_URL = os.environ.get("ARANGO_URL", "http://127.0.0.1:8529")
 ARANGO_DB_NAME = os.environ.get("ARANGO_DB_NAME", "es")

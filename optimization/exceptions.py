@@ -27,7 +27,9 @@ class ConfigValidationError(OptimizationError, ValueError):
 class CacheError(OptimizationError):
     """A prompt-caching request was refused by the provider (e.g. too many breakpoints)."""
 
-    def __init__(self, message: str, *, provider: str | None = None, model: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, provider: str | None = None, model: str | None = None
+    ) -> None:
         self.provider = provider
         self.model = model
         super().__init__(message)

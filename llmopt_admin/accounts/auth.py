@@ -1,4 +1,4 @@
-"""Authentication for the API: a staff session (browser, CSRF-checked) or a bearer token (machines)."""
+"""API authentication: a staff session (browser, CSRF-checked) or a bearer token (machines)."""
 
 from __future__ import annotations
 

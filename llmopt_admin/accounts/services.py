@@ -9,12 +9,12 @@ from django.utils import timezone
 
 from llmopt_admin.accounts.models import ApiToken, token_digest
 
-TOKEN_PREFIX = "llmopt_"
+RAW_PREFIX = "llmopt_"  # marks our tokens in logs and secret scanners
 
 
 def api_token_create(*, user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
     """Create a token for `user`; returns the row and the raw token, which is shown only once."""
-    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    raw = RAW_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(user=user, name=name, digest=token_digest(raw), prefix=raw[:12])
     return token, raw
 
