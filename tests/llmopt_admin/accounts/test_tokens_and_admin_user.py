@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from llmopt_admin.accounts.models import ApiToken, token_digest
+from llmopt_admin.accounts.services import api_token_authenticate, api_token_create
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_ensure_admin_creates_a_superuser_and_prints_the_password_once() -> None:
+    first = run("ensure_admin")
+    password = first.split("password: ")[1].split()[0]
+    user = get_user_model().objects.get(username="admin")
+    assert user.is_staff and user.is_superuser and user.check_password(password)
+
+    second = run("ensure_admin")
+    assert password not in second
+    assert "already exists" in second
+
+
+def test_a_token_is_stored_only_as_its_digest_and_authenticates_its_user() -> None:
+    user = get_user_model().objects.create_user("robot", is_staff=True)
+    token, raw = api_token_create(user=user, name="backend")
+    assert raw.startswith("llmopt_")
+    assert token.digest == token_digest(raw) and raw not in (token.digest, token.prefix)
+    assert api_token_authenticate(raw=raw) == user
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_a_revoked_or_unknown_token_authenticates_nobody() -> None:
+    user = get_user_model().objects.create_user("robot")
+    token, raw = api_token_create(user=user, name="backend")
+    assert api_token_authenticate(raw="llmopt_not-a-token") is None
+    ApiToken.objects.filter(pk=token.pk).update(revoked=True)
+    assert api_token_authenticate(raw=raw) is None
+
+
+def test_create_api_token_prints_a_working_token() -> None:
+    user = get_user_model().objects.create_user("robot")
+    raw = run("create_api_token", "robot", "--name", "pipeshub").strip()
+    assert api_token_authenticate(raw=raw) == user
+    with pytest.raises(CommandError, match="no user named 'ghost'"):
+        run("create_api_token", "ghost")
