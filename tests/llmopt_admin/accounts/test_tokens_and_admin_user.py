@@ -22,7 +22,9 @@ def test_ensure_admin_creates_a_superuser_and_prints_the_password_once() -> None
     first = run("ensure_admin")
     password = first.split("password: ")[1].split()[0]
     user = get_user_model().objects.get(username="admin")
-    assert user.is_staff and user.is_superuser and user.check_password(password)
+    assert user.is_staff
+    assert user.is_superuser
+    assert user.check_password(password)
 
     second = run("ensure_admin")
     assert password not in second
@@ -33,7 +35,8 @@ def test_a_token_is_stored_only_as_its_digest_and_authenticates_its_user() -> No
     user = get_user_model().objects.create_user("robot", is_staff=True)
     token, raw = api_token_create(user=user, name="backend")
     assert raw.startswith("llmopt_")
-    assert token.digest == token_digest(raw) and raw not in (token.digest, token.prefix)
+    assert token.digest == token_digest(raw)
+    assert raw not in (token.digest, token.prefix)
     assert api_token_authenticate(raw=raw) == user
     token.refresh_from_db()
     assert token.last_used_at is not None
