@@ -1,0 +1,435 @@
+"""What each PipesHub LLM provider (and model) offers for batching and prompt caching.
+
+`ProviderCapabilities.detect(provider, model)` is the one place that knows. Provider ids are
+PipesHub's `LLMProvider` enum values, spelled exactly as in
+backend/python/app/utils/aimodels.py of pipeshub-ai/pipeshub-ai (19 ids, read 2026-11-25).
+
+Facts and where they come from (checked 2026-11-25 unless marked otherwise):
+
+- anthropic: Message Batches API, at most 100,000 requests or 256 MB per batch, 50% price, ends
+  within 24 h (platform.claude.com, "Batch processing" and "Create a Message Batch"). Prompt
+  caching with explicit `cache_control`, at most 4 breakpoints, TTL 5 min (default) or 1 h; writes
+  cost 1.25x (5 min) or 2x (1 h) the input price, reads 0.1x; the batch discount stacks on cache
+  prices (platform.claude.com "Pricing"). Minimum cacheable prompt length per model: see
+  `_CLAUDE_MIN_CACHEABLE` (Anthropic's prompt-caching page as quoted in anthropics/
+  anthropic-sdk-python#1194; models newer than Opus 4.6 from secondary gateway docs).
+- bedrock: Claude models cache with explicit breakpoints (Converse `cachePoint`, same rules as
+  Anthropic); other families (Llama, Mistral, Titan, ...) do not cache here. Batch inference
+  (S3 JSONL jobs, 50% for supported models); per-job limits are adjustable account quotas - we
+  record the default 50,000 records and 5 GB per job (from memory of the AWS quota page, not
+  re-verified).
+- vertexAI: Claude on Vertex caches like Anthropic (explicit); Gemini 2.5+ caches implicitly
+  (automatic). Batch prediction exists for both; Google documents no single request-count cap we
+  could verify, so limits are None.
+- openAI: automatic caching from 1,024 tokens, no markers; Batch API 50,000 requests, 200 MB
+  input file, 24 h window, 50% price (OpenAI API reference, "Create batch").
+- azureOpenAI: same automatic caching; Global Batch (assumed 100,000 requests / 200 MB per
+  file, from memory, not re-verified).
+- azureAI: Claude deployments in Microsoft Foundry are called through ChatAnthropic and take
+  explicit `cache_control`; other models (OpenAI family) cache automatically. No batch route.
+- gemini: implicit (automatic) caching on Gemini 2.5 and later; Batch API at 50% with a JSONL
+  input file up to 2 GB (inline requests up to 20 MB) (ai.google.dev "Batch API").
+- openRouter: passes `cache_control` through to Claude models (explicit); OpenAI, DeepSeek and
+  Grok models behind it cache automatically; no batch API.
+- xai: automatic caching; groq: automatic caching on the models that have it (Kimi K2,
+  gpt-oss). Groq, Mistral, Together and Fireworks also sell discounted batch APIs, but we could
+  not verify their limits, so they are recorded as not batching until someone does.
+- cohere, minimax, mistral, together, ollama, lmStudio, openAICompatible, litellmProxy: no prompt
+  caching we can drive (local servers and generic proxies cannot be known to cache).
+
+`supports_batching` states what the provider offers; `batch_api` names the API so a caller can
+check whether it has a client for it (only Anthropic's Message Batches has one today).
+
+Unknown providers and unknown models degrade to "no optimization" with a logged warning and
+never raise. A Claude model whose version is not in the table keeps caching and batching with the
+conservative defaults below, and logs a warning so the table gets updated.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+CacheMarkerType = Literal["explicit", "automatic"]
+
+PROVIDERS: tuple[str, ...] = (
+    "anthropic",
+    "bedrock",
+    "azureAI",
+    "azureOpenAI",
+    "cohere",
+    "fireworks",
+    "gemini",
+    "groq",
+    "litellmProxy",
+    "lmStudio",
+    "minimax",
+    "mistral",
+    "ollama",
+    "openAI",
+    "openAICompatible",
+    "openRouter",
+    "together",
+    "vertexAI",
+    "xai",
+)
+
+ANTHROPIC_MAX_BREAKPOINTS = 4
+ANTHROPIC_BATCH_MAX_REQUESTS = 100_000
+ANTHROPIC_BATCH_MAX_BYTES = 256 * 1024 * 1024
+OPENAI_BATCH_MAX_REQUESTS = 50_000
+OPENAI_BATCH_MAX_BYTES = 200 * 1024 * 1024
+GEMINI_BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024
+# The Phase 1 plan's default flush sizes (a deliberate choice below the hard limits).
+DEFAULT_BATCH_SIZE_ANTHROPIC = 10_000
+DEFAULT_BATCH_SIZE_GEMINI = 10_000
+DEFAULT_BATCH_SIZE_OPENAI = 50_000
+
+CACHE_TTL_OPTIONS: tuple[int, ...] = (300, 3600)
+BATCH_DISCOUNT = Decimal("0.5")
+CACHE_READ_MULTIPLIER = Decimal("0.1")
+CACHE_WRITE_MULTIPLIERS: Mapping[int, Decimal] = MappingProxyType(
+    {300: Decimal("1.25"), 3600: Decimal("2")}
+)
+# Lowest documented minimum among current Claude models we lack a precise figure for: a
+# breakpoint below the real minimum only goes unused (Anthropic caches nothing and charges no
+# write premium), while a figure set too high would forgo real savings.
+DEFAULT_CLAUDE_MIN_CACHEABLE = 1024
+OPENAI_MIN_CACHEABLE = 1024
+
+# Minimum cacheable prompt length per Claude family and version, (family, major, minor).
+_CLAUDE_MIN_CACHEABLE: Mapping[tuple[str, int, int], int] = MappingProxyType(
+    {
+        ("opus", 3, 0): 1024,
+        ("sonnet", 3, 5): 1024,
+        ("sonnet", 3, 7): 1024,
+        ("haiku", 3, 0): 2048,
+        ("haiku", 3, 5): 2048,
+        ("opus", 4, 0): 1024,
+        ("opus", 4, 1): 1024,
+        ("sonnet", 4, 0): 1024,
+        ("sonnet", 4, 5): 1024,
+        ("sonnet", 4, 6): 1024,
+        ("haiku", 4, 5): 4096,
+        ("opus", 4, 5): 4096,
+        ("opus", 4, 6): 4096,
+        ("opus", 4, 8): 1024,
+        ("sonnet", 5, 0): 1024,
+        ("opus", 5, 0): 512,
+    }
+)
+
+_NEW_STYLE = re.compile(r"claude-(opus|sonnet|haiku)-(\d+)(?:[-.](\d)(?!\d))?")
+_OLD_STYLE = re.compile(r"claude-(\d)(?:[-.](\d)(?!\d))?-(opus|sonnet|haiku)")
+
+
+def parse_claude_model(model: str) -> tuple[str, int, int] | None:
+    """(family, major, minor) of a Claude model id in any vendor's spelling, else None.
+
+    Understands dated ids (claude-sonnet-4-5-20250929), aliases (claude-sonnet-4-5), the old
+    order (claude-3-5-haiku-20241022), Bedrock (us.anthropic.claude-sonnet-4-5-20250929-v1:0),
+    Vertex (claude-sonnet-4-5@20250929) and OpenRouter (anthropic/claude-sonnet-4.5) ids.
+    """
+    text = model.lower()
+    match = _NEW_STYLE.search(text)
+    if match:
+        return match[1], int(match[2]), int(match[3] or 0)
+    match = _OLD_STYLE.search(text)
+    if match:
+        return match[3], int(match[1]), int(match[2] or 0)
+    return None
+
+
+def _is_claude(model: str | None) -> bool:
+    return model is not None and "claude" in model.lower()
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    """Batching and caching facts for one provider, optionally narrowed to one model.
+
+    Example:
+        >>> caps = ProviderCapabilities.detect("anthropic", "claude-haiku-4-5")
+        >>> caps.supports_caching, caps.cache_marker_type, caps.min_cacheable_tokens
+        (True, 'explicit', 4096)
+    """
+
+    provider: str
+    model: str | None = None
+    supports_batching: bool = False
+    supports_caching: bool = False
+    cache_marker_type: CacheMarkerType | None = None
+    batch_api: str | None = None
+    batch_max_requests: int | None = None
+    batch_max_bytes: int | None = None
+    default_batch_size: int | None = None
+    max_cache_breakpoints: int = 0
+    min_cacheable_tokens: int = 0
+    cache_ttl_options: tuple[int, ...] = ()
+    batch_discount: Decimal = BATCH_DISCOUNT
+    cache_read_multiplier: Decimal = CACHE_READ_MULTIPLIER
+    cache_write_multipliers: Mapping[int, Decimal] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    discounts_stack: bool = False
+    known: bool = True
+
+    @property
+    def optimizable(self) -> bool:
+        """True when either batching or caching can cut this provider's bill."""
+        return self.supports_batching or self.supports_caching
+
+    @classmethod
+    def detect(cls, provider: str, model: str | None = None) -> ProviderCapabilities:
+        """Capabilities of `provider` (a PipesHub id) serving `model` (any id spelling).
+
+        Never raises: an unknown provider or model gives a capabilities object with every
+        optimization off (`known=False`) and logs a warning.
+        """
+        detector = _DETECTORS.get(provider)
+        if detector is None:
+            logger.warning(
+                "unknown LLM provider %r: prompt caching and batching stay off", provider
+            )
+            return cls(provider=provider, model=model, known=False)
+        return detector(provider, model)
+
+
+def _nothing(provider: str, model: str | None) -> ProviderCapabilities:
+    return ProviderCapabilities(provider=provider, model=model)
+
+
+def _claude_caching(provider: str, model: str | None) -> ProviderCapabilities:
+    """Anthropic-style explicit caching for a Claude model (any host)."""
+    minimum = DEFAULT_CLAUDE_MIN_CACHEABLE
+    if model is not None:
+        parsed = parse_claude_model(model)
+        table_value = _CLAUDE_MIN_CACHEABLE.get(parsed) if parsed else None
+        if table_value is None:
+            logger.warning(
+                "Claude model %r is not in the capability table: assuming a minimum cacheable "
+                "length of %d tokens",
+                model,
+                minimum,
+            )
+        else:
+            minimum = table_value
+    return ProviderCapabilities(
+        provider=provider,
+        model=model,
+        supports_caching=True,
+        cache_marker_type="explicit",
+        max_cache_breakpoints=ANTHROPIC_MAX_BREAKPOINTS,
+        min_cacheable_tokens=minimum,
+        cache_ttl_options=CACHE_TTL_OPTIONS,
+        cache_write_multipliers=CACHE_WRITE_MULTIPLIERS,
+        discounts_stack=True,
+    )
+
+
+def _automatic_caching(
+    provider: str, model: str | None, minimum: int = OPENAI_MIN_CACHEABLE
+) -> ProviderCapabilities:
+    return ProviderCapabilities(
+        provider=provider,
+        model=model,
+        supports_caching=True,
+        cache_marker_type="automatic",
+        min_cacheable_tokens=minimum,
+    )
+
+
+def _unknown_model(provider: str, model: str | None, why: str) -> ProviderCapabilities:
+    logger.warning(
+        "model %r on provider %r: %s; prompt caching and batching stay off", model, provider, why
+    )
+    return ProviderCapabilities(provider=provider, model=model, known=False)
+
+
+def _anthropic(provider: str, model: str | None) -> ProviderCapabilities:
+    if model is not None and not _is_claude(model):
+        return _unknown_model(provider, model, "not a Claude model")
+    return replace(
+        _claude_caching(provider, model),
+        supports_batching=True,
+        batch_api="anthropic_message_batches",
+        batch_max_requests=ANTHROPIC_BATCH_MAX_REQUESTS,
+        batch_max_bytes=ANTHROPIC_BATCH_MAX_BYTES,
+        default_batch_size=DEFAULT_BATCH_SIZE_ANTHROPIC,
+    )
+
+
+_BEDROCK_BATCH_FAMILIES = ("llama", "meta", "mistral", "titan", "amazon", "nova")
+
+
+def _with_bedrock_batch(caps: ProviderCapabilities) -> ProviderCapabilities:
+    return replace(
+        caps,
+        supports_batching=True,
+        batch_api="bedrock_batch_inference",
+        batch_max_requests=50_000,
+        batch_max_bytes=5 * 1024 * 1024 * 1024,
+        default_batch_size=10_000,
+    )
+
+
+def _bedrock(provider: str, model: str | None) -> ProviderCapabilities:
+    if model is None or _is_claude(model):
+        return _with_bedrock_batch(_claude_caching(provider, model))
+    if any(family in model.lower() for family in _BEDROCK_BATCH_FAMILIES):
+        return _with_bedrock_batch(_nothing(provider, model))
+    return _unknown_model(provider, model, "model family not in the Bedrock table")
+
+
+_OPENAI_CACHING_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")
+
+
+def _openai_caches(model: str | None) -> bool:
+    if model is None:
+        return True
+    name = model.lower().rsplit("/", 1)[-1]
+    return name.startswith(_OPENAI_CACHING_PREFIXES)
+
+
+def _openai(provider: str, model: str | None) -> ProviderCapabilities:
+    base = (
+        _automatic_caching(provider, model) if _openai_caches(model) else _nothing(provider, model)
+    )
+    return replace(
+        base,
+        supports_batching=True,
+        batch_api="openai_batch",
+        batch_max_requests=OPENAI_BATCH_MAX_REQUESTS,
+        batch_max_bytes=OPENAI_BATCH_MAX_BYTES,
+        default_batch_size=DEFAULT_BATCH_SIZE_OPENAI,
+    )
+
+
+def _azure_openai(provider: str, model: str | None) -> ProviderCapabilities:
+    base = (
+        _automatic_caching(provider, model) if _openai_caches(model) else _nothing(provider, model)
+    )
+    return replace(
+        base,
+        supports_batching=True,
+        batch_api="azure_openai_global_batch",
+        batch_max_requests=100_000,
+        batch_max_bytes=OPENAI_BATCH_MAX_BYTES,
+        default_batch_size=DEFAULT_BATCH_SIZE_OPENAI,
+    )
+
+
+def _azure_ai(provider: str, model: str | None) -> ProviderCapabilities:
+    if _is_claude(model):
+        return _claude_caching(provider, model)
+    if model is not None and _openai_caches(model):
+        return _automatic_caching(provider, model)
+    return _nothing(provider, model)
+
+
+_GEMINI_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?(?:-(pro|flash))?")
+
+
+def _gemini_implicit_minimum(model: str | None) -> int | None:
+    """Implicit-cache minimum for Gemini 2.5 and later, None for models without it."""
+    if model is None:
+        return 1024
+    match = _GEMINI_VERSION.search(model.lower())
+    if match is None:
+        return None
+    version = (int(match[1]), int(match[2] or 0))
+    if version < (2, 5):
+        return None
+    return 2048 if match[3] == "pro" else 1024
+
+
+def _gemini(provider: str, model: str | None) -> ProviderCapabilities:
+    if model is not None and "gemini" not in model.lower():
+        return _unknown_model(provider, model, "not a Gemini model")
+    minimum = _gemini_implicit_minimum(model)
+    base = (
+        _nothing(provider, model)
+        if minimum is None
+        else _automatic_caching(provider, model, minimum)
+    )
+    return replace(
+        base,
+        supports_batching=True,
+        batch_api="gemini_batch",
+        batch_max_bytes=GEMINI_BATCH_MAX_BYTES,
+        default_batch_size=DEFAULT_BATCH_SIZE_GEMINI,
+    )
+
+
+def _vertex(provider: str, model: str | None) -> ProviderCapabilities:
+    if _is_claude(model):
+        base = _claude_caching(provider, model)
+        return replace(
+            base,
+            supports_batching=True,
+            batch_api="vertex_batch_prediction",
+            default_batch_size=DEFAULT_BATCH_SIZE_ANTHROPIC,
+        )
+    gemini = _gemini(provider, model)
+    return replace(gemini, batch_api="vertex_batch_prediction", batch_max_bytes=None)
+
+
+def _open_router(provider: str, model: str | None) -> ProviderCapabilities:
+    if _is_claude(model):
+        return _claude_caching(provider, model)
+    if model is not None:
+        lowered = model.lower()
+        if lowered.startswith(("openai/", "deepseek/", "x-ai/")):
+            return _automatic_caching(provider, model)
+    return _nothing(provider, model)
+
+
+_GROQ_CACHING = ("kimi-k2", "gpt-oss")
+
+
+def _groq(provider: str, model: str | None) -> ProviderCapabilities:
+    if model is not None and any(name in model.lower() for name in _GROQ_CACHING):
+        return _automatic_caching(provider, model)
+    return _nothing(provider, model)
+
+
+def _xai(provider: str, model: str | None) -> ProviderCapabilities:
+    return _automatic_caching(provider, model)
+
+
+_DETECTORS = {
+    "anthropic": _anthropic,
+    "bedrock": _bedrock,
+    "azureAI": _azure_ai,
+    "azureOpenAI": _azure_openai,
+    "cohere": _nothing,
+    "fireworks": _nothing,
+    "gemini": _gemini,
+    "groq": _groq,
+    "litellmProxy": _nothing,
+    "lmStudio": _nothing,
+    "minimax": _nothing,
+    "mistral": _nothing,
+    "ollama": _nothing,
+    "openAI": _openai,
+    "openAICompatible": _nothing,
+    "openRouter": _open_router,
+    "together": _nothing,
+    "vertexAI": _vertex,
+    "xai": _xai,
+}
+
+__all__ = [
+    "CACHE_TTL_OPTIONS",
+    "PROVIDERS",
+    "CacheMarkerType",
+    "ProviderCapabilities",
+    "parse_claude_model",
+]
