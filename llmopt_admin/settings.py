@@ -130,10 +130,34 @@ ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "sk-ant-simulator")
 LLMOPT_BACKUP_DIR = Path(os.environ.get("LLMOPT_BACKUP_DIR", VAR_DIR / "backups"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# Celery: Redis in production and tests; without REDIS_URL an embedded broker (kombu's filesystem
+# transport under var/celery/) that the web process and a separate worker share, so `make run`
+# needs no external service. The database is the source of truth for batch jobs; tasks are nudges.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+CELERY_DIR = VAR_DIR / "celery"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_DIR / "queue"),
+        "data_folder_out": str(CELERY_DIR / "queue"),
+        "control_folder": str(CELERY_DIR / "control"),
+    }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
+# How often beat sweeps open batch jobs (each job still waits for its own poll backoff).
+LLMOPT_BATCH_SWEEP_SECONDS = float(os.environ.get("LLMOPT_BATCH_SWEEP_SECONDS", "5"))
+LLMOPT_BATCH_POLL_INITIAL = float(os.environ.get("LLMOPT_BATCH_POLL_INITIAL", "1"))
+LLMOPT_BATCH_POLL_MAX = float(os.environ.get("LLMOPT_BATCH_POLL_MAX", "60"))
+# A worker's claim on a job; a killed worker's claim lapses after this many seconds.
+LLMOPT_BATCH_LEASE_SECONDS = float(os.environ.get("LLMOPT_BATCH_LEASE_SECONDS", "120"))
+CELERY_BEAT_SCHEDULE = {
+    "batches-sweep-open-jobs": {
+        "task": "llmopt_admin.batches.tasks.sweep_open_jobs",
+        "schedule": LLMOPT_BATCH_SWEEP_SECONDS,
+    }
+}
 
 LOGGING = {
     "version": 1,
