@@ -1,0 +1,85 @@
+"""THE one LangChain → Anthropic converter, built on langchain-anthropic's own conversion.
+
+`ChatAnthropic` already knows how to turn LangChain messages into a Messages API request
+(system lifted to `system`, tool calls and results, images, content blocks, `cache_control`)
+and how to turn a response back into an `AIMessage`. This module reuses that code instead of
+writing a second copy, and only adds what batching needs: the same request as a plain dict,
+fast enough to prepare 100,000 of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+from langchain_anthropic import ChatAnthropic
+from langchain_anthropic.chat_models import _format_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+# Keys of ChatAnthropic's payload that the Message Batches API cannot carry per request:
+# `betas` travel as a header on the beta endpoint, and `stream` is meaningless there.
+_NOT_BATCHABLE = ("betas", "stream")
+_PLACEHOLDER: list[BaseMessage] = [HumanMessage(content=".")]
+
+
+def messages_to_anthropic_params(
+    messages: Sequence[BaseMessage], **model_params: Any
+) -> dict[str, Any]:
+    """Anthropic Messages API params for `messages` plus `model_params` (model, max_tokens, ...).
+
+    System messages are lifted to `system`, tool calls/results, images and content blocks
+    (including `cache_control`) are converted exactly as `ChatAnthropic` converts them.
+    `None` values in `model_params` are dropped, as `ChatAnthropic` drops them.
+    """
+    model = model_params.get("model")
+    system, formatted = _format_messages(list(messages), model=model)
+    params: dict[str, Any] = {k: v for k, v in model_params.items() if v is not None}
+    params["messages"] = formatted
+    if system:
+        params["system"] = system
+    return params
+
+
+def request_template(
+    chat_model: ChatAnthropic, *, stop: list[str] | None = None, **kwargs: Any
+) -> dict[str, Any]:
+    """Every request param `chat_model` would send, except the messages themselves.
+
+    Built by `ChatAnthropic._get_request_payload` (bound tools, tool_choice, stop sequences,
+    temperature, max_tokens, thinking, ...), so batched requests carry exactly what a
+    standard call would. Merge it with `messages_to_anthropic_params(messages, **template)`.
+    Raises ValueError for params the Message Batches API cannot take per request (betas).
+    """
+    payload = chat_model._get_request_payload(_PLACEHOLDER, stop=stop, **kwargs)
+    payload.pop("messages", None)
+    payload.pop("system", None)
+    unsupported = [key for key in _NOT_BATCHABLE if payload.get(key)]
+    if unsupported:
+        raise ValueError(
+            f"request params {unsupported} cannot be sent through the Message Batches API"
+        )
+    for key in _NOT_BATCHABLE:
+        payload.pop(key, None)
+    return payload
+
+
+def anthropic_message_to_ai_message(
+    message: Any, *, response_metadata: Mapping[str, Any] | None = None
+) -> AIMessage:
+    """An `AIMessage` from an Anthropic `Message`, as `ChatAnthropic` builds it.
+
+    Content, tool calls and `usage_metadata` (with cache_read / cache_creation details) come
+    from ChatAnthropic's own output formatting; `response_metadata` gets the API response's
+    fields (model, stop_reason, id, ...) plus anything given here (e.g. the batch id).
+    """
+    # _format_output never reads `self`; calling it unbound avoids building a client.
+    result = ChatAnthropic._format_output(cast(ChatAnthropic, None), message)
+    generation = result.generations[0]
+    ai_message = cast(AIMessage, generation.message)
+    ai_message.response_metadata.update(result.llm_output or {})
+    if response_metadata:
+        ai_message.response_metadata.update(response_metadata)
+    return ai_message
+
+
+__all__ = ["anthropic_message_to_ai_message", "messages_to_anthropic_params", "request_template"]
