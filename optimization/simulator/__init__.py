@@ -1,0 +1,32 @@
+"""A local Anthropic-compatible API simulator for tests, benchmarks and the demo.
+
+`from optimization.simulator import app` is an ASGI app with default settings;
+`create_app(SimulatorSettings(...), clock=Clock(speed=0))` builds an isolated one (own prompt
+cache, own batches, injectable clock). Serve it with
+`python -m optimization.simulator --host 127.0.0.1 --port 8089 [--speed N] [--seed N]`, or in
+tests with `optimization.simulator.testing.serve(app)`, and point the official SDK at it with
+`Anthropic(base_url=url, api_key="any")`.
+
+Endpoints: POST /v1/messages (JSON or `stream: true` server-sent events),
+POST /v1/messages/count_tokens, and the Message Batches API under /v1/messages/batches.
+Answers are deterministic: see `optimization.simulator.messages`; token counts: see
+`optimization.simulator.prompt`; prompt caching: see `optimization.simulator.caching`.
+
+Faults: set `SimulatorSettings(faults=Faults(...))` for every request of an instance, or send
+the header `x-simulator-faults: rate_limit=0.5,overloaded=0.2,server_error=0.1,delay_ms=200`
+(per request) or `batch_errored=0.2,batch_expired=0.1,batch_never_ends=1,batch_cancel_midway=1`
+(on batch creation). Every draw hashes `settings.seed` with the request's sequence number (or
+the batch id and custom_id), so a seed gives the same faults for the same traffic. See
+`optimization.simulator.faults.Faults` for each fault's meaning.
+"""
+
+from __future__ import annotations
+
+from optimization.simulator.app import create_app
+from optimization.simulator.clock import Clock
+from optimization.simulator.faults import Faults
+from optimization.simulator.settings import SimulatorSettings
+
+__all__ = ["Clock", "Faults", "SimulatorSettings", "app", "create_app"]
+
+app = create_app()

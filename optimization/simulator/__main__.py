@@ -1,0 +1,31 @@
+"""`python -m optimization.simulator --host 127.0.0.1 --port 8089 [--speed N] [--seed N]`."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from optimization.simulator.app import create_app
+from optimization.simulator.settings import SimulatorSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a simulator until interrupted."""
+    parser = argparse.ArgumentParser(
+        prog="python -m optimization.simulator",
+        description="Local Anthropic-compatible API simulator (messages, caching, batches).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089)
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws and ids")
+    args = parser.parse_args(argv)
+    settings = SimulatorSettings(speed=args.speed, seed=args.seed)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Prompt caching as Anthropic models it.
+
+The prompt is the ordered blocks tools → system → messages. A block carrying cache_control
+(a breakpoint) writes an entry for the prefix ending at it, for its TTL, provided that prefix
+reaches the model's minimum cacheable length. A later request reads the longest prefix
+still cached, found by checking, from each of its breakpoints, the positions at and up to
+`lookback - 1` blocks before it (the real API looks back about 20 blocks). A hit refreshes
+the entry's TTL. Tokens after the read prefix and up to the last breakpoint that is written
+are reported as cache creation, split by the TTL of the breakpoint closing each stretch;
+everything else is plain input.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from optimization.simulator.prompt import TTL_SECONDS, PromptBlock, prefix_keys
+
+
+@dataclass(frozen=True)
+class CacheUsage:
+    """How a request's input tokens split between plain input, cache writes and reads."""
+
+    input_tokens: int
+    cache_read_input_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+
+    @property
+    def cache_creation_input_tokens(self) -> int:
+        """Tokens written to the cache, both TTLs together."""
+        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+
+    def as_usage(self, output_tokens: int, *, service_tier: str) -> dict[str, object]:
+        """The API's `usage` object."""
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache_write_5m_tokens,
+                "ephemeral_1h_input_tokens": self.cache_write_1h_tokens,
+            },
+            "output_tokens": output_tokens,
+            "service_tier": service_tier,
+        }
+
+
+@dataclass
+class _Entry:
+    expires_at: float
+    ttl: str
+
+
+class PromptCache:
+    """The cache of one simulator instance, keyed by model and prefix."""
+
+    def __init__(self, *, lookback: int = 20) -> None:
+        self.lookback = lookback
+        self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _live(self, key: str, now: float) -> _Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= now:
+            del self._entries[key]
+            return None
+        return entry
+
+    def _longest_hit(self, keys: list[str], breakpoints: list[int], now: float) -> int:
+        """Index of the last block of the longest cached prefix, or -1."""
+        best = -1
+        for point in breakpoints:
+            for position in range(point, max(point - self.lookback, best), -1):
+                if self._live(keys[position], now) is not None:
+                    best = position
+                    break
+        return best
+
+    def use(
+        self, model: str, blocks: list[PromptBlock], *, now: float, min_tokens: int
+    ) -> CacheUsage:
+        """Read and write the cache for one request at simulated time `now`."""
+        keys = prefix_keys(model, blocks)
+        cumulative: list[int] = []
+        total = 0
+        for block in blocks:
+            total += block.tokens
+            cumulative.append(total)
+        breakpoints = [i for i, block in enumerate(blocks) if block.ttl is not None]
+        with self._lock:
+            hit = self._longest_hit(keys, breakpoints, now)
+            if hit >= 0:
+                entry = self._entries[keys[hit]]
+                entry.expires_at = now + TTL_SECONDS[entry.ttl]
+            read = cumulative[hit] if hit >= 0 else 0
+            written = {"5m": 0, "1h": 0}
+            covered = read
+            for point in breakpoints:
+                if point <= hit or cumulative[point] < min_tokens:
+                    continue
+                ttl = blocks[point].ttl or "5m"
+                self._entries[keys[point]] = _Entry(now + TTL_SECONDS[ttl], ttl)
+                written[ttl] += cumulative[point] - covered
+                covered = cumulative[point]
+        return CacheUsage(
+            input_tokens=total - covered,
+            cache_read_input_tokens=read,
+            cache_write_5m_tokens=written["5m"],
+            cache_write_1h_tokens=written["1h"],
+        )
+
+    def purge(self, now: float) -> int:
+        """Drop expired entries; returns how many were dropped."""
+        with self._lock:
+            dead = [key for key, entry in self._entries.items() if entry.expires_at <= now]
+            for key in dead:
+                del self._entries[key]
+        return len(dead)
