@@ -119,13 +119,16 @@ class StoreContract:
 
         assert [doc.key for doc in store.list()] == ["other"]
 
-    def test_revisions_are_never_reused(self, store: ConfigStore) -> None:
+    def test_a_documents_revisions_are_never_reused(self, store: ConfigStore) -> None:
         revisions = [store.write("a", {"n": 0}, expected_revision=None).revision]
         for n in range(1, 5):
             revisions.append(store.write("a", {"n": n}, expected_revision=revisions[-1]).revision)
-        revisions.append(store.write("b", {"n": 0}, expected_revision=None).revision)
+            store.write(f"other{n}", {"n": n}, expected_revision=None)
 
         assert len(set(revisions)) == len(revisions)
+        for stale in revisions[:-1]:
+            with pytest.raises(RevisionConflict):
+                store.write("a", {"n": -1}, expected_revision=stale)
 
     def test_it_lists_every_document_in_key_order(self, store: ConfigStore) -> None:
         assert store.list() == []
