@@ -1,0 +1,409 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optimization.exceptions import OptimizationError
+from optimization.pricing import (
+    PRICES_CHECKED_ON,
+    CallCost,
+    ModelPrice,
+    PriceFileError,
+    PriceNotFound,
+    TokenUsage,
+    canonical_model,
+    cost_of,
+    known_models,
+    monthly_cost,
+    price_for,
+    register_price,
+    reload_prices,
+)
+
+SONNET = "claude-sonnet-4-5-20250929"
+
+
+@pytest.fixture(autouse=True)
+def fresh_prices(monkeypatch):
+    monkeypatch.delenv("LLMOPT_PRICES_FILE", raising=False)
+    reload_prices()
+    yield
+    monkeypatch.delenv("LLMOPT_PRICES_FILE", raising=False)
+    reload_prices()
+
+
+def appendix_d(**kwargs):
+    return monthly_cost(
+        requests=1_000_000, input_tokens=2000, output_tokens=500, model=SONNET, **kwargs
+    )
+
+
+# --- Appendix D of the Phase 1 plan ---------------------------------------------------------
+
+
+def test_appendix_d_baseline_is_13500():
+    plan = appendix_d()
+    assert plan.total == Decimal("13500")
+    assert plan.baseline == Decimal("13500")
+    assert plan.uncached_input == Decimal("6000")
+    assert plan.output == Decimal("7500")
+    assert plan.saved == 0
+
+
+def test_appendix_d_batch_is_6750():
+    plan = appendix_d(batch=True)
+    assert plan.total == Decimal("6750")
+    assert plan.saved_fraction == Decimal("0.5")
+
+
+def test_appendix_d_caching_at_90_percent_is_8640_as_the_plan_counts_it():
+    plan = appendix_d(cache_hit_rate=Decimal("0.9"), count_write_premium=False)
+    assert plan.cache_reads == Decimal("540")
+    assert plan.uncached_input == Decimal("600")
+    assert plan.cache_writes == 0
+    assert plan.total == Decimal("8640")
+
+
+def test_appendix_d_combined_is_4320_as_the_plan_counts_it():
+    plan = appendix_d(cache_hit_rate=Decimal("0.9"), batch=True, count_write_premium=False)
+    assert plan.total == Decimal("4320")
+    assert plan.saved == Decimal("9180")
+
+
+def test_appendix_d_caching_is_8790_once_the_write_premium_is_counted():
+    plan = appendix_d(cache_hit_rate=Decimal("0.9"))
+    assert plan.cache_writes == Decimal("750")
+    assert plan.uncached_input == 0
+    assert plan.total == Decimal("8790")
+
+
+def test_appendix_d_combined_is_4395_once_the_write_premium_is_counted():
+    plan = appendix_d(cache_hit_rate="0.9", batch=True)
+    assert plan.total == Decimal("4395")
+
+
+def test_a_one_hour_ttl_writes_at_twice_the_input_price():
+    plan = appendix_d(cache_hit_rate=Decimal("0.9"), cache_ttl=3600)
+    assert plan.cache_writes == Decimal("1200")
+
+
+def test_monthly_cost_takes_a_float_hit_rate_by_its_decimal_spelling():
+    assert appendix_d(cache_hit_rate=0.9).total == Decimal("8790")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"cache_hit_rate": Decimal("1.5")}, "cache_hit_rate must be between 0 and 1"),
+        ({"cache_hit_rate": -1}, "cache_hit_rate must be between 0 and 1"),
+        ({"cache_ttl": 600}, "cache_ttl must be 300 or 3600"),
+    ],
+)
+def test_monthly_cost_rejects_impossible_assumptions(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        appendix_d(**kwargs)
+
+
+@pytest.mark.parametrize("field", ["requests", "input_tokens", "output_tokens"])
+@pytest.mark.parametrize("value", [-1, 2.5, True])
+def test_monthly_cost_rejects_counts_that_are_not_whole_numbers(field, value):
+    arguments = {"requests": 10, "input_tokens": 10, "output_tokens": 10, field: value}
+    with pytest.raises(ValueError, match=f"{field} must be a whole number"):
+        monthly_cost(model=SONNET, **arguments)
+
+
+def test_monthly_cost_records_its_assumptions():
+    plan = appendix_d(cache_hit_rate=Decimal("0.9"))
+    assert plan.assumptions["cache_hit_rate"] == Decimal("0.9")
+    assert plan.assumptions["price_effective_from"] == date(2025, 9, 29)
+    assert plan.requests == 1_000_000
+
+
+def test_saved_fraction_of_nothing_is_zero():
+    plan = monthly_cost(requests=0, input_tokens=10, output_tokens=10, model=SONNET)
+    assert plan.saved_fraction == 0
+
+
+# --- one call --------------------------------------------------------------------------------
+
+
+def test_cost_of_prices_every_kind_of_token_exactly():
+    usage = TokenUsage(
+        input_tokens=1000,
+        cache_write_5m_tokens=2000,
+        cache_write_1h_tokens=3000,
+        cache_read_tokens=4000,
+        output_tokens=500,
+    )
+    call = cost_of(usage, SONNET)
+    # 1000*3 + 2000*3.75 + 3000*6 + 4000*0.30 + 500*15 = 37200 millionths of a dollar.
+    assert call.cost == Decimal("0.0372")
+    # 10000 input tokens at $3 and 500 output at $15.
+    assert call.baseline == Decimal("0.0375")
+    assert call.saved == Decimal("0.0003")
+    assert usage.total_input == 10000
+
+
+def test_batch_halves_every_kind_of_token_but_not_the_baseline():
+    usage = TokenUsage(input_tokens=100, cache_read_tokens=900, output_tokens=50)
+    plain = cost_of(usage, SONNET)
+    batched = cost_of(usage, SONNET, batch=True)
+    assert batched.cost * 2 == plain.cost
+    assert batched.baseline == plain.baseline
+
+
+def test_a_write_that_is_never_read_costs_more_than_no_caching():
+    call = cost_of(TokenUsage(cache_write_5m_tokens=10_000, output_tokens=10), SONNET)
+    assert call.saved < 0
+
+
+def test_claude_3_haiku_uses_the_table_not_a_multiplier():
+    price = price_for("claude-3-haiku-20240307")
+    assert price.cache_write_5m == Decimal("0.30")
+    assert price.cache_read == Decimal("0.03")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_token_usage_rejects_impossible_counts(bad):
+    with pytest.raises(ValueError, match="input_tokens must be a whole number of tokens"):
+        TokenUsage(input_tokens=bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.tuples(*[st.integers(min_value=0, max_value=10**12)] * 5),
+    model=st.sampled_from(["claude-haiku-4-5", "claude-opus-4-1", "gpt-4o-mini", "gemini-2.5-pro"]),
+    batch=st.booleans(),
+)
+def test_cost_arithmetic_is_exact(counts, model, batch):
+    usage = TokenUsage(*counts)
+    price = price_for(model)
+    call = cost_of(usage, model, batch=batch)
+    kinds = (
+        price.input,
+        price.cache_write_5m,
+        price.cache_write_1h,
+        price.cache_read,
+        price.output,
+    )
+    micro = sum((count * kind for count, kind in zip(counts, kinds, strict=True)), Decimal(0))
+    expected = micro / 1_000_000 * (price.batch_multiplier if batch else 1)
+    assert call.cost == expected
+    # Exact means no rounding happened: scaling back gives whole micro-dollars of the products.
+    assert call.cost * 1_000_000 == micro * (price.batch_multiplier if batch else 1)
+    assert call.baseline >= 0
+
+
+# --- the table -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "input_price", "output_price", "write_5m", "write_1h", "read"),
+    [
+        ("claude-opus-4-5-20251101", "5", "25", "6.25", "10", "0.50"),
+        ("claude-opus-4-1-20250805", "15", "75", "18.75", "30", "1.50"),
+        ("claude-opus-4-20250514", "15", "75", "18.75", "30", "1.50"),
+        ("claude-sonnet-4-5", "3", "15", "3.75", "6", "0.30"),
+        ("claude-sonnet-4-0", "3", "15", "3.75", "6", "0.30"),
+        ("claude-3-7-sonnet-latest", "3", "15", "3.75", "6", "0.30"),
+        ("claude-haiku-4-5-20251001", "1", "5", "1.25", "2", "0.10"),
+        ("claude-3-5-haiku-20241022", "0.80", "4", "1", "1.6", "0.08"),
+        ("us.anthropic.claude-haiku-4-5-20251001-v1:0", "1", "5", "1.25", "2", "0.10"),
+        ("claude-sonnet-4-5@20250929", "3", "15", "3.75", "6", "0.30"),
+        ("anthropic/claude-sonnet-4.5", "3", "15", "3.75", "6", "0.30"),
+    ],
+)
+def test_claude_prices_match_anthropics_table(
+    model, input_price, output_price, write_5m, write_1h, read
+):
+    price = price_for(model)
+    assert price.input == Decimal(input_price)
+    assert price.output == Decimal(output_price)
+    assert price.cache_write_5m == Decimal(write_5m)
+    assert price.cache_write_1h == Decimal(write_1h)
+    assert price.cache_read == Decimal(read)
+    assert price.batch_multiplier == Decimal("0.5")
+    assert price.checked_on == PRICES_CHECKED_ON
+
+
+def test_claude_write_and_read_multipliers_hold_for_every_current_model():
+    for model in known_models():
+        if not model.startswith("claude-") or model == "claude-3-haiku":
+            continue
+        price = price_for(model)
+        assert price.cache_write_5m == price.input * Decimal("1.25"), model
+        assert price.cache_write_1h == price.input * 2, model
+        assert price.cache_read == price.input / 10, model
+
+
+@pytest.mark.parametrize(
+    ("model", "input_price", "cached", "output_price"),
+    [
+        ("gpt-4o-2024-08-06", "2.50", "1.25", "10"),
+        ("gpt-4o-mini", "0.15", "0.075", "0.60"),
+        ("openai/gpt-4.1", "2", "0.50", "8"),
+        ("gpt-5-mini-2025-08-07", "0.25", "0.025", "2"),
+        ("models/gemini-2.5-flash", "0.30", "0.03", "2.50"),
+        ("gemini-2.5-pro", "1.25", "0.125", "10"),
+    ],
+)
+def test_automatic_caching_models_have_no_write_premium(model, input_price, cached, output_price):
+    price = price_for(model)
+    assert price.input == Decimal(input_price)
+    assert price.cache_read == Decimal(cached)
+    assert price.output == Decimal(output_price)
+    assert price.cache_write_5m == price.input
+    assert price.cache_write_1h == price.input
+
+
+def test_an_old_event_keeps_its_old_price():
+    before_cut = datetime(2025, 5, 1, tzinfo=UTC)
+    assert price_for("o3", at=before_cut).input == Decimal("10")
+    assert price_for("o3").input == Decimal("2")
+    assert price_for("o3", at=datetime(2025, 6, 10)).input == Decimal("2")
+    old = cost_of(TokenUsage(input_tokens=1_000_000), "o3-2025-04-16", at=before_cut)
+    assert old.cost == Decimal("10")
+
+
+def test_an_event_before_the_first_listed_price_uses_the_earliest():
+    assert price_for("o3", at=datetime(2020, 1, 1)).input == Decimal("10")
+
+
+def test_unknown_models_raise_price_not_found():
+    with pytest.raises(PriceNotFound) as caught:
+        price_for("llama3:8b")
+    assert isinstance(caught.value, OptimizationError)
+    assert caught.value.model == "llama3:8b"
+    assert "register_price" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "canonical"),
+    [
+        ("claude-opus-4-0", "claude-opus-4"),
+        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
+        ("gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
+        ("google/gemini-2.5-flash-lite", "gemini-2.5-flash-lite"),
+        (" GPT-4o ", "gpt-4o"),
+    ],
+)
+def test_model_ids_resolve_to_their_family(model, canonical):
+    assert canonical_model(model) == canonical
+
+
+# --- overrides ---------------------------------------------------------------------------
+
+
+def test_register_price_adds_a_dated_version():
+    register_price(
+        "claude-sonnet-4-5",
+        ModelPrice.claude("claude-sonnet-4-5", date(2027, 1, 1), "2", "10", "2.5", "4", "0.2"),
+    )
+    assert price_for(SONNET).input == Decimal("3")
+    assert price_for(SONNET, at=datetime(2027, 2, 1)).input == Decimal("2")
+    reload_prices()
+    assert price_for(SONNET, at=datetime(2027, 2, 1)).input == Decimal("3")
+
+
+def test_register_price_teaches_a_new_model():
+    register_price(
+        "my-fine-tune",
+        ModelPrice.automatic("my-fine-tune", date(2026, 1, 1), "1", "0.1", "2"),
+    )
+    assert cost_of(TokenUsage(output_tokens=1_000_000), "my-fine-tune").cost == Decimal("2")
+
+
+def write_prices(tmp_path, document):
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def test_the_prices_file_overrides_and_extends_the_table(tmp_path, monkeypatch):
+    path = write_prices(
+        tmp_path,
+        {
+            "models": {
+                "claude-sonnet-4-5": [
+                    {
+                        "effective_from": "2026-12-01",
+                        "input": "2.5",
+                        "output": 12,
+                        "cache_write_5m": "3.125",
+                        "cache_write_1h": "5",
+                        "cache_read": "0.25",
+                        "checked_on": "2026-11-30",
+                    }
+                ],
+                "acme-large": {
+                    "effective_from": "2026-01-01",
+                    "input": "1",
+                    "output": "4",
+                    "cached_input": "0.5",
+                    "batch_multiplier": "0.6",
+                },
+            }
+        },
+    )
+    monkeypatch.setenv("LLMOPT_PRICES_FILE", str(path))
+    december = datetime(2026, 12, 2)
+    assert price_for(SONNET, at=december).output == Decimal("12")
+    assert price_for(SONNET, at=december).checked_on == date(2026, 11, 30)
+    assert price_for(SONNET, at=datetime(2026, 11, 1)).output == Decimal("15")
+    acme = price_for("acme-large")
+    assert acme.cache_read == Decimal("0.5")
+    assert acme.cache_write_5m == Decimal("1")
+    assert acme.batch_multiplier == Decimal("0.6")
+    assert "acme-large" in known_models()
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"prices": {}}, 'needs a top-level "models" object'),
+        ({"models": {"m": [{"input": "1", "output": "1"}]}}, "lacks 'effective_from'"),
+        (
+            {"models": {"m": [{"effective_from": "soon", "input": "1", "output": "1"}]}},
+            "effective_from must be a date",
+        ),
+        (
+            {"models": {"m": [{"effective_from": "2026-01-01", "input": "x", "output": "1"}]}},
+            ".input must be a number",
+        ),
+        (
+            {"models": {"m": [{"effective_from": "2026-01-01", "input": -1, "output": "1"}]}},
+            ".input must be a finite number >= 0",
+        ),
+        (
+            {"models": {"m": [{"effective_from": "2026-01-01", "input": [1], "output": "1"}]}},
+            ".input must be a number or a decimal string",
+        ),
+        ({"models": {"m": ["cheap"]}}, "must be an object"),
+    ],
+)
+def test_a_broken_prices_file_fails_loudly_naming_the_problem(
+    tmp_path, monkeypatch, document, message
+):
+    monkeypatch.setenv("LLMOPT_PRICES_FILE", str(write_prices(tmp_path, document)))
+    with pytest.raises(PriceFileError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        price_for(SONNET)
+
+
+def test_a_missing_or_garbled_prices_file_fails_loudly(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMOPT_PRICES_FILE", str(tmp_path / "absent.json"))
+    with pytest.raises(PriceFileError, match="cannot read price file"):
+        price_for(SONNET)
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json", encoding="utf-8")
+    monkeypatch.setenv("LLMOPT_PRICES_FILE", str(garbled))
+    with pytest.raises(PriceFileError, match="is not JSON"):
+        price_for(SONNET)
+
+
+def test_call_cost_saved_is_baseline_minus_cost():
+    assert CallCost(cost=Decimal("1.5"), baseline=Decimal("4")).saved == Decimal("2.5")
