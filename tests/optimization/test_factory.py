@@ -1,0 +1,92 @@
+"""get_generator_model: PipesHub's signature and config shape, wrapping only when enabled."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from langchain_anthropic import ChatAnthropic
+
+from optimization.factory import anthropic_max_tokens, get_generator_model
+from optimization.wrapper import OptimizedLLMWrapper
+
+
+def entry(model: str = "claude-sonnet-4-5, claude-haiku-4-5", **extra: object) -> dict:
+    return {
+        "provider": "anthropic",
+        "isDefault": False,
+        "configuration": {"model": model, "apiKey": "sk-test", **extra},
+    }
+
+
+def test_get_generator_model_with_optimization_disabled_returns_the_base_model() -> None:
+    model = get_generator_model("anthropic", entry())
+    assert type(model) is ChatAnthropic
+    assert model.model == "claude-sonnet-4-5"  # the first configured name is the default
+
+
+def test_get_generator_model_with_optimization_enabled_wraps_the_model() -> None:
+    model = get_generator_model("anthropic", entry(optimizationEnabled=True, cachingEnabled=True))
+    assert isinstance(model, OptimizedLLMWrapper)
+    assert isinstance(model.base_model, ChatAnthropic)
+    assert model.caching
+
+
+def test_a_model_outside_the_list_of_a_non_default_entry_is_refused() -> None:
+    with pytest.raises(ValueError, match="claude-opus-4-1 not found"):
+        get_generator_model("anthropic", entry(), model_name="claude-opus-4-1")
+
+
+def test_the_default_entry_accepts_any_requested_model() -> None:
+    config = entry()
+    config["isDefault"] = True
+    assert get_generator_model("anthropic", config, model_name="claude-opus-4-1").model == (
+        "claude-opus-4-1"
+    )
+
+
+def test_a_missing_model_name_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="missing a 'model'"):
+        get_generator_model("anthropic", entry(model=""))
+
+
+def test_it_uses_pipeshubs_output_caps_and_optional_temperature_and_max_tokens() -> None:
+    assert anthropic_max_tokens("claude-sonnet-4-5") == 64000
+    assert anthropic_max_tokens("claude-opus-4-6") == 16384
+    assert anthropic_max_tokens("claude-sonnet-5") == 16384
+    assert anthropic_max_tokens("claude-3-haiku") == 4096
+    model = get_generator_model("anthropic", entry(temperature=0.7, maxTokens=1000))
+    assert model.temperature == 0.7
+    assert model.max_tokens == 1000
+    assert get_generator_model("anthropic", entry(model="claude-opus-4-7")).temperature is None
+
+
+def test_the_base_url_comes_from_the_environment_so_the_simulator_can_stand_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:8089")
+    model = get_generator_model("anthropic", entry())
+    assert model.anthropic_api_url == "http://127.0.0.1:8089"
+
+
+def test_a_provider_without_its_package_names_the_package_to_install() -> None:
+    config = entry(model="mistral-large-latest")
+    with pytest.raises(ImportError, match="langchain-mistralai"):
+        get_generator_model("mistral", config)
+
+
+def test_an_unknown_provider_is_refused() -> None:
+    with pytest.raises(ValueError, match="Unsupported provider"):
+        get_generator_model("nope", entry())
+
+
+def test_a_broken_optimization_config_logs_and_returns_the_base_model(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = entry(optimizationEnabled=True, batchMaxSize="lots")
+    with caplog.at_level(logging.WARNING):
+        model = get_generator_model("anthropic", config)
+    # tolerant parsing: the bad field falls back to its default and is reported
+    assert isinstance(model, OptimizedLLMWrapper)
+    assert "batchMaxSize" in caplog.text
+    assert "sk-test" not in caplog.text
