@@ -7,6 +7,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from optimization.simulator.batch_routes import ROUTES as BATCH_ROUTES
 from optimization.simulator.clock import Clock
 from optimization.simulator.errors import ApiError
 from optimization.simulator.message_routes import ROUTES as MESSAGE_ROUTES
@@ -28,7 +29,7 @@ def create_app(
     settings = settings or SimulatorSettings()
     clock = clock or Clock(speed=settings.speed)
     application = Starlette(
-        routes=[*MESSAGE_ROUTES], exception_handlers={HTTPException: _http_error}
+        routes=[*MESSAGE_ROUTES, *BATCH_ROUTES], exception_handlers={HTTPException: _http_error}
     )
     application.state.simulator = Simulator(settings, clock)
     return application

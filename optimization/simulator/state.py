@@ -7,6 +7,7 @@ import itertools
 import threading
 from typing import Any
 
+from optimization.simulator.batches import BatchStore
 from optimization.simulator.caching import PromptCache
 from optimization.simulator.clock import Clock
 from optimization.simulator.messages import MessageAnswerer
@@ -22,6 +23,7 @@ class Simulator:
         self.clock = clock
         self.cache = PromptCache(lookback=settings.cache_lookback_blocks)
         self.answerer = MessageAnswerer(self.cache)
+        self.batches = BatchStore(settings, clock, answer=self.answer_body, make_id=self.make_id)
         self._counter = itertools.count()
         self._lock = threading.Lock()
 
