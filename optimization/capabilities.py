@@ -15,9 +15,8 @@ Facts and where they come from (checked 2026-11-25 unless marked otherwise):
   anthropic-sdk-python#1194; models newer than Opus 4.6 from secondary gateway docs).
 - bedrock: Claude models cache with explicit breakpoints (Converse `cachePoint`, same rules as
   Anthropic); other families (Llama, Mistral, Titan, ...) do not cache here. Batch inference
-  (S3 JSONL jobs, 50% for supported models); per-job limits are adjustable account quotas - we
-  record the default 50,000 records and 5 GB per job (from memory of the AWS quota page, not
-  re-verified).
+  (S3 JSONL jobs, 50% for supported models); per-job record and size limits are adjustable
+  account quotas in AWS Service Quotas, so none is recorded here (None).
 - vertexAI: Claude on Vertex caches like Anthropic (explicit); Gemini 2.5+ caches implicitly
   (automatic). Batch prediction exists for both; Google documents no single request-count cap we
   could verify, so limits are None.
@@ -27,7 +26,8 @@ Facts and where they come from (checked 2026-11-25 unless marked otherwise):
   file, from memory, not re-verified).
 - azureAI: Claude deployments in Microsoft Foundry are called through ChatAnthropic and take
   explicit `cache_control`; other models (OpenAI family) cache automatically. No batch route.
-- gemini: implicit (automatic) caching on Gemini 2.5 and later; Batch API at 50% with a JSONL
+- gemini: implicit (automatic) caching on Gemini 2.5 and later, from 2,048 tokens on 2.5 and
+  4,096 on 3.x (ai.google.dev "Context caching", updated 2026-10-13); Batch API at 50% with a JSONL
   input file up to 2 GB (inline requests up to 20 MB) (ai.google.dev "Batch API").
 - openRouter: passes `cache_control` through to Claude models (explicit); OpenAI, DeepSeek and
   Grok models behind it cache automatically; no batch API.
@@ -103,6 +103,10 @@ CACHE_WRITE_MULTIPLIERS: Mapping[int, Decimal] = MappingProxyType(
 # write premium), while a figure set too high would forgo real savings.
 DEFAULT_CLAUDE_MIN_CACHEABLE = 1024
 OPENAI_MIN_CACHEABLE = 1024
+# Gemini implicit caching minimums (ai.google.dev "Context caching", page updated 2026-10-13:
+# 2,048 for Gemini 2.5 Flash and Pro, 4,096 for the Gemini 3 generation).
+GEMINI_2_5_MIN_CACHEABLE = 2048
+GEMINI_3_MIN_CACHEABLE = 4096
 
 # Minimum cacheable prompt length per Claude family and version, (family, major, minor).
 _CLAUDE_MIN_CACHEABLE: Mapping[tuple[str, int, int], int] = MappingProxyType(
@@ -274,8 +278,9 @@ def _with_bedrock_batch(caps: ProviderCapabilities) -> ProviderCapabilities:
         caps,
         supports_batching=True,
         batch_api="bedrock_batch_inference",
-        batch_max_requests=50_000,
-        batch_max_bytes=5 * 1024 * 1024 * 1024,
+        # Per-job record and size limits are adjustable account quotas (Service Quotas).
+        batch_max_requests=None,
+        batch_max_bytes=None,
         default_batch_size=10_000,
     )
 
@@ -334,20 +339,20 @@ def _azure_ai(provider: str, model: str | None) -> ProviderCapabilities:
     return _nothing(provider, model)
 
 
-_GEMINI_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?(?:-(pro|flash))?")
+_GEMINI_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
 
 
 def _gemini_implicit_minimum(model: str | None) -> int | None:
     """Implicit-cache minimum for Gemini 2.5 and later, None for models without it."""
     if model is None:
-        return 1024
+        return GEMINI_2_5_MIN_CACHEABLE
     match = _GEMINI_VERSION.search(model.lower())
     if match is None:
         return None
     version = (int(match[1]), int(match[2] or 0))
     if version < (2, 5):
         return None
-    return 2048 if match[3] == "pro" else 1024
+    return GEMINI_2_5_MIN_CACHEABLE if version < (3, 0) else GEMINI_3_MIN_CACHEABLE
 
 
 def _gemini(provider: str, model: str | None) -> ProviderCapabilities:

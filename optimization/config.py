@@ -107,7 +107,11 @@ OPTIMIZATION_DEFAULTS: Mapping[str, object] = MappingProxyType(
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One optimization field as forms, the API and the README reference table show it."""
+    """One optimization field as forms, the API and the README reference table show it.
+
+    `minimum`/`maximum` bound numbers inclusively unless `minimum_exclusive` (batchTimeout must
+    be above 0). batchMaxSize's real maximum is the provider's limit (see `validate_field`).
+    """
 
     name: str
     attribute: str
@@ -117,6 +121,7 @@ class FieldSpec:
     choices: tuple[object, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    minimum_exclusive: bool = False
 
 
 FIELDS: tuple[FieldSpec, ...] = (
@@ -151,6 +156,7 @@ FIELDS: tuple[FieldSpec, ...] = (
         "Submit a partial batch after this many seconds of waiting (above 0, at most 86400).",
         minimum=0,
         maximum=BATCH_TIMEOUT_MAX,
+        minimum_exclusive=True,
     ),
     FieldSpec(
         "cachingEnabled",

@@ -186,10 +186,19 @@ def test_gemini_before_2_5_has_no_implicit_caching_but_batches():
     assert caps.supports_batching
 
 
-def test_gemini_pro_has_a_higher_implicit_minimum_than_flash():
+def test_gemini_implicit_caching_minimums_follow_the_generation():
     assert ProviderCapabilities.detect("gemini", "gemini-2.5-pro").min_cacheable_tokens == 2048
     flash = ProviderCapabilities.detect("gemini", "gemini-2.5-flash-lite")
-    assert flash.min_cacheable_tokens == 1024
+    assert flash.min_cacheable_tokens == 2048
+    assert ProviderCapabilities.detect("gemini", "gemini-3-pro").min_cacheable_tokens == 4096
+    assert ProviderCapabilities.detect("gemini").min_cacheable_tokens == 2048
+
+
+def test_bedrock_records_no_batch_limit_because_they_are_account_quotas():
+    caps = ProviderCapabilities.detect("bedrock", "anthropic.claude-sonnet-4-5-20250929-v1:0")
+    assert caps.batch_max_requests is None
+    assert caps.batch_max_bytes is None
+    assert caps.default_batch_size == 10_000
 
 
 def test_a_non_gemini_model_on_gemini_degrades(caplog):
