@@ -103,6 +103,7 @@ class BatchJob(models.Model):
     # expires by itself, so a killed worker never blocks the job for long.
     lease_owner = models.CharField(max_length=64, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    nudged_at = models.DateTimeField(null=True, blank=True, help_text="Last task enqueued.")
 
     class Meta:
         ordering = ("-created_at", "-id")

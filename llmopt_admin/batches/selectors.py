@@ -1,0 +1,78 @@
+"""Reading batch jobs: lists, one job, its requests, and its results as streamed JSONL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from llmopt_admin.batches.models import BatchJob, BatchJobRequest, JobStatus, Outcome
+
+STREAM_CHUNK = 1_000
+
+
+def batch_job_list(*, status: str | None = None) -> QuerySet[BatchJob]:
+    """Jobs, newest first, optionally only those with `status`."""
+    jobs = BatchJob.objects.select_related("parent")
+    if status:
+        jobs = jobs.filter(status=status)
+    return jobs
+
+
+def batch_job_get(*, job_id: int) -> BatchJob:
+    """One job; raises BatchJob.DoesNotExist."""
+    return BatchJob.objects.select_related("parent", "submitted_by_user").get(pk=job_id)
+
+
+def batch_job_requests(*, job: BatchJob, outcome: str | None = None) -> QuerySet[BatchJobRequest]:
+    """The job's requests in input order, optionally only those with `outcome`."""
+    rows = job.requests.order_by("position")
+    if outcome:
+        rows = rows.filter(outcome=outcome)
+    return rows
+
+
+def valid_outcome(value: str | None) -> str | None:
+    """`value` if it names an outcome, else None (an unknown filter shows everything)."""
+    return value if value in Outcome.values else None
+
+
+def valid_status(value: str | None) -> str | None:
+    return value if value in JobStatus.values else None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def result_record(row: BatchJobRequest) -> dict[str, Any]:
+    """One line of the results file: the request's outcome, output or error, usage and cost."""
+    return {
+        "custom_id": row.custom_id,
+        "position": row.position,
+        "outcome": row.outcome,
+        "output_text": row.output_text if row.outcome == Outcome.SUCCEEDED else None,
+        "output": row.output,
+        "error": row.error or None,
+        "batch_id": row.batch_id or None,
+        "usage": {
+            "input_tokens": row.input_tokens,
+            "cache_write_5m_tokens": row.cache_write_5m_tokens,
+            "cache_write_1h_tokens": row.cache_write_1h_tokens,
+            "cache_read_tokens": row.cache_read_tokens,
+            "output_tokens": row.output_tokens,
+        },
+        "cost": _money(row.cost),
+        "baseline_cost": _money(row.baseline_cost),
+    }
+
+
+def batch_job_results_jsonl(*, job: BatchJob, outcome: str | None = None) -> Iterator[bytes]:
+    """The job's results as JSONL lines in input order, read from the database in chunks, so a
+    100,000-request job streams without being held in memory."""
+    rows = batch_job_requests(job=job, outcome=outcome).defer("params")
+    for row in rows.iterator(chunk_size=STREAM_CHUNK):
+        yield json.dumps(result_record(row), ensure_ascii=False).encode() + b"\n"

@@ -1,0 +1,749 @@
+"""Writing batch jobs: create, submit, poll, ingest results, cancel, retry.
+
+The database is the source of truth and every step is idempotent:
+
+- A job's requests are rows unique on (job, custom_id); results are upserted on that key, so a
+  result stored twice (a task delivered twice, a worker killed mid-download and restarted)
+  overwrites itself instead of adding a row or a charge.
+- Counts and costs of a job are recomputed from its rows, never incremented.
+- Each provider batch is saved (with its custom_id map) the moment the provider accepts it,
+  by the batch client's state store, so a restarted worker polls it instead of paying twice.
+- A job is worked on by one task at a time through a short database lease that lapses by
+  itself, so a killed worker never blocks a job for long.
+- Usage events carry a request id derived from the job and custom_id; the ledger ignores
+  repeats.
+
+Celery tasks (tasks.py) only call the functions here; the periodic sweep re-enqueues whatever a
+lost task left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from itertools import islice
+from typing import Any, TypeVar
+
+import anthropic
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+from langchain_core.messages import AIMessage
+
+from llmopt_admin.batches.models import (
+    OPEN_JOB_STATUSES,
+    RETRYABLE_OUTCOMES,
+    BatchJob,
+    BatchJobRequest,
+    JobMode,
+    JobSource,
+    JobStatus,
+    Outcome,
+    ProviderBatch,
+)
+from llmopt_admin.batches.state_store import DjangoBatchStateStore
+from llmopt_admin.batches.validation import ValidRequest
+from optimization.batch_client import (
+    AnthropicBatchClient,
+    BatchItemResult,
+    BatchRequest,
+    BatchStatus,
+    BatchSubmitError,
+)
+from optimization.exceptions import BatchError
+from optimization.messages import anthropic_message_to_ai_message
+from optimization.pricing import PriceNotFound, TokenUsage, cost_of
+from optimization.telemetry import Mode, UsageEvent, token_usage_from_metadata, usage_event_for
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1_000  # rows per bulk insert
+STANDARD_CONCURRENCY = 4  # parallel standard-API calls of one retry job
+_RESULT_FIELDS = [
+    "batch_id",
+    "outcome",
+    "output_text",
+    "output",
+    "error",
+    "input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "cost",
+    "baseline_cost",
+    "completed_at",
+]
+T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items (itertools.batched arrived in Python 3.12)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class TransientProviderError(Exception):
+    """The provider could not be reached or was overloaded; the step is retried later."""
+
+
+class JobActionRefused(ValueError):
+    """An operator action that does not apply to the job in its current state."""
+
+
+# --- creating ---------------------------------------------------------------------------
+
+
+def submitter_label(*, user: AbstractBaseUser | AnonymousUser | None, token_name: str = "") -> str:
+    """Who submitted: 'token:<name>' for API tokens, else the user name."""
+    if token_name:
+        return f"token:{token_name}"
+    if user is not None and user.is_authenticated:
+        return str(user.get_username())
+    return "system"
+
+
+def batch_job_create(
+    *,
+    requests: Sequence[ValidRequest],
+    submitted_by: str,
+    user: AbstractBaseUser | None = None,
+    name: str = "",
+    source: str = JobSource.API,
+    mode: str = JobMode.BATCH,
+    parent: BatchJob | None = None,
+) -> BatchJob:
+    """Store a job and its requests in one transaction; a worker submits it after commit."""
+    if not requests:
+        raise ValueError("a batch job needs at least one request")
+    models = {str(r.params["model"]) for r in requests}
+    with transaction.atomic():
+        job = BatchJob.objects.create(
+            model=models.pop() if len(models) == 1 else "mixed",
+            mode=mode,
+            source=source,
+            name=name[:200],
+            request_count=len(requests),
+            submitted_by=submitted_by[:150],
+            submitted_by_user=user if user is not None and user.is_authenticated else None,
+            parent=parent,
+        )
+        rows = (
+            BatchJobRequest(job=job, custom_id=r.custom_id, position=i, params=r.params)
+            for i, r in enumerate(requests)
+        )
+        for chunk in batched(rows, CHUNK):
+            BatchJobRequest.objects.bulk_create(chunk)
+        transaction.on_commit(lambda: enqueue("submit_job", job.pk))
+    logger.info("batch job %s stored: %d requests by %s", job.pk, len(requests), submitted_by)
+    return job
+
+
+def enqueue(task: str, job_id: int) -> None:
+    """Send a task for `job_id`. A broker outage is logged, not raised: the sweep retries."""
+    from llmopt_admin.batches import tasks  # tasks imports this module
+
+    try:
+        getattr(tasks, task).delay(job_id)
+        BatchJob.objects.filter(pk=job_id).update(nudged_at=timezone.now())
+    except Exception:  # the job is stored; the periodic sweep will pick it up
+        logger.exception("could not enqueue %s for batch job %s", task, job_id)
+
+
+# --- leases and the event loop ----------------------------------------------------------
+
+
+@contextmanager
+def _leased(job_id: int) -> Iterator[BatchJob | None]:
+    """The job, claimed for this task run; None when another run holds a live claim."""
+    owner = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = (
+        BatchJob.objects.filter(pk=job_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_owner=owner, lease_until=now + _lease_length())
+    )
+    if not claimed:
+        yield None
+        return
+    try:
+        yield BatchJob.objects.get(pk=job_id)
+    finally:
+        BatchJob.objects.filter(pk=job_id, lease_owner=owner).update(
+            lease_owner="", lease_until=None
+        )
+
+
+def _lease_length() -> timedelta:
+    return timedelta(seconds=settings.LLMOPT_BATCH_LEASE_SECONDS)
+
+
+def _renew_lease(job: BatchJob) -> None:
+    BatchJob.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(
+        lease_until=timezone.now() + _lease_length()
+    )
+
+
+class _Provider:
+    """An event loop plus the SDK and batch clients for one task run; close() releases both."""
+
+    def __init__(self, job: BatchJob, positions: dict[str, int] | None = None) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.sdk = anthropic.AsyncAnthropic(
+            base_url=settings.ANTHROPIC_BASE_URL,
+            api_key=settings.ANTHROPIC_API_KEY,
+            max_retries=settings.LLMOPT_ANTHROPIC_MAX_RETRIES,
+        )
+        self.batches = AnthropicBatchClient(
+            self.sdk,
+            model=job.model,
+            poll_initial=settings.LLMOPT_BATCH_POLL_INITIAL,
+            poll_max=settings.LLMOPT_BATCH_POLL_MAX,
+            state_store=DjangoBatchStateStore(job, positions=positions),
+        )
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
+        """Drive an async iterator from sync code, so database writes happen off the loop."""
+        iterator = aiter(source)
+        while True:
+            try:
+                yield self.loop.run_until_complete(anext(iterator))
+            except StopAsyncIteration:
+                return
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.sdk.close())
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        finally:
+            self.loop.close()
+
+
+@contextmanager
+def _provider(job: BatchJob, positions: dict[str, int] | None = None) -> Iterator[_Provider]:
+    provider = _Provider(job, positions)
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+def _is_transient(exc: BaseException | None) -> bool:
+    """Worth retrying later: connection trouble, 408/409/429, 5xx and 529 overloaded."""
+    if isinstance(exc, anthropic.APIConnectionError):
+        return True
+    if isinstance(exc, anthropic.APIStatusError):
+        return exc.status_code >= 500 or exc.status_code in (408, 409, 429)
+    return False
+
+
+# --- submitting -------------------------------------------------------------------------
+
+
+def batch_job_submit(*, job_id: int) -> None:
+    """Send a queued job to the provider (or run it through the standard API).
+
+    Batches already accepted for this job (in the state store) are not sent again. Raises
+    TransientProviderError when the provider is unreachable or overloaded; the task retries.
+    """
+    with _leased(job_id) as job:
+        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+            return
+        if job.cancel_requested_at is not None and not job.provider_batches.exists():
+            _cancel_unsent(job)
+            return
+        if job.mode == JobMode.STANDARD:
+            _run_standard(job)
+            return
+        job.status = JobStatus.SUBMITTING
+        job.save(update_fields=["status", "updated_at"])
+        _submit_batches(job)
+
+
+def _submit_batches(job: BatchJob) -> None:
+    sent = {cid for pb in job.provider_batches.all() for cid in pb.custom_ids}
+    rows = job.requests.order_by("position").values_list("custom_id", "position", "params")
+    pending: list[BatchRequest] = []
+    positions: dict[str, int] = {}
+    for custom_id, position, params in rows:
+        if custom_id not in sent:
+            pending.append(BatchRequest.from_params(custom_id, params))
+            positions[custom_id] = position
+    if pending and job.cancel_requested_at is not None:
+        # Canceled while part of it was already accepted: send no more, collect the rest.
+        _mark_unsent(job, list(positions), "the job was canceled", outcome=Outcome.CANCELED)
+    elif pending:
+        with _provider(job, positions) as provider:
+            try:
+                provider.run(provider.batches.submit(pending, meta={"job_id": job.pk}))
+            except BatchSubmitError as exc:
+                # Some batches were accepted (and saved); the rest were not sent.
+                if _is_transient(exc.__cause__):
+                    _note_error(job, f"submitting paused, will retry: {exc}")
+                    raise TransientProviderError(str(exc)) from exc
+                _mark_unsent(job, [pending[i].custom_id for i in exc.positions], str(exc))
+            except BatchError as exc:
+                if _is_transient(exc.__cause__):
+                    _note_error(job, f"submitting paused, will retry: {exc}")
+                    raise TransientProviderError(str(exc)) from exc
+                _fail(job, f"the provider refused the batch: {exc}")
+                return
+    now = timezone.now()
+    ProviderBatch.objects.filter(job=job, next_poll_at=None).update(
+        next_poll_at=now + timedelta(seconds=settings.LLMOPT_BATCH_POLL_INITIAL)
+    )
+    job.status = JobStatus.IN_PROGRESS
+    job.submitted_at = job.submitted_at or now
+    job.error = ""
+    job.save(update_fields=["status", "submitted_at", "error", "updated_at"])
+    logger.info("batch job %s submitted", job.pk)
+
+
+def _note_error(job: BatchJob, message: str) -> None:
+    job.error = message[:2000]
+    job.save(update_fields=["error", "updated_at"])
+
+
+def _fail(job: BatchJob, message: str) -> None:
+    job.requests.filter(outcome=Outcome.PENDING).update(
+        outcome=Outcome.ERRORED, error=message[:2000], completed_at=timezone.now()
+    )
+    _refresh_totals(job)
+    job.status = JobStatus.FAILED
+    job.error = message[:2000]
+    job.ended_at = timezone.now()
+    job.save()
+    logger.warning("batch job %s failed: %s", job.pk, message)
+
+
+def _mark_unsent(
+    job: BatchJob, custom_ids: Sequence[str], message: str, *, outcome: str = Outcome.ERRORED
+) -> None:
+    for chunk in batched(custom_ids, CHUNK):
+        job.requests.filter(custom_id__in=chunk, outcome=Outcome.PENDING).update(
+            outcome=outcome, error=f"not submitted: {message}"[:2000], completed_at=timezone.now()
+        )
+    if outcome == Outcome.ERRORED:
+        _note_error(job, f"{len(custom_ids)} requests could not be submitted: {message}")
+
+
+def _cancel_unsent(job: BatchJob) -> None:
+    job.requests.filter(outcome=Outcome.PENDING).update(
+        outcome=Outcome.CANCELED, error="canceled before submission", completed_at=timezone.now()
+    )
+    _refresh_totals(job)
+    job.status = JobStatus.CANCELED
+    job.ended_at = timezone.now()
+    job.save()
+
+
+# --- polling and ingesting --------------------------------------------------------------
+
+
+def batch_job_poll(*, job_id: int, force: bool = False) -> None:
+    """Check each open provider batch of the job whose poll is due; ingest the ended ones.
+
+    Between polls a batch waits poll_initial, doubling up to poll_max (the batch client's
+    schedule, spread over sweeps instead of holding a worker). `force` polls every batch now.
+    """
+    with _leased(job_id) as job:
+        if job is None or job.status not in (JobStatus.IN_PROGRESS, JobStatus.CANCELING):
+            return
+        open_batches = list(job.provider_batches.filter(results_ingested_at=None))
+        if open_batches:
+            with _provider(job) as provider:
+                try:
+                    _poll_batches(job, open_batches, provider, force=force)
+                except anthropic.APIError as exc:
+                    # e.g. the results download failed after the SDK's retries: what was
+                    # stored stays, and the next sweep downloads (and upserts) again.
+                    _refresh_totals(job)
+                    raise TransientProviderError(f"batch job {job.pk}: {exc}") from exc
+        _refresh_totals(job)
+        if not job.provider_batches.filter(results_ingested_at=None).exists():
+            _finish(job)
+
+
+def _poll_batches(
+    job: BatchJob, open_batches: list[ProviderBatch], provider: _Provider, *, force: bool
+) -> None:
+    if job.cancel_requested_at is not None and job.status == JobStatus.IN_PROGRESS:
+        _cancel_at_provider(job, open_batches, provider)
+    for batch in open_batches:
+        ended = batch.status == ProviderBatch.Status.ENDED
+        if ended or ((force or _poll_due(batch)) and _poll_once(batch, provider)):
+            _ingest(job, batch, provider)
+
+
+def _poll_due(batch: ProviderBatch) -> bool:
+    return batch.next_poll_at is None or batch.next_poll_at <= timezone.now()
+
+
+def _poll_once(batch: ProviderBatch, provider: _Provider) -> bool:
+    """Ask for the batch's status once; True when it has ended."""
+    try:
+        status: BatchStatus = provider.run(provider.batches.status(batch.batch_id))
+    except anthropic.APIError as exc:
+        # Transient (429/529/5xx after the SDK's own retries) or not, try again after backoff.
+        logger.warning("polling batch %s failed, will retry: %s", batch.batch_id, exc)
+        _schedule_next_poll(batch)
+        return False
+    _record_status(batch, status)
+    if status.ended:
+        return True
+    _schedule_next_poll(batch)
+    return False
+
+
+def _record_status(batch: ProviderBatch, status: BatchStatus) -> None:
+    batch.status = status.processing_status
+    batch.request_counts = {
+        "processing": status.processing,
+        "succeeded": status.succeeded,
+        "errored": status.errored,
+        "canceled": status.canceled,
+        "expired": status.expired,
+    }
+    batch.processed_count = status.succeeded + status.errored + status.canceled + status.expired
+    if status.ended and batch.ended_at is None:
+        batch.ended_at = timezone.now()
+    batch.save()
+
+
+def _schedule_next_poll(batch: ProviderBatch) -> None:
+    delay = min(
+        settings.LLMOPT_BATCH_POLL_INITIAL * 2 ** min(batch.poll_count, 30),
+        settings.LLMOPT_BATCH_POLL_MAX,
+    )
+    batch.poll_count += 1
+    batch.next_poll_at = timezone.now() + timedelta(seconds=delay)
+    batch.save(update_fields=["poll_count", "next_poll_at"])
+
+
+def _cancel_at_provider(job: BatchJob, batches: list[ProviderBatch], provider: _Provider) -> None:
+    for batch in batches:
+        if batch.status == ProviderBatch.Status.ENDED:
+            continue
+        try:
+            _record_status(batch, provider.run(provider.batches.cancel(batch.batch_id)))
+        except anthropic.APIStatusError as exc:
+            # Typically the batch ended a moment ago (cancel raced completion): collect it.
+            if _is_transient(exc) and exc.status_code != 409:
+                raise TransientProviderError(str(exc)) from exc
+            logger.info("cancel of batch %s refused (%s); polling it", batch.batch_id, exc)
+            batch.next_poll_at = None
+            batch.save(update_fields=["next_poll_at"])
+    job.status = JobStatus.CANCELING
+    job.save(update_fields=["status", "updated_at"])
+
+
+def _ingest(job: BatchJob, batch: ProviderBatch, provider: _Provider) -> None:
+    """Stream the batch's results into the database, a chunk per upsert, then mark it done."""
+    started = time.monotonic()
+    count = 0
+    last_refresh = started
+    results = provider.iterate(provider.batches.results(batch.batch_id))
+    for chunk in batched(results, settings.LLMOPT_BATCH_INGEST_CHUNK):
+        store_results(job=job, items=chunk, batch_mode=True)
+        count += len(chunk)
+        _renew_lease(job)
+        if time.monotonic() - last_refresh > 1.0:  # progress for the pages, at most 1/s
+            _refresh_totals(job)
+            last_refresh = time.monotonic()
+    batch.results_ingested_at = timezone.now()
+    batch.save(update_fields=["results_ingested_at"])
+    logger.info(
+        "batch %s: %d results stored in %.1f s", batch.batch_id, count, time.monotonic() - started
+    )
+
+
+@dataclass(frozen=True)
+class _Priced:
+    cost: Decimal | None
+    baseline: Decimal | None
+
+
+def _price(usage: TokenUsage, model: str, *, batch: bool) -> _Priced:
+    try:
+        priced = cost_of(usage, model, batch=batch)
+    except PriceNotFound:
+        return _Priced(None, None)
+    return _Priced(priced.cost, priced.baseline)
+
+
+def _output_json(message: AIMessage) -> dict[str, Any]:
+    return {
+        "content": message.content,
+        "tool_calls": message.tool_calls or None,
+        "response_metadata": message.response_metadata,
+        "usage_metadata": dict(message.usage_metadata or {}),
+    }
+
+
+def store_results(
+    *, job: BatchJob, items: Sequence[BatchItemResult], batch_mode: bool = True
+) -> None:
+    """Upsert results on (job, custom_id) and record usage events, in one transaction.
+
+    Storing the same results again changes nothing: same rows, same costs, and the usage
+    events' request ids are already in the ledger.
+    """
+    now = timezone.now()
+    rows: list[BatchJobRequest] = []
+    events: list[UsageEvent] = []
+    for item in items:
+        row = BatchJobRequest(
+            job=job,
+            custom_id=item.custom_id,
+            position=item.position,
+            params={},  # only used if the row were missing; never overwrites stored params
+            batch_id=item.batch_id or "",
+            outcome=item.outcome,
+            error=item.error or "",
+            completed_at=now,
+        )
+        usage = item.usage
+        row.input_tokens = usage.input_tokens
+        row.cache_write_5m_tokens = usage.cache_write_5m_tokens
+        row.cache_write_1h_tokens = usage.cache_write_1h_tokens
+        row.cache_read_tokens = usage.cache_read_tokens
+        row.output_tokens = usage.output_tokens
+        if item.message is not None:
+            row.output_text = item.message.text
+            row.output = _output_json(item.message)
+            model = str(item.message.response_metadata.get("model") or job.model)
+            priced = _price(usage, model, batch=batch_mode)
+            row.cost, row.baseline_cost = priced.cost, priced.baseline
+            events.append(_usage_event(job, item, model, batch_mode=batch_mode))
+        rows.append(row)
+    with transaction.atomic():
+        BatchJobRequest.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["job", "custom_id"],
+            update_fields=_RESULT_FIELDS,
+        )
+        if events:
+            record_usage_events(events)
+
+
+def _usage_event(
+    job: BatchJob, item: BatchItemResult, model: str, *, batch_mode: bool
+) -> UsageEvent:
+    usage = item.usage
+    cached = bool(
+        usage.cache_read_tokens or usage.cache_write_5m_tokens or usage.cache_write_1h_tokens
+    )
+    mode: Mode
+    if batch_mode:
+        mode = "batch+cache" if cached else "batch"
+    else:
+        mode = "cached" if cached else "standard"
+    return usage_event_for(
+        provider=job.provider,
+        model=model,
+        mode=mode,
+        usage=usage,
+        batch_id=item.batch_id,
+        request_id=f"batchjob-{job.pk}-{item.custom_id}",
+    )
+
+
+def record_usage_events(events: Sequence[UsageEvent]) -> None:
+    """THE one place batch jobs hand finished requests' usage to the savings ledger."""
+    from llmopt_admin.savings.services import usage_events_record
+
+    usage_events_record(events=events)
+
+
+def _refresh_totals(job: BatchJob) -> None:
+    """Recompute the job's counts and costs from its rows (never incremented)."""
+    totals = job.requests.aggregate(
+        succeeded=Count("id", filter=Q(outcome=Outcome.SUCCEEDED)),
+        errored=Count("id", filter=Q(outcome=Outcome.ERRORED)),
+        canceled=Count("id", filter=Q(outcome=Outcome.CANCELED)),
+        expired=Count("id", filter=Q(outcome=Outcome.EXPIRED)),
+        cost=Sum("cost"),
+        baseline=Sum("baseline_cost"),
+    )
+    processed = job.provider_batches.aggregate(n=Sum("processed_count"))["n"] or 0
+    BatchJob.objects.filter(pk=job.pk).update(
+        succeeded_count=totals["succeeded"],
+        errored_count=totals["errored"],
+        canceled_count=totals["canceled"],
+        expired_count=totals["expired"],
+        cost=totals["cost"] or Decimal(0),
+        baseline_cost=totals["baseline"] or Decimal(0),
+        provider_processed_count=processed,
+        updated_at=timezone.now(),
+    )
+    job.refresh_from_db()
+
+
+def _finish(job: BatchJob) -> None:
+    missing = job.requests.filter(outcome=Outcome.PENDING).update(
+        outcome=Outcome.ERRORED,
+        error="missing from the batch results",
+        completed_at=timezone.now(),
+    )
+    if missing:
+        logger.warning("batch job %s: %d requests had no result", job.pk, missing)
+    _refresh_totals(job)
+    canceled = job.cancel_requested_at is not None and job.canceled_count > 0
+    job.status = JobStatus.CANCELED if canceled else JobStatus.ENDED
+    job.ended_at = job.ended_at or timezone.now()
+    job.save(update_fields=["status", "ended_at", "updated_at"])
+    logger.info(
+        "batch job %s %s: %d succeeded, %d errored, %d canceled, %d expired",
+        job.pk,
+        job.status,
+        job.succeeded_count,
+        job.errored_count,
+        job.canceled_count,
+        job.expired_count,
+    )
+
+
+# --- the standard API (retries an operator sends now, at full price) ----------------------
+
+
+def _run_standard(job: BatchJob) -> None:
+    """Send each pending request through the Messages API, CHUNK-free: results are stored as
+    each small group finishes, so a restart resends at most the group in flight."""
+    job.status = JobStatus.IN_PROGRESS
+    job.submitted_at = job.submitted_at or timezone.now()
+    job.save(update_fields=["status", "submitted_at", "updated_at"])
+    with _provider(job) as provider:
+        pending = job.requests.filter(outcome=Outcome.PENDING).order_by("position")
+        rows = list(pending.values_list("position", "custom_id", "params"))
+        for group in batched(rows, STANDARD_CONCURRENCY * 4):
+            job.refresh_from_db(fields=["cancel_requested_at"])
+            if job.cancel_requested_at is not None:
+                break
+            items = provider.run(_call_standard(provider.sdk, group))
+            store_results(job=job, items=items, batch_mode=False)
+            _renew_lease(job)
+            _refresh_totals(job)
+    job.requests.filter(outcome=Outcome.PENDING).update(
+        outcome=Outcome.CANCELED, error="canceled by the operator", completed_at=timezone.now()
+    )
+    _finish(job)
+
+
+async def _call_standard(
+    sdk: anthropic.AsyncAnthropic, group: Iterable[tuple[int, str, dict[str, Any]]]
+) -> list[BatchItemResult]:
+    limit = asyncio.Semaphore(STANDARD_CONCURRENCY)
+
+    async def one(position: int, custom_id: str, params: dict[str, Any]) -> BatchItemResult:
+        async with limit:
+            try:
+                response = await sdk.messages.create(**params)
+            except anthropic.APIError as exc:
+                return BatchItemResult(position, custom_id, "errored", error=str(exc)[:2000])
+        message = anthropic_message_to_ai_message(response)
+        return BatchItemResult(
+            position,
+            custom_id,
+            "succeeded",
+            message=message,
+            usage=token_usage_from_metadata(message.usage_metadata),
+        )
+
+    return list(await asyncio.gather(*(one(*row) for row in group)))
+
+
+# --- operator actions -------------------------------------------------------------------
+
+
+def batch_job_cancel(*, job: BatchJob) -> BatchJob:
+    """Ask for the job to stop; the worker cancels at the provider and collects what finished."""
+    if job.is_final:
+        raise JobActionRefused(f"job {job.pk} has already {job.status}; nothing to cancel")
+    BatchJob.objects.filter(pk=job.pk, cancel_requested_at=None).update(
+        cancel_requested_at=timezone.now()
+    )
+    job.refresh_from_db()
+    started = job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING)
+    transaction.on_commit(lambda: enqueue("poll_job" if started else "submit_job", job.pk))
+    return job
+
+
+def retryable_requests(job: BatchJob) -> list[ValidRequest]:
+    """The job's errored and expired requests that no later retry has resolved or still runs."""
+    handled = BatchJobRequest.objects.filter(job__parent=job).exclude(
+        outcome__in=[*RETRYABLE_OUTCOMES, Outcome.CANCELED]
+    )
+    rows = (
+        job.requests.filter(outcome__in=RETRYABLE_OUTCOMES)
+        .exclude(custom_id__in=handled.values("custom_id"))
+        .order_by("position")
+        .values_list("custom_id", "params")
+    )
+    return [ValidRequest(custom_id=cid, params=params) for cid, params in rows]
+
+
+def batch_job_retry(
+    *, job: BatchJob, mode: str, submitted_by: str, user: AbstractBaseUser | None = None
+) -> BatchJob:
+    """A new job, linked to `job`, for its errored/expired requests (batch or standard API)."""
+    if mode not in JobMode.values:
+        raise JobActionRefused(f"mode must be one of {', '.join(JobMode.values)}, not {mode!r}")
+    if not job.is_final:
+        raise JobActionRefused(f"job {job.pk} is still {job.status}; retry once it has ended")
+    requests = retryable_requests(job)
+    if not requests:
+        raise JobActionRefused(f"job {job.pk} has no errored or expired requests left to retry")
+    return batch_job_create(
+        requests=requests,
+        submitted_by=submitted_by,
+        user=user,
+        name=f"retry of job {job.pk}",
+        source=JobSource.RETRY,
+        mode=mode,
+        parent=job,
+    )
+
+
+# --- the periodic sweep -----------------------------------------------------------------
+
+
+def batch_jobs_sweep() -> list[tuple[str, int]]:
+    """(task, job id) for every open job that needs a worker now; the beat task enqueues them.
+
+    Catches what a lost or killed task left behind: queued jobs never submitted, jobs whose
+    poll is due, and jobs whose lease lapsed mid-way. A job already nudged within the lease
+    length is left alone, so a busy worker's queue does not fill with repeats.
+    """
+    now = timezone.now()
+    idle = (Q(lease_until__isnull=True) | Q(lease_until__lt=now)) & (
+        Q(nudged_at__isnull=True) | Q(nudged_at__lt=now - _lease_length())
+    )
+    todo: list[tuple[str, int]] = []
+    for job in BatchJob.objects.filter(idle, status__in=OPEN_JOB_STATUSES).prefetch_related(
+        "provider_batches"
+    ):
+        if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+            todo.append(("submit_job", job.pk))
+            continue
+        open_batches = [b for b in job.provider_batches.all() if not b.is_done]
+        if (
+            not open_batches
+            or (job.cancel_requested_at is not None and job.status == JobStatus.IN_PROGRESS)
+            or any(b.status == ProviderBatch.Status.ENDED or _poll_due(b) for b in open_batches)
+        ):
+            todo.append(("poll_job", job.pk))
+    return todo

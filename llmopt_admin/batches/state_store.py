@@ -1,0 +1,126 @@
+"""The batch client's BatchStateStore protocol, kept in the Django database.
+
+`AnthropicBatchClient.submit` saves each batch the provider accepted before it sends the next,
+so after a crash the job knows every batch it already paid for and polls it instead of sending
+it again. Each `save` commits on its own (outside any surrounding transaction's rollback).
+
+The client calls the store from inside its coroutines, where Django forbids database access
+on the event loop's thread; there each call runs in a short-lived thread of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from django.db import connections, transaction
+from django.utils import timezone
+
+from llmopt_admin.batches.models import BatchJob, ProviderBatch
+from optimization.batch_state import BatchRecord
+
+T = TypeVar("T")
+
+
+def _off_the_loop(fn: Callable[[], T]) -> T:
+    """Run `fn` here, or in a fresh thread when this thread runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=target, name="batch-state-store")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]  # type: ignore[no-any-return]
+
+
+def _record(batch: ProviderBatch) -> BatchRecord:
+    return BatchRecord(
+        batch_id=batch.batch_id,
+        custom_ids={str(k): int(v) for k, v in batch.custom_ids.items()},
+        meta=dict(batch.meta),
+        done=batch.is_done,
+    )
+
+
+class DjangoBatchStateStore:
+    """Provider batches of one job (`job` given) or of every job (`job=None`, read-only use).
+
+    `positions` (custom_id → the request's position in the job) translates the positions the
+    client saves, which count from the start of each `submit` call, into job positions, so
+    results of a resumed submission still map back to the right request.
+    """
+
+    def __init__(
+        self, job: BatchJob | None = None, *, positions: Mapping[str, int] | None = None
+    ) -> None:
+        self.job = job
+        self.positions = positions
+
+    def _batches(self) -> Any:
+        batches = ProviderBatch.objects.all()
+        return batches if self.job is None else batches.filter(job=self.job)
+
+    def save(self, batch_id: str, custom_ids: Mapping[str, int], meta: Mapping[str, Any]) -> None:
+        """Remember `batch_id` for this store's job with its custom_id → position map."""
+        job = self.job
+        if job is None:
+            raise ValueError("a DjangoBatchStateStore without a job cannot save batches")
+
+        known = self.positions
+        mapped = {cid: known.get(cid, i) if known else i for cid, i in custom_ids.items()}
+
+        def save() -> None:
+            with transaction.atomic():
+                ProviderBatch.objects.update_or_create(
+                    batch_id=batch_id,
+                    defaults={
+                        "job": job,
+                        "custom_ids": mapped,
+                        "meta": dict(meta),
+                        "request_count": len(custom_ids),
+                    },
+                )
+
+        _off_the_loop(save)
+
+    def load(self, batch_id: str) -> BatchRecord | None:
+        """The record of `batch_id`, or None when this store does not know it."""
+
+        def load() -> BatchRecord | None:
+            batch = self._batches().filter(batch_id=batch_id).first()
+            return None if batch is None else _record(batch)
+
+        return _off_the_loop(load)
+
+    def list_open(self) -> list[BatchRecord]:
+        """Batches whose results are not all in the database yet, oldest first."""
+        return _off_the_loop(
+            lambda: [
+                _record(b) for b in self._batches().filter(results_ingested_at=None).order_by("id")
+            ]
+        )
+
+    def mark_done(self, batch_id: str) -> None:
+        """Flag `batch_id` as collected (unknown ids are ignored)."""
+        _off_the_loop(
+            lambda: (
+                self._batches()
+                .filter(batch_id=batch_id, results_ingested_at=None)
+                .update(results_ingested_at=timezone.now())
+            )
+        )
