@@ -150,7 +150,8 @@ class ModelPrice:
 
 
 _BUILT_IN: tuple[ModelPrice, ...] = (
-    # Claude (platform.claude.com "Pricing"; effective from each model's release).
+    # Claude (platform.claude.com "Pricing"). effective_from is each model's release date as
+    # best known (the 4.6 dates are approximate); for a model's only version it just orders rows.
     ModelPrice.claude("claude-opus-4-6", date(2026, 2, 5), "5", "25", "6.25", "10", "0.50"),
     ModelPrice.claude("claude-opus-4-5", date(2025, 11, 24), "5", "25", "6.25", "10", "0.50"),
     ModelPrice.claude("claude-opus-4-1", date(2025, 8, 5), "15", "75", "18.75", "30", "1.50"),
