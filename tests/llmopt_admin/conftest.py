@@ -15,7 +15,6 @@ from llmopt_admin.accounts.services import api_token_create
 from llmopt_admin.configs.stores import EmbeddedConfigStore
 from optimization.stores.base import AI_MODELS_KEY, StoredDocument
 
-STAFF_PASSWORD = "staff-pass-for-tests"
 ANTHROPIC_KEY = "sk-ant-api03-SECRETSECRETSECRET-abcd"
 OPENAI_KEY = "sk-proj-OPENAISECRETVALUE-wxyz"
 
@@ -58,12 +57,14 @@ AI_MODELS_DOCUMENT: dict[str, Any] = {
 
 @pytest.fixture
 def staff_user(db: None) -> AbstractUser:
-    return get_user_model().objects.create_user("operator", password=STAFF_PASSWORD, is_staff=True)
+    # No password: hashing one costs a noticeable fraction of a second per test on a busy
+    # machine; clients sign in with force_login. The browser test sets its own password.
+    return get_user_model().objects.create_user("operator", is_staff=True)
 
 
 @pytest.fixture
 def outsider(db: None) -> AbstractUser:
-    return get_user_model().objects.create_user("outsider", password="outsider-pass")
+    return get_user_model().objects.create_user("outsider")
 
 
 @pytest.fixture
