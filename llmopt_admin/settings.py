@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "llmopt_admin.configs",
     "llmopt_admin.batches",
     "llmopt_admin.savings",
+    "llmopt_admin.demo",
 ]
 
 MIDDLEWARE = [
