@@ -1,5 +1,236 @@
-"""API endpoints of the savings app."""
+"""API endpoints of the savings app: usage ingest and the dashboard's figures.
 
-from ninja import Router
+Mounted at /api/ with the API's default auth (bearer token or staff session).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema, Status
+
+from llmopt_admin.savings import selectors
+from llmopt_admin.savings.periods import selection_from_params
+from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST, usage_events_ingest
 
 router = Router(tags=["savings"])
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class ErrorOut(Schema):
+    detail: str
+    errors: dict[str, str] = {}
+
+
+class RejectedOut(Schema):
+    index: int
+    request_id: str | None
+    errors: dict[str, str]
+
+
+class IngestOut(Schema):
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedOut]
+
+
+_INGEST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "maxItems": MAX_EVENTS_PER_REQUEST,
+                            "description": "UsageEvent.to_json() objects: request_id, "
+                            "timestamp (ISO 8601 with offset), provider, model, mode, token "
+                            "counts by kind, optional cost/baseline_cost, config_entry, batch_id.",
+                            "items": {"type": "object"},
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/usage/events",
+    response={200: IngestOut, 400: ErrorOut, 413: ErrorOut},
+    openapi_extra=_INGEST_BODY,
+    summary="Record usage events (idempotent by request_id)",
+)
+def usage_events(request: HttpRequest) -> Status[dict[str, Any]]:
+    """Validate and record up to 5,000 events. Each invalid event is reported by index with a
+    message per field; events whose request_id is already recorded count as duplicates. Costs
+    of models in the price table are recomputed with the price valid at each event's time."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return Status(413, _too_big(int(declared)))
+    # Read the stream ourselves (not request.body) so the limit is ours and applies to
+    # chunked bodies that declare no length.
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return Status(413, _too_big(len(body)))
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        return Status(400, {"detail": f"body is not valid JSON: {error}"})
+    if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
+        return Status(
+            400,
+            {
+                "detail": 'body must be a JSON object {"events": [...]}',
+                "errors": {"events": "is required and must be a list"},
+            },
+        )
+    events = payload["events"]
+    if len(events) > MAX_EVENTS_PER_REQUEST:
+        return Status(
+            413,
+            {
+                "detail": f"{len(events)} events in one request; the limit is "
+                f"{MAX_EVENTS_PER_REQUEST}. Split them over several requests.",
+                "errors": {"events": f"must hold at most {MAX_EVENTS_PER_REQUEST} events"},
+            },
+        )
+    return Status(200, usage_events_ingest(items=events).as_dict())
+
+
+def _too_big(size: int) -> dict[str, Any]:
+    return {
+        "detail": f"body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
+        f"(and {MAX_EVENTS_PER_REQUEST} events) per request"
+    }
+
+
+class SummaryOut(Schema):
+    start: datetime
+    end: datetime
+    period: str
+    provider: str | None
+    model: str | None
+    events: int
+    batch_events: int
+    input_tokens: int
+    cache_write_5m_tokens: int
+    cache_write_1h_tokens: int
+    cache_read_tokens: int
+    output_tokens: int
+    cacheable_input_tokens: int
+    cost: str
+    baseline_cost: str
+    saved: str
+    saved_pct: float | None
+    cache_read_saved: str
+    cache_write_premium: str
+    batch_discount: str
+    unattributed: str
+    cache_hit_rate: float | None
+    batch_share: float | None
+    definitions: dict[str, str]
+
+
+class BreakdownRowOut(Schema):
+    provider: str
+    model: str
+    events: int
+    cost: str
+    baseline_cost: str
+    saved: str
+    saved_pct: float | None
+    cache_hit_rate: float | None
+    batch_share: float | None
+
+
+class PointOut(Schema):
+    start: datetime
+    events: int
+    cost: str
+    baseline_cost: str
+    cache_read_saved: str
+    cache_write_premium: str
+    batch_discount: str
+    cache_hit_rate: float | None
+
+
+_FILTER_DOC = (
+    "Query: period=24h|7d|30d|90d (default 30d) or start/end (YYYY-MM-DD, end inclusive, or "
+    "ISO date-times, end exclusive; rounded to whole UTC hours), provider, model."
+)
+
+
+@router.get(
+    "/savings/summary",
+    response={200: SummaryOut, 400: ErrorOut},
+    summary="Headline figures for a period",
+    description=_FILTER_DOC,
+)
+def savings_summary(request: HttpRequest) -> Any:
+    selection = selection_from_params(request.GET)
+    if selection.errors:
+        return Status(400, {"detail": "invalid period or range", "errors": selection.errors})
+    filters = selection.filters
+    figures = selectors.savings_summary(filters=filters)
+    return Status(
+        200,
+        {
+            **figures.as_dict(),
+            "start": filters.start,
+            "end": filters.end,
+            "period": selection.period,
+            "provider": filters.provider,
+            "model": filters.model,
+            "definitions": {
+                "cache_hit_rate": selectors.HIT_RATE_DEFINITION,
+                "batch_share": selectors.BATCH_SHARE_DEFINITION,
+            },
+        },
+    )
+
+
+@router.get(
+    "/savings/breakdown",
+    response={200: list[BreakdownRowOut], 400: ErrorOut},
+    summary="Figures per provider and model",
+    description=_FILTER_DOC,
+)
+def savings_breakdown(request: HttpRequest) -> Any:
+    selection = selection_from_params(request.GET)
+    if selection.errors:
+        return Status(400, {"detail": "invalid period or range", "errors": selection.errors})
+    return Status(
+        200,
+        [
+            {"provider": provider, "model": model, **figures.as_dict()}
+            for provider, model, figures in selectors.savings_breakdown(filters=selection.filters)
+        ],
+    )
+
+
+@router.get(
+    "/savings/timeseries",
+    response={200: list[PointOut], 400: ErrorOut},
+    summary="Spend, baseline, savings by mechanism and hit rate over time",
+    description=_FILTER_DOC + " Hourly points up to 2 days, daily beyond.",
+)
+def savings_timeseries(request: HttpRequest) -> Any:
+    selection = selection_from_params(request.GET)
+    if selection.errors:
+        return Status(400, {"detail": "invalid period or range", "errors": selection.errors})
+    return Status(
+        200,
+        [
+            {"start": moment, **figures.as_dict()}
+            for moment, figures in selectors.savings_timeseries(filters=selection.filters)
+        ],
+    )

@@ -1,0 +1,137 @@
+"""The usage ledger (one row per LLM call) and its hourly rollups.
+
+Every cost column is USD as an exact Decimal. Each event also stores how its saving splits by
+mechanism, so rollups (and `rebuild_rollups`) are plain sums and always add up to the raw rows:
+
+    baseline_cost - cost == cache_read_saved - cache_write_premium + batch_discount + unattributed
+
+where `unattributed` is only non-zero for events whose cost was reported by the caller for a model
+our price table does not know (we cannot split what we did not price).
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from optimization.telemetry import MODES
+
+MODE_CHOICES = [(mode, mode) for mode in MODES]
+BATCH_MODES = ("batch", "batch+cache")
+
+# Costs per event are tiny (a cache-read token can cost 4e-8 USD), so keep 10 decimal places.
+COST_PLACES = 10
+
+
+def _money(*, total: bool = False) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=28 if total else 20, decimal_places=COST_PLACES, default=0
+    )
+
+
+class CostSource(models.TextChoices):
+    PRICE_TABLE = "price_table", "computed from the price table valid at the event's time"
+    REPORTED = "reported", "reported by the caller (model not in the price table)"
+
+
+class LedgerEvent(models.Model):
+    """What one LLM call used and cost. `request_id` makes ingest idempotent."""
+
+    request_id = models.CharField(max_length=200, unique=True)
+    timestamp = models.DateTimeField()
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=128)
+    mode = models.CharField(max_length=16, choices=MODE_CHOICES)
+    config_entry = models.CharField(max_length=200, blank=True, default="")
+    batch_id = models.CharField(max_length=200, blank=True, default="")
+
+    input_tokens = models.PositiveBigIntegerField(default=0, help_text="Uncached input.")
+    cache_write_5m_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_1h_tokens = models.PositiveBigIntegerField(default=0)
+    cache_read_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+
+    cost = _money()
+    baseline_cost = _money()
+    cache_read_saved = _money()
+    cache_write_premium = _money()
+    batch_discount = _money()
+    cost_source = models.CharField(
+        max_length=16, choices=CostSource.choices, default=CostSource.PRICE_TABLE
+    )
+    reported_cost = models.DecimalField(
+        max_digits=20,
+        decimal_places=COST_PLACES,
+        null=True,
+        blank=True,
+        help_text="The cost the caller sent, kept when it differs from the price table's.",
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["timestamp"], name="savings_event_ts"),
+            models.Index(fields=["provider", "model", "timestamp"], name="savings_event_pm_ts"),
+            models.Index(fields=["batch_id"], name="savings_event_batch"),
+        ]
+        ordering = ["-timestamp"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.provider}/{self.model} {self.mode}"
+
+    @property
+    def cost_mismatch(self) -> bool:
+        """True when the caller's cost disagreed with the price table's."""
+        return self.reported_cost is not None and self.reported_cost != self.cost
+
+
+class HourlyRollup(models.Model):
+    """Sums of the ledger per UTC hour, provider, model and mode; the dashboard reads only these."""
+
+    hour = models.DateTimeField()
+    provider = models.CharField(max_length=64)
+    model = models.CharField(max_length=128)
+    mode = models.CharField(max_length=16, choices=MODE_CHOICES)
+
+    events = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    cache_write_5m_tokens = models.BigIntegerField(default=0)
+    cache_write_1h_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+
+    cost = _money(total=True)
+    baseline_cost = _money(total=True)
+    cache_read_saved = _money(total=True)
+    cache_write_premium = _money(total=True)
+    batch_discount = _money(total=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "provider", "model", "mode"], name="savings_rollup_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["provider", "model", "hour"], name="savings_rollup_pm_hour"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.provider}/{self.model} {self.mode}"
+
+
+# Columns summed from events into rollups, in one place for the service, the rebuild and selectors.
+TOKEN_FIELDS = (
+    "input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+)
+MONEY_FIELDS = (
+    "cost",
+    "baseline_cost",
+    "cache_read_saved",
+    "cache_write_premium",
+    "batch_discount",
+)
+SUM_FIELDS = TOKEN_FIELDS + MONEY_FIELDS

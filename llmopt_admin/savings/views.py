@@ -1,0 +1,222 @@
+"""The savings dashboard (staff only): headline, charts, breakdown, CSV exports, what-if."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from functools import wraps
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from llmopt_admin.savings import selectors
+from llmopt_admin.savings.periods import Selection, selection_from_params
+from llmopt_admin.savings.what_if import what_if_projection
+
+View = Callable[..., HttpResponse]
+
+
+def staff_required(view: View) -> View:
+    """Anonymous visitors go to the login page (htmx: the whole page), non-staff get 403."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            if request.headers.get("HX-Request"):
+                login = f"{settings.LOGIN_URL}?next={quote('/savings/')}"
+                return HttpResponse(status=401, headers={"HX-Redirect": login})
+            return redirect_to_login(request.get_full_path())
+        if not user.is_staff:
+            raise PermissionDenied("staff only")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _chart_data(selection: Selection) -> dict[str, Any]:
+    points = selectors.savings_timeseries(filters=selection.filters)
+    hourly = len(points) < 2 or (points[1][0] - points[0][0]).total_seconds() == 3600
+    return {
+        "labels": [m.strftime("%m-%d %H:00" if hourly else "%Y-%m-%d") for m, _ in points],
+        "cost": [float(f.cost) for _, f in points],
+        "baseline": [float(f.baseline_cost) for _, f in points],
+        "cacheReadSaved": [float(f.cache_read_saved) for _, f in points],
+        "cacheWritePremium": [-float(f.cache_write_premium) for _, f in points],
+        "batchDiscount": [float(f.batch_discount) for _, f in points],
+        "hitRate": [
+            None if f.cache_hit_rate is None else round(f.cache_hit_rate * 100, 2)
+            for _, f in points
+        ],
+    }
+
+
+def _context(selection: Selection) -> dict[str, Any]:
+    query = selection.query()
+    return {
+        "selection": selection,
+        "filters": selection.filters,
+        "query": urlencode(query),
+        "last_day": selection.filters.end - timedelta(seconds=1),
+        "summary": selectors.savings_summary(filters=selection.filters),
+        "breakdown": selectors.savings_breakdown(filters=selection.filters),
+        "chart": _chart_data(selection),
+        "choices": selectors.filter_choices(),
+        "presets": list(selectors.PRESETS),
+        "hit_rate_definition": selectors.HIT_RATE_DEFINITION,
+        "batch_share_definition": selectors.BATCH_SHARE_DEFINITION,
+    }
+
+
+@require_GET
+@staff_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The whole page, or (htmx) only the figures for the newly chosen period and filters."""
+    if not selectors.ledger_has_data():
+        return render(request, "savings/dashboard.html", {"empty": True})
+    selection = selection_from_params(request.GET)
+    context = _context(selection)
+    if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
+        return render(request, "savings/_figures.html", context)
+    return render(request, "savings/dashboard.html", context)
+
+
+def _csv_response(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResponse:
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _span(selection: Selection) -> str:
+    f = selection.filters
+    return f"{f.start:%Y%m%dT%H}-{f.end:%Y%m%dT%H}"
+
+
+@require_GET
+@staff_required
+def breakdown_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """The breakdown table as CSV, for the same period and filters as the page."""
+    selection = selection_from_params(request.GET)
+
+    def rows() -> Iterator[list[Any]]:
+        yield [
+            "provider",
+            "model",
+            "calls",
+            "batch_calls",
+            "uncached_input_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "cache_read_tokens",
+            "output_tokens",
+            "spend_usd",
+            "baseline_usd",
+            "saved_usd",
+            "saved_pct",
+            "cache_read_saved_usd",
+            "cache_write_premium_usd",
+            "batch_discount_usd",
+            "cache_hit_rate",
+            "batch_share",
+        ]
+        for provider, model, f in selectors.savings_breakdown(filters=selection.filters):
+            yield [
+                provider,
+                model,
+                f.events,
+                f.batch_events,
+                f.input_tokens,
+                f.cache_write_5m_tokens,
+                f.cache_write_1h_tokens,
+                f.cache_read_tokens,
+                f.output_tokens,
+                f.cost,
+                f.baseline_cost,
+                f.saved,
+                "" if f.saved_pct is None else f"{f.saved_pct:.2f}",
+                f.cache_read_saved,
+                f.cache_write_premium,
+                f.batch_discount,
+                "" if f.cache_hit_rate is None else f"{f.cache_hit_rate:.4f}",
+                "" if f.batch_share is None else f"{f.batch_share:.4f}",
+            ]
+
+    return _csv_response(rows(), f"savings-breakdown-{_span(selection)}.csv")
+
+
+EVENT_COLUMNS = (
+    "request_id",
+    "timestamp",
+    "provider",
+    "model",
+    "mode",
+    "config_entry",
+    "batch_id",
+    "input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+    "cost",
+    "baseline_cost",
+    "cache_read_saved",
+    "cache_write_premium",
+    "batch_discount",
+    "cost_source",
+    "reported_cost",
+)
+
+
+@require_GET
+@staff_required
+def events_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """Every raw event of the period (and filters), streamed, oldest first."""
+    selection = selection_from_params(request.GET)
+
+    def rows() -> Iterator[list[Any]]:
+        yield list(EVENT_COLUMNS)
+        for event in selectors.ledger_events_for_export(filters=selection.filters):
+            row = [getattr(event, name) for name in EVENT_COLUMNS]
+            row[1] = event.timestamp.isoformat()
+            yield ["" if value is None else value for value in row]
+
+    return _csv_response(rows(), f"usage-events-{_span(selection)}.csv")
+
+
+@require_GET
+@staff_required
+def what_if(request: HttpRequest) -> HttpResponse:
+    """Projected monthly cost of the last N days of traffic under each optimization."""
+    selection = selection_from_params(request.GET)
+    raw_days = request.GET.get("days", "30").strip()
+    days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 90 else 30
+    raw_rate = request.GET.get("hit_rate", "").strip()
+    hit_rate = None
+    if raw_rate:
+        try:
+            hit_rate = min(max(Decimal(raw_rate), Decimal(0)), Decimal(100)) / 100
+        except InvalidOperation:
+            hit_rate = None
+    projection = what_if_projection(
+        days=days,
+        provider=selection.filters.provider,
+        model=selection.filters.model,
+        hit_rate=hit_rate,
+        count_write_premium=request.GET.get("premium", "on") != "off",
+    )
+    return render(request, "savings/_what_if.html", {"projection": projection})

@@ -1,0 +1,88 @@
+"""Cost arithmetic per event: cost, baseline and the saving split by mechanism."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from llmopt_admin.savings.services import event_price
+from optimization.pricing import PriceNotFound
+from optimization.telemetry import UsageEvent
+
+AT = datetime(2026, 1, 15, 10, tzinfo=UTC)
+
+
+def event(**fields: object) -> UsageEvent:
+    values: dict[str, object] = {
+        "request_id": "r",
+        "timestamp": AT,
+        "provider": "anthropic",
+        "model": "claude-sonnet-4-5",
+        "mode": "cached",
+    }
+    values.update(fields)
+    return UsageEvent(**values)  # type: ignore[arg-type]
+
+
+def test_a_cache_read_call_costs_reads_at_a_tenth_and_saves_the_difference() -> None:
+    # Sonnet 4.5: $3 in, $0.30 cache read, $15 out per million tokens.
+    priced = event_price(event(input_tokens=1_000, cache_read_tokens=6_000, output_tokens=500))
+    assert priced.costs.cost == Decimal("0.0123")  # 0.003 + 0.0018 + 0.0075
+    assert priced.costs.baseline_cost == Decimal("0.0285")  # 7,000 x $3 + 500 x $15
+    assert priced.costs.cache_read_saved == Decimal("0.0162")  # 6,000 x ($3 - $0.30)
+    assert priced.costs.cache_write_premium == 0
+    assert priced.costs.batch_discount == 0
+    assert priced.cost_source == "price_table"
+
+
+def test_a_batched_cache_write_pays_the_premium_and_gets_the_batch_discount() -> None:
+    priced = event_price(
+        event(mode="batch+cache", input_tokens=200, cache_write_1h_tokens=6_000, output_tokens=100)
+    )
+    c = priced.costs
+    assert c.cost == Decimal("0.01905")  # (200x3 + 6,000x6 + 100x15) / 1e6, halved
+    assert c.baseline_cost == Decimal("0.0201")  # 6,200 x $3 + 100 x $15
+    assert c.cache_write_premium == Decimal("0.018")  # 6,000 x ($6 - $3)
+    assert c.batch_discount == Decimal("0.01905")
+    assert c.baseline_cost - c.cost == c.cache_read_saved - c.cache_write_premium + c.batch_discount
+
+
+def test_an_old_event_keeps_the_price_valid_at_its_time() -> None:
+    # o3 cost $10/$40 until its June 2025 cut to $2/$8.
+    before = event_price(
+        event(
+            model="o3",
+            mode="standard",
+            input_tokens=1_000_000,
+            timestamp=datetime(2025, 5, 1, tzinfo=UTC),
+        )
+    )
+    after = event_price(
+        event(
+            model="o3",
+            mode="standard",
+            input_tokens=1_000_000,
+            timestamp=datetime(2025, 7, 1, tzinfo=UTC),
+        )
+    )
+    assert before.costs.cost == Decimal(10)
+    assert after.costs.cost == Decimal(2)
+
+
+def test_a_reported_cost_that_disagrees_with_the_price_table_is_kept_beside_it() -> None:
+    priced = event_price(event(input_tokens=1_000, cost=Decimal("0.5")), cost_given=True)
+    assert priced.costs.cost == Decimal("0.003")
+    assert priced.reported_cost == Decimal("0.5")
+    agreeing = event_price(event(input_tokens=1_000, cost=Decimal("0.003")), cost_given=True)
+    assert agreeing.reported_cost is None
+
+
+def test_an_unpriced_model_keeps_the_reported_cost_or_is_refused_without_one() -> None:
+    unknown = event(model="llama-9-local", cost=Decimal("0.2"), baseline_cost=Decimal("0.3"))
+    priced = event_price(unknown, cost_given=True)
+    assert priced.cost_source == "reported"
+    assert (priced.costs.cost, priced.costs.baseline_cost) == (Decimal("0.2"), Decimal("0.3"))
+    with pytest.raises(PriceNotFound):
+        event_price(unknown, cost_given=False)
