@@ -1,5 +1,264 @@
-"""API endpoints of the configs app."""
+"""The config API: read the `ai_models_config` document, change optimization fields per LLM entry.
 
-from ninja import Router
+`GET /api/config/ai-models` returns the document as stored (every secret-named value masked) with
+its revision as an ETag. `PATCH` changes optimization fields only, and only with `If-Match` set to
+that ETag, so a client never overwrites someone else's change unseen.
+
+Status codes: 400 refused (not JSON, not an optimization field, no such entry, the provider cannot
+use the switch), 401 no credentials, 403 not staff or failed CSRF (sessions), 404 no document,
+412 stale If-Match (the body says what changed), 422 a value breaks the schema, 428 no If-Match,
+503 store unreachable. Every 4xx body has `errors`: {path: message}.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from ninja import Field, Router, Schema
+
+from llmopt_admin.configs.selectors import (
+    config_changes_since,
+    config_document_public,
+    public_document,
+)
+from llmopt_admin.configs.services import (
+    OPTIMIZATION_FIELDS,
+    ConfigChangeRejected,
+    config_document_update,
+    entry_path,
+)
+from llmopt_admin.configs.stores import get_config_store
+from optimization.stores.base import AI_MODELS_KEY, DocumentNotFound, RevisionConflict, StoreError
 
 router = Router(tags=["configs"])
+
+
+class ErrorsOut(Schema):
+    """Which field or header is wrong and why (`llm[0].batchMaxSize`: "...")."""
+
+    errors: dict[str, str]
+
+
+class ConflictOut(Schema):
+    """The document changed since the client read it; nothing was written."""
+
+    detail: str
+    expected_revision: str
+    current_revision: str
+    current: dict[str, Any] = Field(
+        description="Current values of the fields the request tried to change."
+    )
+    changes_since: list[dict[str, Any]] = Field(
+        description="Audited writes since the client's revision: when, by, action, changes."
+    )
+    changes_since_complete: bool = Field(
+        description="False when the document was also changed outside this admin."
+    )
+
+
+class AiModelsPatch(Schema):
+    """Optimization fields to change, per LLM entry, keyed by the entry's index in `llm`."""
+
+    llm: dict[str, dict[str, Any]] = Field(
+        description=(
+            "Map of entry index (as a string, '0' is llm[0]) to the optimization fields to set "
+            f"on that entry's configuration. Allowed fields: {', '.join(OPTIMIZATION_FIELDS)}. "
+            "All changes are applied together or not at all."
+        ),
+        examples=[{"0": {"cachingEnabled": True, "cacheTTL": 3600}}],
+    )
+
+
+_IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The ETag from GET /api/config/ai-models (the revision the change is based on).",
+}
+
+
+@router.get(
+    "/ai-models",
+    response={200: dict[str, Any], 403: ErrorsOut, 404: ErrorsOut, 503: ErrorsOut},
+    summary="The ai_models_config document, secrets masked; ETag = its revision",
+)
+def ai_models_get(request: HttpRequest) -> JsonResponse:
+    """Return the document, e.g. `.llm[0].configuration.optimizationEnabled`; apiKey is masked."""
+    if (denied := _staff_only(request)) is not None:
+        return denied
+    try:
+        document = config_document_public(store=get_config_store(), key=AI_MODELS_KEY)
+    except DocumentNotFound as error:
+        return _errors(404, {"document": str(error)})
+    except StoreError as error:
+        return _errors(503, {"store": str(error)})
+    response = JsonResponse(document.body)
+    response["ETag"] = _etag(document.revision)
+    return response
+
+
+@router.patch(
+    "/ai-models",
+    response={
+        200: dict[str, Any],
+        400: ErrorsOut,
+        403: ErrorsOut,
+        404: ErrorsOut,
+        412: ConflictOut,
+        422: ErrorsOut,
+        428: ErrorsOut,
+        503: ErrorsOut,
+    },
+    summary="Change optimization fields of LLM entries (needs If-Match)",
+    openapi_extra={
+        "parameters": [_IF_MATCH_PARAMETER],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": AiModelsPatch.model_json_schema()}},
+        },
+    },
+)
+def ai_models_patch(request: HttpRequest) -> JsonResponse:
+    """Apply `{"llm": {"0": {"cachingEnabled": true}}}`; returns the new document and ETag."""
+    if (denied := _staff_only(request)) is not None:
+        return denied
+    revision = _if_match(request.headers.get("If-Match"))
+    if revision is None:
+        return _errors(
+            428,
+            {
+                "If-Match": "send the ETag of GET /api/config/ai-models as If-Match, so a "
+                "change made since you read the document is not overwritten"
+            },
+        )
+    changes = _parse_changes(request.body)
+    if isinstance(changes, JsonResponse):
+        return changes
+    store = get_config_store()
+    try:
+        result = config_document_update(
+            store=store,
+            key=AI_MODELS_KEY,
+            changes=changes,
+            expected_revision=revision,
+            actor=getattr(request, "auth", None),
+        )
+    except ConfigChangeRejected as rejected:
+        return _errors(400 if rejected.kind == "refused" else 422, rejected.errors)
+    except RevisionConflict as conflict:
+        return _conflict(conflict, changes)
+    except DocumentNotFound as error:
+        return _errors(404, {"document": str(error)})
+    except StoreError as error:
+        return _errors(503, {"store": str(error)})
+    document = public_document(result.document)
+    response = JsonResponse(document.body)
+    response["ETag"] = _etag(document.revision)
+    return response
+
+
+def _staff_only(request: HttpRequest) -> JsonResponse | None:
+    user = getattr(request, "auth", None)
+    if user is None or not getattr(user, "is_staff", False):
+        return _errors(403, {"auth": "only staff members may read or change the config"})
+    return None
+
+
+def _etag(revision: str) -> str:
+    return '"' + revision.replace('"', "") + '"'
+
+
+def _if_match(header: str | None) -> str | None:
+    """The revision an If-Match header names, or None when it is missing, empty or `*`."""
+    if header is None:
+        return None
+    value = header.strip()
+    if value.startswith("W/"):
+        value = value[2:]
+    value = value.strip().strip('"')
+    return value if value and value != "*" else None
+
+
+def _parse_changes(raw: bytes) -> dict[int, dict[str, Any]] | JsonResponse:
+    """The body as {index: {field: value}}, or a 400 naming what is wrong with it."""
+    try:
+        body = json.loads(raw)
+    except ValueError as error:
+        return _errors(400, {"body": f"not valid JSON: {error}"})
+    example = 'e.g. {"llm": {"0": {"cachingEnabled": true}}}'
+    if not isinstance(body, dict):
+        return _errors(400, {"body": f"must be a JSON object, {example}"})
+    unknown = {
+        str(name): "only llm entries can be changed through this endpoint"
+        for name in body
+        if name != "llm"
+    }
+    if unknown:
+        return _errors(400, unknown)
+    entries = body.get("llm")
+    if not isinstance(entries, dict) or not entries:
+        return _errors(
+            400, {"llm": f"must be an object of entry index to fields to change, {example}"}
+        )
+    changes: dict[int, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    for index_text, fields in entries.items():
+        if not (index_text.isascii() and index_text.isdigit()):
+            errors[f"llm.{index_text}"] = "an entry index must be a whole number such as '0'"
+        elif not isinstance(fields, dict) or not fields:
+            errors[entry_path(int(index_text))] = "must be an object of fields to change"
+        else:
+            changes[int(index_text)] = fields
+    if errors:
+        return _errors(400, errors)
+    return changes
+
+
+def _conflict(conflict: RevisionConflict, changes: dict[int, dict[str, Any]]) -> JsonResponse:
+    entries = conflict.current.body.get("llm")
+    current: dict[str, Any] = {}
+    for index, fields in changes.items():
+        entry = entries[index] if isinstance(entries, list) and 0 <= index < len(entries) else None
+        configuration = entry.get("configuration") if isinstance(entry, dict) else None
+        for name in fields:
+            if name in OPTIMIZATION_FIELDS and isinstance(configuration, dict):
+                current[entry_path(index, name)] = configuration.get(name)
+    history = config_changes_since(
+        key=conflict.key,
+        revision=conflict.expected_revision,
+        current_revision=conflict.current.revision,
+    )
+    body = {
+        "detail": (
+            f"{conflict.key} changed since you read it (revision {conflict.expected_revision} "
+            f"is now {conflict.current.revision}); nothing was written. Read it again, re-apply "
+            "your change and send the new ETag."
+        ),
+        "expected_revision": conflict.expected_revision,
+        "current_revision": conflict.current.revision,
+        "current": current,
+        "changes_since": [
+            {
+                "at": entry.created_at.isoformat(),
+                "by": entry.actor_label,
+                "action": entry.action,
+                "target": entry.target,
+                "changes": entry.changes,
+            }
+            for entry in history.entries
+        ],
+        "changes_since_complete": history.complete,
+    }
+    response = JsonResponse(body, status=412)
+    response["ETag"] = _etag(conflict.current.revision)
+    return response
+
+
+def _errors(status: int, errors: dict[str, str]) -> JsonResponse:
+    return JsonResponse({"errors": errors}, status=status)
+
+
+__all__ = ["router"]
