@@ -11,9 +11,10 @@ Like the real API, `params` are validated only when a request is processed: an i
 ends `errored` with an invalid_request_error. Unlike the real API (whose counts move only
 once the whole batch ends), `request_counts` move as requests finish, so progress is visible.
 
-Lifecycle: `in_progress` → (`canceling` after a cancel, which ends `batch_cancel_delay` later
-with unfinished requests `canceled`) → `ended`. A batch still unfinished at `expires_at`
-(created + `batch_expiry_seconds`, 24 hours) ends then with its unfinished requests `expired`.
+Lifecycle: `in_progress` → (`canceling` after a cancel: no further request completes, and
+`batch_cancel_delay` later the batch ends with its unfinished requests `canceled`) → `ended`.
+A batch still unfinished at `expires_at` (created + `batch_expiry_seconds`, 24 hours) ends
+then with its unfinished requests `expired`.
 Faults chosen at creation (see `faults.Faults`): `batch_errored` / `batch_expired` pick
 requests that end errored / never finish; `batch_never_ends` stalls the batch halfway until
 it expires; `batch_cancel_midway` cancels it once half its requests are done.
@@ -65,6 +66,7 @@ class Batch:
     expires_at: float
     items: list[_Item]
     cancel_initiated_at: float | None = None
+    cancel_scheduled_at: float | None = None  # the batch_cancel_midway fault's cancel
     ended_at: float | None = None
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     processed: int = 0
@@ -184,7 +186,7 @@ class BatchStore:
         )
         if draw(seed, batch_id, "cancel_midway") < faults.batch_cancel_midway:
             half = len(items) // 2
-            batch.cancel_initiated_at = (
+            batch.cancel_scheduled_at = (
                 now + s.batch_start_delay + half * s.batch_seconds_per_request
             )
         with self._lock:
@@ -259,18 +261,22 @@ class BatchStore:
     def _advance(self, batch: Batch, now: float) -> None:
         if batch.ended_at is not None:
             return
-        horizon = min(now, batch.expires_at)
+        scheduled = batch.cancel_scheduled_at
+        if scheduled is not None and batch.cancel_initiated_at is None and now >= scheduled:
+            batch.cancel_initiated_at = scheduled
+        # Nothing completes once a cancel has been asked for: unstarted requests are dropped.
+        horizon = min(now, batch.expires_at, batch.cancel_initiated_at or now)
+        while batch.processed < len(batch.items):
+            item = batch.items[batch.processed]
+            if item.due is not None:
+                if item.due > horizon:
+                    break
+                self._process(batch, item, item.due)
+            batch.processed += 1  # stalled items are passed over and stay unfinished
+        pending = [item for item in batch.items if item.result is None]
         cancel_end = None
         if batch.cancel_initiated_at is not None:
             cancel_end = batch.cancel_initiated_at + self.settings.batch_cancel_delay
-            horizon = min(horizon, cancel_end)
-        while batch.processed < len(batch.items):
-            item = batch.items[batch.processed]
-            if item.due is None or item.due > horizon:
-                break
-            self._process(batch, item, item.due)
-            batch.processed += 1
-        pending = [item for item in batch.items if item.result is None]
         if not pending:
             batch.ended_at = max(item.due or batch.created_at for item in batch.items)
         elif cancel_end is not None and now >= cancel_end:
