@@ -1,0 +1,104 @@
+"""The config page in a real browser: Debian's Chromium driven by Playwright against live_server."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from llmopt_admin.configs.stores import EmbeddedConfigStore
+from optimization.stores.base import AI_MODELS_KEY
+from tests.llmopt_admin.conftest import AI_MODELS_DOCUMENT, ANTHROPIC_KEY
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
+PASSWORD = "browser-test-password"
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
+    # itself are still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, live_server) -> Iterator[Page]:  # type: ignore[no-untyped-def]
+    EmbeddedConfigStore().write(
+        AI_MODELS_KEY, copy.deepcopy(AI_MODELS_DOCUMENT), expected_revision=None
+    )
+    get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
+
+
+def sign_in(page: Page) -> None:
+    page.goto("/login/?next=/config/")
+    page.get_by_label("Username").fill("operator")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/config/")
+
+
+def test_an_operator_toggles_caching_and_a_bad_batch_size_is_rejected(page: Page) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    sign_in(page)
+    anthropic = page.locator(f"#entry-{AI_MODELS_KEY}-0")
+    caching = anthropic.locator('input[data-field="cachingEnabled"]')
+    expect(caching).not_to_be_checked()
+    assert ANTHROPIC_KEY not in page.content()
+
+    caching.check()
+    expect(anthropic.locator(".save-state")).to_contain_text("Prompt caching on")
+    page.screenshot(path=str(ARTIFACTS / "config-caching-saved.png"), full_page=True)
+
+    page.reload()
+    expect(
+        page.locator(f'#entry-{AI_MODELS_KEY}-0 input[data-field="cachingEnabled"]')
+    ).to_be_checked()
+    stored = EmbeddedConfigStore().read(AI_MODELS_KEY).body["llm"][0]["configuration"]
+    assert stored["cachingEnabled"] is True
+
+    anthropic = page.locator(f"#entry-{AI_MODELS_KEY}-0")
+    anthropic.get_by_role("button", name="Edit settings").click()
+    anthropic.get_by_label("Batch size").fill("0")
+    anthropic.get_by_role("button", name="Save settings").click()
+    error = anthropic.locator('.field-error[data-field="batchMaxSize"]')
+    expect(error).to_contain_text("batchMaxSize must be a whole number from 1 to")
+    page.screenshot(path=str(ARTIFACTS / "config-bad-batch-size.png"), full_page=True)
+    stored = EmbeddedConfigStore().read(AI_MODELS_KEY).body["llm"][0]["configuration"]
+    assert stored["batchMaxSize"] == 10000
+
+
+def test_a_switch_the_provider_cannot_use_is_disabled_in_the_browser(page: Page) -> None:
+    sign_in(page)
+
+    ollama = page.locator(f"#entry-{AI_MODELS_KEY}-2")
+
+    expect(ollama.locator('input[data-field="batchingEnabled"]')).to_be_disabled()
+    expect(ollama).to_contain_text("does not support batching")
