@@ -9,6 +9,10 @@ Definitions shown on the dashboard (one place, so the page and the API agree):
   Uncached input (no breakpoint, or below the model's minimum) is not in the denominator.
 - batch share = events sent through a batch API (modes `batch` and `batch+cache`) / all events.
 
+- saving by mechanism: cache reads saved and the cache write premium are priced at list
+  (non-batch) prices; the batch discount is then what the batch price took off that list-price
+  cost, premium included. Together they add up to `saved` exactly.
+
 Periods are whole UTC hours: a start is rounded down and an end up to the hour, since that is
 the rollups' grain.
 """
@@ -92,8 +96,9 @@ def _rollups(filters: Filters) -> QuerySet[HourlyRollup]:
 
 
 def _sums() -> dict[str, Any]:
-    sums: dict[str, Any] = {name: Sum(name) for name in ("events", *SUM_FIELDS)}
-    sums["batch_events"] = Sum("events", filter=Q(mode__in=BATCH_MODES))
+    # Aliases carry a prefix: an aggregate may not share a column's name on a values() query.
+    sums: dict[str, Any] = {f"t_{name}": Sum(name) for name in ("events", *SUM_FIELDS)}
+    sums["t_batch_events"] = Sum("events", filter=Q(mode__in=BATCH_MODES))
     return sums
 
 
@@ -116,8 +121,10 @@ class Figures:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Figures:
-        values = {name: row.get(name) or 0 for name in ("events", "batch_events", *TOKEN_FIELDS)}
-        money = {name: Decimal(row.get(name) or 0) for name in MONEY_FIELDS}
+        values = {
+            name: row.get(f"t_{name}") or 0 for name in ("events", "batch_events", *TOKEN_FIELDS)
+        }
+        money = {name: Decimal(row.get(f"t_{name}") or 0) for name in MONEY_FIELDS}
         return cls(**values, **money)
 
     @property
@@ -176,7 +183,7 @@ def savings_breakdown(*, filters: Filters) -> list[tuple[str, str, Figures]]:
         _rollups(filters)
         .values("provider", "model")
         .annotate(**_sums())
-        .order_by("-cost", "provider", "model")
+        .order_by("-t_cost", "provider", "model")
     )
     return [(row["provider"], row["model"], Figures.from_row(row)) for row in rows]
 

@@ -330,6 +330,8 @@ def ledger_bulk_load(*, events: Iterable[UsageEvent], chunk: int = 50_000) -> in
         return int(cursor.rowcount)
 
     with transaction.atomic(), connection.cursor() as cursor:
+        # Inside an outer transaction (tests, callers' atomic blocks) ON COMMIT has not run yet.
+        cursor.execute("DROP TABLE IF EXISTS savings_load")
         cursor.execute(
             f"CREATE TEMP TABLE savings_load ON COMMIT DROP AS "  # noqa: S608
             f"SELECT {columns} FROM {table} WITH NO DATA"
