@@ -8,6 +8,7 @@ from optimization.exceptions import (
     ConfigValidationError,
     OptimizationError,
 )
+from optimization.migration import migrate_aiconfigs
 
 __all__ = [
     "OPTIMIZATION_DEFAULTS",
@@ -18,4 +19,5 @@ __all__ = [
     "OptimizationConfig",
     "OptimizationError",
     "ProviderCapabilities",
+    "migrate_aiconfigs",
 ]
