@@ -8,6 +8,7 @@ import uvicorn
 
 from optimization.simulator.app import create_app
 from optimization.simulator.settings import SimulatorSettings
+from optimization.simulator.testing import listening_socket
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws and ids")
     args = parser.parse_args(argv)
     settings = SimulatorSettings(speed=args.speed, seed=args.seed)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    config = uvicorn.Config(create_app(settings), log_level="info")
+    print(f"simulator listening on http://{args.host}:{args.port} (speed {args.speed}x)")
+    uvicorn.Server(config).run(sockets=[listening_socket(args.host, args.port)])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -41,7 +42,7 @@ async def create_batch(simulator: Simulator, request: Request) -> Response:
 async def retrieve_batch(simulator: Simulator, request: Request) -> Response:
     """GET /v1/messages/batches/{id}."""
     await _faults(simulator, request)
-    batch = simulator.batches.get(request.path_params["batch_id"])
+    batch = await run_in_threadpool(simulator.batches.get, request.path_params["batch_id"])
     return JSONResponse(batch.as_json(_base(request)))
 
 
@@ -49,7 +50,7 @@ async def retrieve_batch(simulator: Simulator, request: Request) -> Response:
 async def cancel_batch(simulator: Simulator, request: Request) -> Response:
     """POST /v1/messages/batches/{id}/cancel."""
     await _faults(simulator, request)
-    batch = simulator.batches.cancel(request.path_params["batch_id"])
+    batch = await run_in_threadpool(simulator.batches.cancel, request.path_params["batch_id"])
     return JSONResponse(batch.as_json(_base(request)))
 
 
@@ -58,7 +59,7 @@ async def delete_batch(simulator: Simulator, request: Request) -> Response:
     """DELETE /v1/messages/batches/{id}."""
     await _faults(simulator, request)
     batch_id = request.path_params["batch_id"]
-    simulator.batches.delete(batch_id)
+    await run_in_threadpool(simulator.batches.delete, batch_id)
     return JSONResponse({"id": batch_id, "type": "message_batch_deleted"})
 
 
@@ -67,7 +68,9 @@ async def batch_results(simulator: Simulator, request: Request) -> Response:
     """GET /v1/messages/batches/{id}/results: JSONL, streamed."""
     await _faults(simulator, request)
     lines = simulator.batches.results(request.path_params["batch_id"])
-    first = next(lines)  # raises ApiError before any byte is sent when not ended
+    # Bringing the batch up to date answers its due requests: off the event loop, and before
+    # any byte is sent so a batch that has not ended still gets a proper 400.
+    first = await run_in_threadpool(next, lines)
     return StreamingResponse(_chain(first, lines), media_type="application/x-jsonl")
 
 
@@ -88,7 +91,7 @@ async def list_batches(simulator: Simulator, request: Request) -> Response:
     """GET /v1/messages/batches?limit&before_id&after_id (newest first)."""
     await _faults(simulator, request)
     limit = _limit(request)
-    batches = simulator.batches.list()
+    batches = await run_in_threadpool(simulator.batches.list)
     ids = [batch.id for batch in batches]
     before, after = request.query_params.get("before_id"), request.query_params.get("after_id")
     for name, cursor in (("before_id", before), ("after_id", after)):

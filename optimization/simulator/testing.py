@@ -14,15 +14,26 @@ from starlette.types import ASGIApp
 STARTUP_TIMEOUT = 10.0
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket whose connections send without Nagle's delay.
+
+    Without TCP_NODELAY (accepted sockets inherit it on Linux), a response written in two
+    parts waits for the client's delayed ACK: ~40 ms per request instead of ~1 ms.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    return sock
+
+
 @contextmanager
 def serve(app: ASGIApp) -> Iterator[str]:
     """Run `app` under uvicorn on a free 127.0.0.1 port; yields its base URL.
 
     The server stops (and the thread is joined) when the block exits.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
