@@ -94,16 +94,13 @@ _cache: dict[tuple[TokenUsage, str, bool, ModelPrice], EventCosts] = {}
 def _price(usage: TokenUsage, model: str, batch: bool, at: datetime) -> EventCosts:
     charged = cost_of(usage, model, batch=batch, at=at)
     standard = cost_of(usage, model, batch=False, at=at) if batch else charged
-    read_saved = ZERO
+    read_saved = write_premium = ZERO
     if usage.cache_read_tokens:
-        as_input = cost_of(TokenUsage(input_tokens=usage.cache_read_tokens), model, at=at)
-        as_read = cost_of(TokenUsage(cache_read_tokens=usage.cache_read_tokens), model, at=at)
-        read_saved = as_input.cost - as_read.cost
-    write_premium = ZERO
-    written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
-    if written:
-        as_input = cost_of(TokenUsage(input_tokens=written), model, at=at)
-        as_write = cost_of(
+        # cost_of's baseline prices the same tokens as plain input: the difference is the saving.
+        reads = cost_of(TokenUsage(cache_read_tokens=usage.cache_read_tokens), model, at=at)
+        read_saved = reads.baseline - reads.cost
+    if usage.cache_write_5m_tokens or usage.cache_write_1h_tokens:
+        writes = cost_of(
             TokenUsage(
                 cache_write_5m_tokens=usage.cache_write_5m_tokens,
                 cache_write_1h_tokens=usage.cache_write_1h_tokens,
@@ -111,7 +108,7 @@ def _price(usage: TokenUsage, model: str, batch: bool, at: datetime) -> EventCos
             model,
             at=at,
         )
-        write_premium = as_write.cost - as_input.cost
+        write_premium = writes.cost - writes.baseline
     return EventCosts(
         cost=quantize(charged.cost),
         baseline_cost=quantize(charged.baseline),

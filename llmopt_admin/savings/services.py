@@ -52,6 +52,31 @@ _EVENT_COLUMNS = (
     "received_at",
 )
 _KEY = ("hour", "provider", "model", "mode")
+_MONEY_TYPES = ("numeric",) * 5
+_EVENT_TYPES = (
+    *("text", "timestamptz", "text", "text", "text", "text", "text"),
+    *("bigint",) * 5,
+    *_MONEY_TYPES,
+    *("text", "numeric", "timestamptz"),
+)
+_ROLLUP_TYPES = ("timestamptz", "text", "text", "text", "bigint", *("bigint",) * 5, *_MONEY_TYPES)
+
+
+def _server_cursor() -> Any:
+    """A psycopg cursor with server-side binding on Django's connection (same transaction).
+
+    Django's default client-side binding quotes every array element in Python; sending the
+    arrays as parameters is several times faster for thousands of rows.
+    """
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _unnest(types: Sequence[str]) -> str:
+    """`unnest(%s::text[], …)`: rows from one array parameter per column (PostgreSQL)."""
+    return "unnest(" + ", ".join(f"%s::{kind}[]" for kind in types) + ")"
 
 
 @dataclass(frozen=True)
@@ -211,6 +236,17 @@ def _insert_events(items: list[PricedEvent]) -> set[str]:
     now = datetime.now(UTC)
     inserted: set[str] = set()
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column: a short statement whatever the row count (a VALUES list
+            # with 40,000 placeholders costs more to build and parse than to run).
+            rows = [_event_row(item, now) for item in items]
+            cursor = _server_cursor()
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT * FROM {_unnest(_EVENT_TYPES)} "  # noqa: S608
+                f"ON CONFLICT ({qn('request_id')}) DO NOTHING RETURNING {qn('request_id')}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return {row[0] for row in cursor.fetchall()}
         for start in range(0, len(items), _INSERT_CHUNK):
             chunk = [_event_row(item, now) for item in items[start : start + _INSERT_CHUNK]]
             sql = (
@@ -252,13 +288,23 @@ def _increment_rollups(items: Iterable[PricedEvent]) -> None:
     placeholder = "(" + ", ".join(["%s"] * len(all_columns)) + ")"
     updates = ", ".join(f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in counted)
     rows = [(*key, *totals[key]) for key in sorted(totals)]
+    conflict = f" ON CONFLICT ({', '.join(qn(c) for c in _KEY)}) DO UPDATE SET {updates}"
+    names = ", ".join(qn(c) for c in all_columns)
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor = _server_cursor()
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(_ROLLUP_TYPES)}"  # noqa: S608
+                + conflict,
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             sql = (
-                f"INSERT INTO {table} ({', '.join(qn(c) for c in all_columns)}) VALUES "  # noqa: S608
+                f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608
                 + ", ".join([placeholder] * len(chunk))
-                + f" ON CONFLICT ({', '.join(qn(c) for c in _KEY)}) DO UPDATE SET {updates}"
+                + conflict
             )
             cursor.execute(sql, _prepare(chunk, HourlyRollup, all_columns))
 

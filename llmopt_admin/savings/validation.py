@@ -92,7 +92,9 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
 
     if errors:
         return errors
-    return CheckedEvent(event=UsageEvent(**values), cost_given=len(given) == 2)
+    # UsageEvent.to_json() always sends cost "0" when the recorder priced nothing; that is no cost.
+    priced = values["cost"] or values["baseline_cost"]
+    return CheckedEvent(event=UsageEvent(**values), cost_given=len(given) == 2 and bool(priced))
 
 
 def _timestamp(value: Any, now: datetime) -> datetime | str:
