@@ -242,7 +242,7 @@ def _insert_events(items: list[PricedEvent]) -> set[str]:
             rows = [_event_row(item, now) for item in items]
             cursor = _server_cursor()
             cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT * FROM {_unnest(_EVENT_TYPES)} "  # noqa: S608
+                f"INSERT INTO {table} ({columns}) SELECT * FROM {_unnest(_EVENT_TYPES)} "  # noqa: S608  # nosec B608 - our quoted names
                 f"ON CONFLICT ({qn('request_id')}) DO NOTHING RETURNING {qn('request_id')}",
                 [list(column) for column in zip(*rows, strict=True)],
             )
@@ -250,7 +250,7 @@ def _insert_events(items: list[PricedEvent]) -> set[str]:
         for start in range(0, len(items), _INSERT_CHUNK):
             chunk = [_event_row(item, now) for item in items[start : start + _INSERT_CHUNK]]
             sql = (
-                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours, quoted
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608  # nosec B608 - our quoted names
                 + ", ".join([placeholder] * len(chunk))
                 + f" ON CONFLICT ({qn('request_id')}) DO NOTHING RETURNING {qn('request_id')}"
             )
@@ -288,13 +288,13 @@ def _increment_rollups(items: Iterable[PricedEvent]) -> None:
     placeholder = "(" + ", ".join(["%s"] * len(all_columns)) + ")"
     updates = ", ".join(f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in counted)
     rows = [(*key, *totals[key]) for key in sorted(totals)]
-    conflict = f" ON CONFLICT ({', '.join(qn(c) for c in _KEY)}) DO UPDATE SET {updates}"
+    conflict = f" ON CONFLICT ({', '.join(qn(c) for c in _KEY)}) DO UPDATE SET {updates}"  # nosec B608 - our quoted names
     names = ", ".join(qn(c) for c in all_columns)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor = _server_cursor()
             cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(_ROLLUP_TYPES)}"  # noqa: S608
+                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(_ROLLUP_TYPES)}"  # noqa: S608  # nosec B608 - our quoted names
                 + conflict,
                 [list(column) for column in zip(*rows, strict=True)],
             )
@@ -302,7 +302,7 @@ def _increment_rollups(items: Iterable[PricedEvent]) -> None:
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             sql = (
-                f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608
+                f"INSERT INTO {table} ({names}) VALUES "  # noqa: S608  # nosec B608 - our quoted names
                 + ", ".join([placeholder] * len(chunk))
                 + conflict
             )
@@ -332,7 +332,7 @@ def rollups_rebuild() -> int:
             cursor.execute(f"LOCK TABLE {qn(LedgerEvent._meta.db_table)} IN SHARE MODE")
         HourlyRollup.objects.all().delete()
         cursor.execute(
-            f"INSERT INTO {qn(HourlyRollup._meta.db_table)} ({target}) "  # noqa: S608
+            f"INSERT INTO {qn(HourlyRollup._meta.db_table)} ({target}) "  # noqa: S608  # nosec B608 - our quoted names
             f"SELECT {source} FROM ({select_sql}) AS grouped",
             params,
         )
@@ -369,7 +369,7 @@ def ledger_bulk_load(*, events: Iterable[UsageEvent], chunk: int = 50_000) -> in
             for row in pending:
                 copy.write_row(row)
         cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM savings_load "  # noqa: S608
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM savings_load "  # noqa: S608  # nosec B608 - our quoted names
             f"ON CONFLICT ({qn('request_id')}) DO NOTHING"
         )
         pending.clear()
@@ -379,7 +379,7 @@ def ledger_bulk_load(*, events: Iterable[UsageEvent], chunk: int = 50_000) -> in
         # Inside an outer transaction (tests, callers' atomic blocks) ON COMMIT has not run yet.
         cursor.execute("DROP TABLE IF EXISTS savings_load")
         cursor.execute(
-            f"CREATE TEMP TABLE savings_load ON COMMIT DROP AS "  # noqa: S608
+            f"CREATE TEMP TABLE savings_load ON COMMIT DROP AS "  # noqa: S608  # nosec B608 - our quoted names
             f"SELECT {columns} FROM {table} WITH NO DATA"
         )
         for event in events:

@@ -124,7 +124,7 @@ def synthetic_events(
 
     Request ids are `seed-<seed>-<n>`, so re-running the same seed adds no duplicates.
     """
-    rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
+    rng = random.Random(seed)  # noqa: S311  # nosec B311 - synthetic data
     end = (end or datetime.now(UTC)).astimezone(UTC)
     span = timedelta(days=days).total_seconds()
     weights = [w.weight for w in WORKLOADS]
