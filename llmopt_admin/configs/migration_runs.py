@@ -266,7 +266,7 @@ def migration_run(
             for position, (doc, new_body, changes) in enumerate(planned, start=1):
                 outcome = _migrate_one(store, doc, new_body, changes)
                 report.outcomes.append(outcome)
-                if outcome.status == "migrated":
+                if outcome.new_revision is not None:  # written, even if not verified
                     payload["documents"][position - 1]["migrated_revision"] = outcome.new_revision
                 if progress is not None:
                     progress(outcome, position, len(planned))

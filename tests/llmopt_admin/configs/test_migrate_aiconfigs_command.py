@@ -19,7 +19,7 @@ from llmopt_admin.configs.models import AuditEntry
 from llmopt_admin.configs.stores import EmbeddedConfigStore
 from optimization.config import OPTIMIZATION_DEFAULTS
 from optimization.stores.arango import ArangoConfigStore
-from optimization.stores.base import ConfigStore, StoredDocument
+from optimization.stores.base import ConfigStore, StoredDocument, StoreError
 from tests.optimization.stores.fake_arango import FakeArango
 
 pytestmark = pytest.mark.django_db
@@ -474,3 +474,106 @@ def test_it_works_the_same_on_arango(backup_dir: Path, use_store: Callable[..., 
     assert code == 0
     assert arango().read("ai_models_config").body == original.body
     assert run("--store", "arango", "--dry-run")[0] == 0  # migratable again after the rollback
+
+
+class Unreachable(EmbeddedConfigStore):
+    name = "unreachable"
+
+    def list(self) -> list[StoredDocument]:
+        raise StoreError("cannot reach ArangoDB at http://127.0.0.1:9: connection refused")
+
+
+def test_an_unreachable_store_fails_clearly_and_is_audited(
+    backup_dir: Path, use_store: Callable[..., None]
+) -> None:
+    use_store("unreachable", Unreachable)
+
+    code, _, err = run("--store", "unreachable", "--backup-dir", str(backup_dir))
+
+    assert code == 1
+    assert "connection refused" in err
+    entry = AuditEntry.objects.get()
+    assert entry.changes["documents"]["(store)"]["status"] == "failed"
+
+
+def test_a_write_that_does_not_read_back_is_reported_as_failed(
+    store: EmbeddedConfigStore, backup_dir: Path, use_store: Callable[..., None]
+) -> None:
+    store.write("a", pipeshub_document(), expected_revision=None)
+
+    class Lossy(EmbeddedConfigStore):
+        """A store that drops a field on the way in (the verification must notice)."""
+
+        def write(
+            self, key: str, body: Mapping[str, Any], *, expected_revision: str | None
+        ) -> StoredDocument:
+            trimmed = {k: v for k, v in body.items() if k != "customSystemPrompt"}
+            return super().write(key, trimmed, expected_revision=expected_revision)
+
+    use_store("lossy", Lossy)
+    code, _, err = run("--store", "lossy", "--backup-dir", str(backup_dir))
+
+    assert code == 1
+    assert "[1/1] a: failed (revision 1 -> 2): written (revision 2) but re-reading it shows" in err
+    saved = json.loads(backups(backup_dir)[0].read_text())
+    assert saved["documents"][0]["migrated_revision"] == "2"  # so a rollback can undo it
+
+
+def test_a_document_deleted_mid_run_fails_alone(
+    store: EmbeddedConfigStore, backup_dir: Path, use_store: Callable[..., None]
+) -> None:
+    from llmopt_admin.configs.models import EmbeddedConfigDocument
+
+    for key in ("a", "b"):
+        store.write(key, pipeshub_document(), expected_revision=None)
+
+    class Deleting(EmbeddedConfigStore):
+        def write(
+            self, key: str, body: Mapping[str, Any], *, expected_revision: str | None
+        ) -> StoredDocument:
+            if key == "a":
+                EmbeddedConfigDocument.objects.filter(key="a").delete()
+            return super().write(key, body, expected_revision=expected_revision)
+
+    use_store("deleting", Deleting)
+    code, out, err = run("--store", "deleting", "--backup-dir", str(backup_dir))
+
+    assert code == 1
+    assert "a: failed: deleted since it was read; nothing written" in err
+    assert "[2/2] b: migrated" in out
+
+
+def test_rollback_after_an_interrupted_run_restores_only_what_is_safe(
+    store: EmbeddedConfigStore, backup_dir: Path, tmp_path: Path
+) -> None:
+    """A backup whose run stopped before recording post-migration revisions."""
+    untouched = store.write("untouched", pipeshub_document(), expected_revision=None)
+    changed = store.write("changed", pipeshub_document(), expected_revision=None)
+    store.write("changed", {"llm": []}, expected_revision=changed.revision)
+    backup = tmp_path / "interrupted.json"
+    backup.write_text(
+        json.dumps(
+            {
+                "format": "llmopt-aiconfigs-backup",
+                "version": 1,
+                "store": "embedded",
+                "documents": [
+                    {
+                        "key": k,
+                        "revision": "1",
+                        "migrated_revision": None,
+                        "body": pipeshub_document(),
+                    }
+                    for k in ("changed", "untouched")
+                ],
+            }
+        )
+    )
+
+    code, out, err = run("--rollback", str(backup), "--backup-dir", str(backup_dir))
+
+    assert code == 1
+    assert "changed (revision 2): refused - the migration did not record writing it" in err
+    assert "untouched (revision 1): already as in the backup" in out
+    assert store.read("untouched") == untouched
+    assert store.read("changed").body == {"llm": []}

@@ -91,6 +91,7 @@ class Command(BaseCommand):
             raise CommandError("--force only applies to --rollback", returncode=EXIT_USAGE)
         if options["dry_run"] and options["rollback"]:
             raise CommandError("--dry-run and --rollback cannot be combined", returncode=EXIT_USAGE)
+        self._progressed: set[str] = set()  # documents already reported by a progress line
         backup_dir = options["backup_dir"] or Path(settings.LLMOPT_BACKUP_DIR)
         actor_label = _actor_label()
         if options["rollback"]:
@@ -115,7 +116,7 @@ class Command(BaseCommand):
         )
         for outcome in report.outcomes:
             has_invalid = outcome.changes is not None and bool(outcome.changes.invalid)
-            if dry_run or outcome.status != "migrated" or has_invalid:
+            if dry_run or outcome.key not in self._progressed or has_invalid:
                 self._describe(outcome, detailed=dry_run)
         self._summary(report, "Dry run, nothing written: " if dry_run else "")
         if report.backup is not None and report.keys_with(frozenset({"migrated"})):
@@ -156,7 +157,7 @@ class Command(BaseCommand):
         except BackupError as exc:
             raise CommandError(str(exc), returncode=EXIT_USAGE) from exc
         for outcome in report.outcomes:
-            if outcome.status != "restored":
+            if outcome.key not in self._progressed:
                 self._describe(outcome, detailed=False)
         self._summary(report, "Rollback: ")
         return report
@@ -169,6 +170,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc), returncode=EXIT_USAGE) from exc
 
     def _progress(self, outcome: DocumentOutcome, position: int, total: int) -> None:
+        self._progressed.add(outcome.key)
         line = f"[{position}/{total}] {outcome.key}: {outcome.status}"
         if outcome.old_revision and outcome.new_revision:
             line += f" (revision {outcome.old_revision} -> {outcome.new_revision})"
