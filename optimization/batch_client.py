@@ -1,0 +1,490 @@
+"""Anthropic's Message Batches API (50% price) over the official async SDK.
+
+`prepare_requests` turns LangChain message lists into compact, already-serialized requests (so
+100,000 of them cost little more memory than their JSON), `submit` splits them into batches the
+API accepts and remembers each batch in a `BatchStateStore`, `poll` waits with exponential
+backoff, `results` streams the JSONL results back as `BatchItemResult`s, and `collect` returns
+them in input order. A restarted process calls `resume` with a stored batch id instead of
+submitting (and paying for) the same requests again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import anthropic
+from anthropic.types.messages import MessageBatch
+from langchain_core.messages import AIMessage, BaseMessage
+
+from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
+from optimization.exceptions import BatchError
+from optimization.messages import anthropic_message_to_ai_message, messages_to_anthropic_params
+from optimization.pricing import TokenUsage
+from optimization.telemetry import token_usage_from_metadata
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["succeeded", "errored", "canceled", "expired"]
+
+# Anthropic's per-batch limits (platform.claude.com, "Create a Message Batch").
+MAX_REQUESTS_PER_BATCH = 100_000
+MAX_BYTES_PER_BATCH = 256 * 1024 * 1024
+CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+_ENVELOPE = len(b'{"requests":[]}')
+# Errors a poll survives: the SDK has already retried them (with retry-after) by now.
+_TRANSIENT = (
+    anthropic.RateLimitError,
+    anthropic.InternalServerError,
+    anthropic.APIConnectionError,
+)
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One batch request: its `custom_id` and its Messages API params, serialized as JSON."""
+
+    custom_id: str
+    body: bytes
+
+    @classmethod
+    def from_params(cls, custom_id: str, params: Mapping[str, Any]) -> BatchRequest:
+        """A request from a params dict (model, max_tokens, messages, ...)."""
+        return cls(custom_id, _dumps(params))
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The params as a dict (decoded on demand; batches keep only the bytes)."""
+        result: dict[str, Any] = json.loads(self.body)
+        return result
+
+
+@dataclass(frozen=True)
+class SubmittedBatch:
+    """A batch the API accepted: its id and which input position each custom_id stands for."""
+
+    batch_id: str
+    custom_ids: Mapping[str, int]
+    request_count: int
+
+
+@dataclass(frozen=True)
+class BatchStatus:
+    """A batch's processing state and request tallies at the last poll."""
+
+    batch_id: str
+    processing_status: str
+    succeeded: int = 0
+    errored: int = 0
+    canceled: int = 0
+    expired: int = 0
+    processing: int = 0
+    timed_out: bool = False
+
+    @property
+    def ended(self) -> bool:
+        """True once every request has an outcome and results can be fetched."""
+        return self.processing_status == "ended"
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """The outcome of one input position: a message when it succeeded, an error otherwise."""
+
+    position: int
+    custom_id: str
+    outcome: Outcome
+    message: AIMessage | None = None
+    error: str | None = None
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    batch_id: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the request produced a message."""
+        return self.outcome == "succeeded"
+
+
+class BatchSubmitError(BatchError):
+    """Submitting failed part way: `submitted` holds the batches the API did accept.
+
+    `positions` are the inputs that were NOT submitted; the accepted ones must be polled, not
+    resent, or they would be paid for twice.
+    """
+
+    def __init__(
+        self, message: str, *, submitted: Sequence[SubmittedBatch], positions: Sequence[int]
+    ) -> None:
+        super().__init__(message, positions=positions)
+        self.submitted = list(submitted)
+
+
+def _dumps(params: Mapping[str, Any]) -> bytes:
+    return json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def default_custom_id(position: int) -> str:
+    """The custom_id of input `position` (valid for the API, unique within a submit)."""
+    return f"r{position}"
+
+
+def prepare_requests(
+    conversations: Sequence[Sequence[BaseMessage]],
+    template: Mapping[str, Any],
+    *,
+    plan: Callable[[Sequence[BaseMessage], list[dict[str, Any]] | None], Any] | None = None,
+) -> list[BatchRequest]:
+    """Serialized batch requests for `conversations`, custom_id `r<position>` each.
+
+    `template` holds the non-message params (see `messages.request_template`). `plan` is a
+    `CacheManager.plan`, applied per conversation so caching and batching stack; it gets the
+    template's tools and its planned tools replace them.
+    """
+    requests: list[BatchRequest] = []
+    tools = template.get("tools")
+    for position, messages in enumerate(conversations):
+        params_template = template
+        if plan is not None:
+            cache_plan = plan(messages, tools)
+            messages = cache_plan.messages
+            if cache_plan.tools is not None:
+                params_template = {**template, "tools": cache_plan.tools}
+        params = messages_to_anthropic_params(messages, **params_template)
+        requests.append(BatchRequest(default_custom_id(position), _dumps(params)))
+    return requests
+
+
+def _chunks(requests: Sequence[BatchRequest], max_requests: int, max_bytes: int) -> list[range]:
+    """Consecutive position ranges, each within the request-count and byte limits."""
+    chunks: list[range] = []
+    start, size = 0, _ENVELOPE
+    for position, request in enumerate(requests):
+        # {"custom_id":"...","params":...}, plus a separating comma
+        item = len(request.body) + len(request.custom_id) + 28
+        if item + _ENVELOPE > max_bytes:
+            raise BatchError(
+                f"request {request.custom_id} is {item} bytes, above the {max_bytes}-byte "
+                "batch limit",
+                positions=[position],
+                custom_ids=[request.custom_id],
+            )
+        if position > start and (position - start >= max_requests or size + item > max_bytes):
+            chunks.append(range(start, position))
+            start, size = position, _ENVELOPE
+        size += item
+    if start < len(requests):
+        chunks.append(range(start, len(requests)))
+    return chunks
+
+
+def _body(requests: Sequence[BatchRequest], positions: range) -> bytes:
+    parts = [
+        b'{"custom_id":"'
+        + requests[i].custom_id.encode()
+        + b'","params":'
+        + requests[i].body
+        + b"}"
+        for i in positions
+    ]
+    return b'{"requests":[' + b",".join(parts) + b"]}"
+
+
+def _status(batch: MessageBatch, *, timed_out: bool = False) -> BatchStatus:
+    counts = batch.request_counts
+    return BatchStatus(
+        batch_id=batch.id,
+        processing_status=batch.processing_status,
+        succeeded=counts.succeeded,
+        errored=counts.errored,
+        canceled=counts.canceled,
+        expired=counts.expired,
+        processing=counts.processing,
+        timed_out=timed_out,
+    )
+
+
+class AnthropicBatchClient:
+    """Submit, poll, stream results of and cancel Message Batches.
+
+    `client` is an `anthropic.AsyncAnthropic` (ChatAnthropic's own `_async_client` works, so the
+    base URL and key come from the chat model). The SDK retries 429/529/5xx with the server's
+    retry-after; polls additionally ride out those errors until `timeout`, then cancel the batch.
+    `sleep` and `clock` are injectable so tests control time.
+    """
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        *,
+        model: str,
+        poll_initial: float = 1.0,
+        poll_max: float = 60.0,
+        timeout: float = 86_400.0,
+        cancel_grace: float = 600.0,
+        max_requests: int = MAX_REQUESTS_PER_BATCH,
+        max_bytes: int = MAX_BYTES_PER_BATCH,
+        state_store: BatchStateStore | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if poll_initial <= 0 or poll_max < poll_initial:
+            raise ValueError("poll_initial must be > 0 and poll_max >= poll_initial")
+        self.client = client
+        self.model = model
+        self.poll_initial = poll_initial
+        self.poll_max = poll_max
+        self.timeout = timeout
+        self.cancel_grace = cancel_grace
+        self.max_requests = max(1, min(max_requests, MAX_REQUESTS_PER_BATCH))
+        self.max_bytes = max(1, min(max_bytes, MAX_BYTES_PER_BATCH))
+        self.state_store: BatchStateStore = state_store or InMemoryBatchStateStore()
+        self._sleep = sleep
+        self._clock = clock
+
+    async def submit(
+        self, requests: Sequence[BatchRequest], *, meta: Mapping[str, Any] | None = None
+    ) -> list[SubmittedBatch]:
+        """Submit `requests` as one or more batches; position i is `requests[i]`.
+
+        Splits above `max_requests` requests or `max_bytes` serialized bytes. Each accepted batch
+        is saved in the state store before the next is sent. Raises BatchError for invalid or
+        duplicate custom_ids, BatchSubmitError when a later batch is refused.
+        """
+        self._check_custom_ids(requests)
+        submitted: list[SubmittedBatch] = []
+        for positions in _chunks(requests, self.max_requests, self.max_bytes):
+            try:
+                batch = await self.client.post(
+                    "/v1/messages/batches",
+                    cast_to=MessageBatch,
+                    content=_body(requests, positions),
+                    options={"headers": {"Content-Type": "application/json"}},
+                )
+            except anthropic.APIError as exc:
+                not_sent = list(range(positions.start, len(requests)))
+                if not submitted:
+                    raise BatchError(
+                        f"submitting a batch of {len(positions)} requests failed: {exc}",
+                        positions=not_sent,
+                    ) from exc
+                raise BatchSubmitError(
+                    f"submitting batch {len(submitted) + 1} failed after "
+                    f"{len(submitted)} were accepted: {exc}",
+                    submitted=submitted,
+                    positions=not_sent,
+                ) from exc
+            custom_ids = {requests[i].custom_id: i for i in positions}
+            self.state_store.save(
+                batch.id,
+                custom_ids,
+                {"model": self.model, "request_count": len(positions), **(meta or {})},
+            )
+            logger.info("submitted message batch %s with %d requests", batch.id, len(positions))
+            submitted.append(SubmittedBatch(batch.id, custom_ids, len(positions)))
+        return submitted
+
+    @staticmethod
+    def _check_custom_ids(requests: Sequence[BatchRequest]) -> None:
+        seen: set[str] = set()
+        for position, request in enumerate(requests):
+            if not CUSTOM_ID_PATTERN.match(request.custom_id):
+                raise BatchError(
+                    f"custom_id {request.custom_id!r} must match {CUSTOM_ID_PATTERN.pattern}",
+                    positions=[position],
+                    custom_ids=[request.custom_id],
+                )
+            if request.custom_id in seen:
+                raise BatchError(
+                    f"custom_id {request.custom_id!r} is used twice",
+                    positions=[position],
+                    custom_ids=[request.custom_id],
+                )
+            seen.add(request.custom_id)
+
+    async def status(self, batch_id: str) -> BatchStatus:
+        """The batch's state right now (one API call)."""
+        return _status(await self.client.messages.batches.retrieve(batch_id))
+
+    async def poll(self, batch_id: str) -> BatchStatus:
+        """Wait until `batch_id` has ended, backing off from `poll_initial` to `poll_max`.
+
+        After `timeout` seconds the batch is canceled and polled until it ends (at most
+        `cancel_grace` more seconds); the returned status then has `timed_out=True` and its
+        succeeded results are still collectible. When the caller cancels this coroutine the
+        batch is canceled too.
+        """
+        started = self._clock()
+        deadline = started + self.timeout
+        interval = self.poll_initial
+        timed_out = False
+        try:
+            while True:
+                try:
+                    status = await self.status(batch_id)
+                except _TRANSIENT as exc:
+                    logger.warning("polling batch %s failed, will retry: %s", batch_id, exc)
+                else:
+                    if status.ended:
+                        return _with_timeout_flag(status, timed_out)
+                now = self._clock()
+                if not timed_out and now >= deadline:
+                    logger.warning(
+                        "batch %s still running after %.0f s: canceling", batch_id, self.timeout
+                    )
+                    await self.cancel(batch_id)
+                    timed_out = True
+                    deadline = now + self.cancel_grace
+                elif timed_out and now >= deadline:
+                    raise BatchError(
+                        f"batch {batch_id} did not end within {self.cancel_grace:.0f} s of "
+                        "being canceled",
+                        batch_id=batch_id,
+                    )
+                await self._sleep(min(interval, max(deadline - now, 0.0)))
+                interval = min(interval * 2, self.poll_max)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancel_quietly(batch_id))
+            raise
+
+    async def _cancel_quietly(self, batch_id: str) -> None:
+        try:
+            await self.cancel(batch_id)
+        except anthropic.APIError as exc:
+            logger.warning("canceling batch %s failed: %s", batch_id, exc)
+
+    async def cancel(self, batch_id: str) -> BatchStatus:
+        """Ask the API to cancel `batch_id`; requests already done keep their results."""
+        return _status(await self.client.messages.batches.cancel(batch_id))
+
+    def _custom_id_map(self, batch_id: str) -> Mapping[str, int]:
+        record = self.state_store.load(batch_id)
+        if record is None:
+            raise BatchError(
+                f"batch {batch_id} is not in the state store: its custom_id map is unknown",
+                batch_id=batch_id,
+            )
+        return record.custom_ids
+
+    async def results(self, batch_id: str) -> AsyncIterator[BatchItemResult]:
+        """Stream `batch_id`'s results as they are read from the JSONL file (file order).
+
+        Each line is decoded and converted on its own, so the file is never held in memory.
+        """
+        positions = self._custom_id_map(batch_id)
+        decoder = await self.client.messages.batches.results(batch_id)
+        async for line in decoder:
+            position = positions.get(line.custom_id)
+            if position is None:
+                logger.warning("batch %s returned unknown custom_id %r", batch_id, line.custom_id)
+                continue
+            yield _item(batch_id, position, line.custom_id, line.result)
+
+    async def collect(self, batches: Sequence[SubmittedBatch]) -> list[BatchItemResult]:
+        """Results of ended `batches`, in input order, one per submitted position.
+
+        A position the results file does not mention is reported as `errored`, never dropped.
+        """
+        slots: dict[int, BatchItemResult] = {}
+        for batch in batches:
+            async for item in self.results(batch.batch_id):
+                slots[item.position] = item
+            for custom_id, position in batch.custom_ids.items():
+                if position not in slots:
+                    slots[position] = BatchItemResult(
+                        position,
+                        custom_id,
+                        "errored",
+                        error="missing from the batch results",
+                        batch_id=batch.batch_id,
+                    )
+            self.state_store.mark_done(batch.batch_id)
+        return [slots[position] for position in sorted(slots)]
+
+    async def run(
+        self, requests: Sequence[BatchRequest], *, meta: Mapping[str, Any] | None = None
+    ) -> list[BatchItemResult]:
+        """Submit, wait for every batch and return the results in input order."""
+        submitted = await self.submit(requests, meta=meta)
+        await asyncio.gather(*(self.poll(batch.batch_id) for batch in submitted))
+        return await self.collect(submitted)
+
+    async def resume(self, batch_id: str) -> list[BatchItemResult]:
+        """Finish a batch a previous process submitted: poll it, then collect its results."""
+        record = self.state_store.load(batch_id)
+        if record is None:
+            raise BatchError(f"batch {batch_id} is not in the state store", batch_id=batch_id)
+        await self.poll(batch_id)
+        return await self.collect([_submitted(record)])
+
+    async def resume_open(self) -> dict[str, list[BatchItemResult]]:
+        """Resume every batch the state store still lists as open."""
+        return {
+            record.batch_id: await self.resume(record.batch_id)
+            for record in self.state_store.list_open()
+        }
+
+
+def _submitted(record: BatchRecord) -> SubmittedBatch:
+    return SubmittedBatch(record.batch_id, record.custom_ids, len(record.custom_ids))
+
+
+def _with_timeout_flag(status: BatchStatus, timed_out: bool) -> BatchStatus:
+    if not timed_out:
+        return status
+    return BatchStatus(
+        batch_id=status.batch_id,
+        processing_status=status.processing_status,
+        succeeded=status.succeeded,
+        errored=status.errored,
+        canceled=status.canceled,
+        expired=status.expired,
+        processing=status.processing,
+        timed_out=True,
+    )
+
+
+def _item(batch_id: str, position: int, custom_id: str, result: Any) -> BatchItemResult:
+    outcome = result.type
+    if outcome == "succeeded":
+        message = anthropic_message_to_ai_message(
+            result.message, response_metadata={"batch_id": batch_id, "custom_id": custom_id}
+        )
+        return BatchItemResult(
+            position,
+            custom_id,
+            "succeeded",
+            message=message,
+            usage=token_usage_from_metadata(message.usage_metadata),
+            batch_id=batch_id,
+        )
+    if outcome == "errored":
+        error = getattr(result.error, "error", None)
+        detail = f"{getattr(error, 'type', 'error')}: {getattr(error, 'message', '')}"
+        return BatchItemResult(position, custom_id, "errored", error=detail, batch_id=batch_id)
+    if outcome in ("canceled", "expired"):
+        return BatchItemResult(
+            position, custom_id, outcome, error=f"request {outcome}", batch_id=batch_id
+        )
+    return BatchItemResult(
+        position, custom_id, "errored", error=f"unknown outcome {outcome!r}", batch_id=batch_id
+    )
+
+
+__all__ = [
+    "MAX_BYTES_PER_BATCH",
+    "MAX_REQUESTS_PER_BATCH",
+    "AnthropicBatchClient",
+    "BatchItemResult",
+    "BatchRequest",
+    "BatchStatus",
+    "BatchSubmitError",
+    "SubmittedBatch",
+    "default_custom_id",
+    "prepare_requests",
+]
