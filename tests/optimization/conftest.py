@@ -1,4 +1,4 @@
-"""Fixtures for the optimization tests: a simulator over real HTTP, and chat models pointed at it."""
+"""Optimization test fixtures: a simulator over real HTTP for chat models to point at."""
 
 from __future__ import annotations
 

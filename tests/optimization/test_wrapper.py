@@ -31,7 +31,8 @@ async def test_ainvoke_with_cache_disabled_sends_no_breakpoints(simulator_url: s
     reply = await model.ainvoke([SystemMessage(LONG_SYSTEM), HumanMessage("Hi")])
     assert isinstance(reply, AIMessage)
     details = reply.usage_metadata["input_token_details"]  # type: ignore[index]
-    assert not details.get("cache_creation") and not details.get("cache_read")
+    assert not details.get("cache_creation")
+    assert not details.get("cache_read")
     assert [e.mode for e in recorder.events] == ["standard"]
 
 
@@ -66,7 +67,8 @@ def test_the_wrapper_keeps_the_base_models_identity(simulator_url: str) -> None:
     assert model._llm_type == "anthropic-chat"
     assert model._identifying_params["model"] == MODEL
     keyword = OptimizedLLMWrapper(base_model=base(simulator_url), provider="anthropic")
-    assert not keyword.caching and not keyword.batching
+    assert not keyword.caching
+    assert not keyword.batching
 
 
 async def test_bound_tools_reach_the_provider_through_the_wrapper(simulator_url: str) -> None:
@@ -79,7 +81,8 @@ async def test_bound_tools_reach_the_provider_through_the_wrapper(simulator_url:
 
     bound = model.bind_tools([get_weather], tool_choice="any")
     reply = await bound.ainvoke("Weather in Paris?")
-    assert reply.tool_calls and reply.tool_calls[0]["name"] == "get_weather"
+    assert reply.tool_calls
+    assert reply.tool_calls[0]["name"] == "get_weather"
     assert len(recorder.events) == 1  # the call went through the wrapper
 
 
@@ -112,7 +115,8 @@ async def test_failed_batch_items_fall_back_to_the_standard_api(simulator_url: s
     replies = await model.abatch([f"Q{i}" for i in range(8)])
     assert all(isinstance(r, AIMessage) for r in replies)
     modes = [e.mode for e in recorder.events]
-    assert "fallback" in modes and "batch" in modes
+    assert "fallback" in modes
+    assert "batch" in modes
     assert len(recorder.events) == 8  # nothing was sent twice
 
 
