@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,9 +51,16 @@ def page(browser: Browser, live_server) -> Iterator[Page]:  # type: ignore[no-un
         AI_MODELS_KEY, copy.deepcopy(AI_MODELS_DOCUMENT), expected_revision=None
     )
     get_user_model().objects.create_user("operator", password=PASSWORD, is_staff=True)
+    # The first request imports the whole URL tree (every app's API, LangChain, the SDKs); on a
+    # busy machine that takes long enough to trip a browser timeout, so pay it here, once.
+    with urllib.request.urlopen(f"{live_server.url}/login/", timeout=300) as response:
+        assert response.status == 200
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
-    page.set_default_timeout(15_000)
+    # Generous: the machine running the suite may be busy; the waits end as soon as they can.
+    page.set_default_timeout(30_000)
+    page.set_default_navigation_timeout(60_000)
+    expect.set_options(timeout=30_000)
     yield page
     context.close()
 
