@@ -23,7 +23,6 @@ it expires; `batch_cancel_midway` cancels it once half its requests are done.
 from __future__ import annotations
 
 import json
-import random
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -151,8 +150,8 @@ class BatchStore:
         now = self.clock.now()
         batch_id = self._make_id("msgbatch", number)
         seed, s = self.settings.seed, self.settings
-        order = list(range(len(requests)))
-        random.Random(f"{seed}:{batch_id}").shuffle(order)  # noqa: S311 - not for security
+        # A deterministic shuffle: sort by a seeded hash of each position.
+        order = sorted(range(len(requests)), key=lambda i: draw(seed, batch_id, "order", i))
         if len(order) > 1 and order == sorted(order):
             order = order[1:] + order[:1]
         stall_from = (

@@ -61,9 +61,6 @@ class PromptCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def _live(self, key: str, now: float) -> _Entry | None:
         entry = self._entries.get(key)
         if entry is None:
@@ -115,11 +112,3 @@ class PromptCache:
             cache_write_5m_tokens=written["5m"],
             cache_write_1h_tokens=written["1h"],
         )
-
-    def purge(self, now: float) -> int:
-        """Drop expired entries; returns how many were dropped."""
-        with self._lock:
-            dead = [key for key, entry in self._entries.items() if entry.expires_at <= now]
-            for key in dead:
-                del self._entries[key]
-        return len(dead)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from optimization.capabilities import ProviderCapabilities
 from optimization.simulator.faults import Faults
 
 DAY_SECONDS = 86_400.0
+# Limits come from the shared capability table, never from a second copy here.
+_ANTHROPIC = ProviderCapabilities.detect("anthropic")
 
 
 @dataclass(frozen=True)
@@ -23,12 +26,12 @@ class SimulatorSettings:
     batch_start_delay: float = 1.0
     batch_cancel_delay: float = 1.0
     batch_expiry_seconds: float = DAY_SECONDS
-    batch_max_requests: int = 100_000
-    batch_max_bytes: int = 256 * 1024 * 1024
+    batch_max_requests: int = _ANTHROPIC.batch_max_requests or 100_000
+    batch_max_bytes: int = _ANTHROPIC.batch_max_bytes or 256 * 1024 * 1024
     max_request_bytes: int = 32 * 1024 * 1024
     max_output_tokens: int = 128_000
     cache_lookback_blocks: int = 20
-    max_cache_breakpoints: int = 4
+    max_cache_breakpoints: int = _ANTHROPIC.max_cache_breakpoints
     retry_after_seconds: int = 1
     # None accepts any non-empty key; a set restricts the simulator to those keys (401 otherwise).
     api_keys: frozenset[str] | None = None

@@ -339,3 +339,20 @@ def test_count_tokens_counts_tools_and_system(client: anthropic.Anthropic) -> No
         messages=[{"role": "user", "content": "a"}],
     )
     assert fuller.input_tokens > bare.input_tokens + 100
+
+
+@pytest.mark.parametrize(
+    ("text", "choice", "expected"),
+    [
+        ("please use lookup now", None, "tool_use"),
+        ("nothing to see here", None, "end_turn"),
+        ("please use lookup now", {"type": "none"}, "end_turn"),
+    ],
+)
+def test_auto_tool_choice_calls_a_tool_only_when_the_user_names_it(
+    client: anthropic.Anthropic, text: str, choice: dict[str, str] | None, expected: str
+) -> None:
+    tool = {"name": "lookup", "input_schema": {"type": "object", "properties": {}}}
+    extra = {"tool_choice": choice} if choice else {}
+    message = ask(client, text, tools=[tool], **extra)
+    assert message.stop_reason == expected
