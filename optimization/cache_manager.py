@@ -84,10 +84,6 @@ LOOKBACK_SAFE = 15
 # Text shorter than this is scanned directly; longer text has its token count and marker
 # presence cached by (hash, length), since Python caches a str's hash on the object.
 _TEXT_CACHE_MIN_CHARS = 256
-_TEXT_CACHE_SIZE = 4096
-_TOOL_CACHE_SIZE = 256
-_MESSAGE_CACHE_SIZE = 16384
-_SNAPSHOT_CACHE_SIZE = 1024
 # Block types whose `cache_control` survives langchain-anthropic's conversion and the API.
 _MARKABLE_TYPES = frozenset({"text", "image", "document", "file", "tool_result", "search_result"})
 _IMAGE_TYPES = frozenset({"image", "image_url", "document", "file"})
@@ -134,10 +130,7 @@ def _fingerprint(value: object) -> int:
         )
     if isinstance(value, list | tuple):
         return hash(tuple([_fingerprint(item) for item in value]))
-    try:
-        return hash(value)
-    except TypeError:
-        return hash(repr(value))
+    return hash(repr(value))
 
 
 def _chars(value: object) -> int:
@@ -349,7 +342,9 @@ class CacheManager:
 
     `token_counter(text) -> int` replaces the fast 4-characters-a-token estimate (e.g. with
     Anthropic's count_tokens); results are cached per text. `clock` (seconds, monotonic) is for
-    replays and tests; `memory_size` bounds the remembered prefixes. Safe to share between
+    replays and tests; `memory_size` bounds the remembered prefixes (and, in proportion, the
+    caches of what was read: up to memory_size / 8 recent conversations are kept referenced so
+    their next turn only reads what is new). Safe to share between
     threads and asyncio tasks: planning never awaits and holds a lock while it reads or updates
     its memory.
     """
@@ -368,6 +363,12 @@ class CacheManager:
         self._counter = token_counter
         self._clock: Clock = clock or time.monotonic
         self._memory_size = max(16, memory_size)
+        # The reading caches scale with the memory: snapshots hold whole conversations (their
+        # messages stay referenced while cached), the others hold small entries.
+        self._snapshot_cache_size = max(4, self._memory_size // 8)
+        self._message_cache_size = self._memory_size * 2
+        self._text_cache_size = max(16, self._memory_size // 2)
+        self._tool_cache_size = max(16, self._memory_size // 32)
         self._enabled = (
             capabilities.cache_marker_type == "explicit"
             and capabilities.max_cache_breakpoints > 0
@@ -679,7 +680,7 @@ class CacheManager:
             snapshots = self._snapshots
             snapshots[snapshot_key] = _Snapshot(listed, contents, request)
             snapshots.move_to_end(snapshot_key)
-            if len(snapshots) > _SNAPSHOT_CACHE_SIZE:
+            if len(snapshots) > self._snapshot_cache_size:
                 snapshots.popitem(last=False)
         return request
 
@@ -702,6 +703,8 @@ class CacheManager:
             infos.append(info)
             hashes.append(chain)
             ends.append(tokens)
+            if info.blocks is not None or info.cut_before:
+                request.has_cuts = True
             if info.system:
                 if request.in_system:
                     request.family = chain
@@ -717,8 +720,6 @@ class CacheManager:
                 markable.append(u)
             if info.existing:
                 existing.extend(((u, block), ttl) for block, ttl in info.existing)
-            if info.blocks is not None or info.cut_before:
-                request.has_cuts = True
         if request.system_end >= 0:
             system_end = request.system_end
             request.root = system_end if infos[system_end].end_markable else None
@@ -734,7 +735,7 @@ class CacheManager:
             entry = cache.get(id(tool))
             if entry is None or entry[0] is not tool:
                 entry = (tool, _fingerprint(tool), _chars(tool) // 4)
-                if len(cache) >= _TOOL_CACHE_SIZE:
+                if len(cache) >= self._tool_cache_size:
                     cache.popitem(last=False)
                 cache[id(tool)] = entry
             fingerprints.append(entry[1])
@@ -759,7 +760,7 @@ class CacheManager:
             count = counter(text) if counter is not None else estimate_tokens(text)
             info = (count, MARKER in text)
             cache = self._text_cache
-            if len(cache) >= _TEXT_CACHE_SIZE:
+            if len(cache) >= self._text_cache_size:
                 cache.popitem(last=False)
             cache[key] = info
         return info
@@ -792,7 +793,7 @@ class CacheManager:
         else:
             info = self._inspect(message)
         cache = self._message_cache
-        if len(cache) >= _MESSAGE_CACHE_SIZE:
+        if len(cache) >= self._message_cache_size:
             cache.popitem(last=False)
         cache[key] = (weakref.ref(message), check, info)
         return info
@@ -822,6 +823,7 @@ class CacheManager:
                 tokens += sum(_chars(call.get("args")) // 4 + 8 for call in calls)
         elif isinstance(message, ToolMessage):
             extra = message.tool_call_id
+        is_tool = isinstance(message, ToolMessage)
         blocks: list[Any] = [content] if isinstance(content, str) else content
         fingerprints: list[int] = []
         rebuilt: list[Any] | None = None
@@ -831,15 +833,25 @@ class CacheManager:
         for index, block in enumerate(blocks):
             text: str | None = None
             carried: dict[str, Any] | None = None
+            splittable = True
             if isinstance(block, str):
                 text = block
             elif isinstance(block, dict) and block.get("type") == "text":
                 value = block.get("text")
                 text = value if isinstance(value, str) else ""
                 carried = block
+            elif (
+                is_tool
+                and isinstance(block, dict)
+                and block.get("type") == "tool_result"
+                and isinstance(block.get("content"), str)
+            ):
+                # The form `_build` gives a marked tool result: the same prompt as its text.
+                text = block["content"]
+                splittable = False
             if text is not None:
                 count, has_marker = self._text_info(text)
-                if has_marker:
+                if has_marker and splittable:
                     if rebuilt is None:
                         rebuilt = list(blocks[:index])
                     pieces, piece_cuts, cut_before = _split_marker(text)
@@ -864,7 +876,8 @@ class CacheManager:
                 tokens += count
                 fingerprints.append(hash(text))
                 last_markable = bool(text) and not text.isspace()
-            elif isinstance(block, dict):
+            else:
+                # LangChain content lists hold strings and dicts only.
                 kind = block.get("type")
                 fingerprints.append(_fingerprint(block))
                 if kind in _IMAGE_TYPES and not isinstance(block.get("text"), str):
@@ -872,9 +885,6 @@ class CacheManager:
                 else:
                     tokens += _chars(block) // 4
                 last_markable = kind in _MARKABLE_TYPES
-            else:
-                fingerprints.append(hash(repr(block)))
-                last_markable = False
             if carried is not None or isinstance(block, dict):
                 cache_control = block.get("cache_control")
                 if cache_control is not None:
@@ -949,6 +959,24 @@ class CacheManager:
             new_content: str | list[Any]
             if isinstance(original, str) and not content:
                 new_content = ""
+            elif (
+                isinstance(message, ToolMessage)
+                and isinstance(original, str)
+                and info.blocks is None
+                and unit_edits
+                and unit_edits.get(0) is not None
+            ):
+                # A tool result keeps its string content on the wire, so the marked and the
+                # unmarked request are the same prompt: mark the tool_result block itself.
+                new_content = [
+                    {
+                        "type": "tool_result",
+                        "content": original,
+                        "tool_use_id": message.tool_call_id,
+                        "is_error": message.status == "error",
+                        "cache_control": cache_control_for(unit_edits[0] or TTL_5M),
+                    }
+                ]
             else:
                 new_content = [
                     {"type": "text", "text": item} if isinstance(item, str) else item
