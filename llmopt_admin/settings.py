@@ -125,6 +125,28 @@ ARANGO_URL = os.environ.get("ARANGO_URL", "http://127.0.0.1:8529")
 ARANGO_DB_NAME = os.environ.get("ARANGO_DB_NAME", "es")
 ARANGO_USERNAME = os.environ.get("ARANGO_USERNAME", "root")
 ARANGO_PASSWORD = os.environ.get("ARANGO_PASSWORD", "")
+# PipesHub's encrypted key-value store (pipeshub-redis / pipeshub-etcd), under the same variable
+# names PipesHub's own services read, so the admin can share PipesHub's environment. SECRET_KEY
+# is PipesHub's encryption secret, not Django's (that is DJANGO_SECRET_KEY).
+PIPESHUB_SECRET_KEY = os.environ.get("SECRET_KEY", "")
+PIPESHUB_KV_STORE_TYPE = os.environ.get("KV_STORE_TYPE", "redis").strip().lower()
+PIPESHUB_REDIS_HOST = os.environ.get("REDIS_HOST") or "localhost"
+PIPESHUB_REDIS_PORT = int(os.environ.get("REDIS_PORT") or "6379")
+PIPESHUB_REDIS_USERNAME = os.environ.get("REDIS_USERNAME", "")
+PIPESHUB_REDIS_PASSWORD = os.environ.get("REDIS_PASSWORD", "")
+PIPESHUB_REDIS_DB = int(os.environ.get("REDIS_DB") or "0")
+PIPESHUB_REDIS_TLS = _env_bool("REDIS_TLS", False)
+PIPESHUB_REDIS_KV_PREFIX = os.environ.get("REDIS_KV_PREFIX") or "pipeshub:kv:"
+PIPESHUB_REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT") or "10000") / 1000  # ms, as PipesHub
+# PipesHub's Python reads ETCD_URL; its Node.js reads ETCD_HOST and ETCD_PORT.
+PIPESHUB_ETCD_URL = os.environ.get("ETCD_URL") or (
+    f"{os.environ.get('ETCD_HOST') or 'http://localhost'}:{os.environ.get('ETCD_PORT') or '2379'}"
+)
+if "://" not in PIPESHUB_ETCD_URL:
+    PIPESHUB_ETCD_URL = f"http://{PIPESHUB_ETCD_URL}"
+PIPESHUB_ETCD_USERNAME = os.environ.get("ETCD_USERNAME", "")
+PIPESHUB_ETCD_PASSWORD = os.environ.get("ETCD_PASSWORD", "")
+PIPESHUB_ETCD_TIMEOUT = float(os.environ.get("ETCD_TIMEOUT") or "5000") / 1000  # ms, as PipesHub
 # The Anthropic-compatible endpoint the admin's batch jobs talk to (the local simulator by default).
 ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "http://127.0.0.1:8089")
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "sk-ant-simulator")

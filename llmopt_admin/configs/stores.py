@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from llmopt_admin.configs.models import EmbeddedConfigDocument
+from llmopt_admin.configs.pipeshub_stores import pipeshub_etcd_store, pipeshub_redis_store
 from optimization.stores.base import (
     AI_MODELS_KEY,
     ConfigStore,
@@ -105,6 +106,8 @@ def _arango_store() -> ConfigStore:
 STORE_FACTORIES: dict[str, Callable[[], ConfigStore]] = {
     "embedded": EmbeddedConfigStore,
     "arango": _arango_store,
+    "pipeshub-redis": pipeshub_redis_store,
+    "pipeshub-etcd": pipeshub_etcd_store,
 }
 
 
