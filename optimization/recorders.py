@@ -5,11 +5,19 @@
 - `HttpUsageRecorder` posts events to the admin's `POST /api/usage/events` from a background
   thread, in groups, through a bounded queue: when the admin is slow or down, events beyond the
   queue's capacity are dropped and counted with a warning, never allowed to slow the caller.
+
+A process-wide default recorder serves models built without one (e.g. by `get_generator_model`,
+whose PipesHub signature has no recorder argument): `set_default_recorder(recorder)` installs
+one; otherwise `default_recorder()` builds one lazily, once: an `HttpUsageRecorder` when the
+environment has `LLMOPT_USAGE_URL` and `LLMOPT_USAGE_TOKEN`, else a `LoggingUsageRecorder`.
+`LLMOPT_USAGE_URL` may be the admin's base URL (`http://admin:8000`, the ingest path is
+appended) or the full ingest URL (`http://admin:8000/api/usage/events`, used as is).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -17,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from optimization.telemetry import UsageEvent
+from optimization.telemetry import UsageEvent, UsageRecorder
 
 logger = logging.getLogger(__name__)
 
@@ -172,4 +180,62 @@ class HttpUsageRecorder:
         self._client.close()
 
 
-__all__ = ["HttpUsageRecorder", "InMemoryUsageRecorder", "LoggingUsageRecorder"]
+INGEST_PATH = "/api/usage/events"
+USAGE_URL_ENV = "LLMOPT_USAGE_URL"
+USAGE_TOKEN_ENV = "LLMOPT_USAGE_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+_default: UsageRecorder | None = None
+_default_lock = threading.Lock()
+
+
+def ingest_url(url: str) -> str:
+    """The ingest endpoint for `url`: the admin's base URL or the full ingest URL."""
+    stripped = url.rstrip("/")
+    return stripped if stripped.endswith(INGEST_PATH) else stripped + INGEST_PATH
+
+
+def set_default_recorder(recorder: UsageRecorder | None) -> None:
+    """Install `recorder` for every model built without one; None goes back to the env default.
+
+    A recorder replaced here is not closed: its owner decides when it stops.
+    """
+    global _default
+    with _default_lock:
+        _default = recorder
+
+
+def default_recorder() -> UsageRecorder:
+    """The process-wide recorder: the one installed, else one built from the environment, once.
+
+    With `LLMOPT_USAGE_URL` and `LLMOPT_USAGE_TOKEN` both set: an `HttpUsageRecorder` posting to
+    that admin; otherwise a `LoggingUsageRecorder`. Thread safe; later calls return the same
+    object until `set_default_recorder` changes it.
+    """
+    global _default
+    recorder = _default
+    if recorder is not None:
+        return recorder
+    with _default_lock:
+        if _default is None:
+            url = os.environ.get(USAGE_URL_ENV, "").strip()
+            token = os.environ.get(USAGE_TOKEN_ENV, "").strip()
+            if url and token:
+                _default = HttpUsageRecorder(ingest_url(url), token)
+            else:
+                if url or token:
+                    missing = USAGE_TOKEN_ENV if url else USAGE_URL_ENV
+                    logger.warning(
+                        "%s is not set: usage events are logged, not sent to the admin", missing
+                    )
+                _default = LoggingUsageRecorder()
+        return _default
+
+
+__all__ = [
+    "HttpUsageRecorder",
+    "InMemoryUsageRecorder",
+    "LoggingUsageRecorder",
+    "default_recorder",
+    "ingest_url",
+    "set_default_recorder",
+]

@@ -13,7 +13,8 @@ Fallback (`fallbackToStandard`, default on): a cache-related API error is retrie
 markers; inputs a batch did not answer (submit refused, errored, canceled, expired) are retried
 through the standard API with bounded concurrency. A request that succeeded is never resent.
 With fallback off the errors surface as `CacheError` / `BatchError` (cause and positions).
-Every call emits one `UsageEvent` to the recorder, which never blocks or raises into the call.
+Every call emits one `UsageEvent` to `recorder`, or, when none was given, to the process-wide
+`recorders.default_recorder()` looked up at record time; recording never blocks or raises.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from optimization.batch_client import (
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
-from optimization.recorders import LoggingUsageRecorder
+from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,6 @@ class OptimizedLLMWrapper(BaseChatModel):
     _config: OptimizationConfig = PrivateAttr()
     _capabilities: ProviderCapabilities = PrivateAttr()
     _cache_manager: Any = PrivateAttr(default=None)
-    _recorder: UsageRecorder = PrivateAttr()
     _batch_clients: dict[int, AnthropicBatchClient] = PrivateAttr(default_factory=dict)
     _accumulator: BatchAccumulator[tuple[list[BaseMessage], dict[str, Any]], AIMessage] | None = (
         PrivateAttr(default=None)
@@ -130,7 +130,6 @@ class OptimizedLLMWrapper(BaseChatModel):
         self._capabilities = ProviderCapabilities.detect(
             self.provider, _model_name(self.base_model)
         )
-        self._recorder = self.recorder or LoggingUsageRecorder()
         if self.caching:
             from optimization.cache_manager import CacheManager
 
@@ -388,7 +387,8 @@ class OptimizedLLMWrapper(BaseChatModel):
                 batch_id=batch_id,
                 config_entry=self.config_entry,
             )
-            self._recorder.record(event)
+            recorder: UsageRecorder = self.recorder or default_recorder()
+            recorder.record(event)
         except Exception as exc:  # telemetry must never break the call
             logger.warning("recording usage failed: %s", exc)
 

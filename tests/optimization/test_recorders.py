@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -15,7 +16,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from optimization.pricing import TokenUsage
-from optimization.recorders import HttpUsageRecorder, InMemoryUsageRecorder, LoggingUsageRecorder
+from optimization.recorders import (
+    USAGE_TOKEN_ENV,
+    USAGE_URL_ENV,
+    HttpUsageRecorder,
+    InMemoryUsageRecorder,
+    LoggingUsageRecorder,
+    default_recorder,
+    set_default_recorder,
+)
 from optimization.simulator.testing import serve
 from optimization.telemetry import UsageEvent, token_usage_from_metadata, usage_event_for
 
@@ -154,3 +163,89 @@ def test_a_usage_event_is_priced_and_an_unknown_model_costs_zero_with_one_warnin
         usage_event_for(provider="x", model="no-such-model", mode="standard", usage=usage)
     assert first.cost == Decimal(0)
     assert caplog.text.count("no-such-model") == 1
+
+
+@pytest.fixture
+def no_default_recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No installed default and no usage env vars, before and after the test."""
+    monkeypatch.delenv(USAGE_URL_ENV, raising=False)
+    monkeypatch.delenv(USAGE_TOKEN_ENV, raising=False)
+    set_default_recorder(None)
+    yield
+    installed = default_recorder()
+    if isinstance(installed, HttpUsageRecorder):
+        installed.close(timeout=1)
+    set_default_recorder(None)
+
+
+@pytest.mark.usefixtures("no_default_recorder")
+def test_without_env_vars_the_default_recorder_logs_and_is_built_once() -> None:
+    first = default_recorder()
+    assert isinstance(first, LoggingUsageRecorder)
+    assert default_recorder() is first
+
+
+@pytest.mark.usefixtures("no_default_recorder")
+def test_with_only_the_url_set_the_default_recorder_logs_and_says_the_token_is_missing(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(USAGE_URL_ENV, "http://127.0.0.1:9")
+    with caplog.at_level(logging.WARNING):
+        assert isinstance(default_recorder(), LoggingUsageRecorder)
+    assert USAGE_TOKEN_ENV in caplog.text
+
+
+@pytest.mark.usefixtures("no_default_recorder")
+@pytest.mark.parametrize(
+    "configured",
+    ["http://127.0.0.1:9", "http://127.0.0.1:9/", "http://127.0.0.1:9/api/usage/events"],
+)
+def test_with_url_and_token_set_the_default_recorder_posts_to_the_ingest_api(
+    monkeypatch: pytest.MonkeyPatch, configured: str
+) -> None:
+    monkeypatch.setenv(USAGE_URL_ENV, configured)
+    monkeypatch.setenv(USAGE_TOKEN_ENV, "tok-env")
+    recorder = default_recorder()
+    assert isinstance(recorder, HttpUsageRecorder)
+    assert recorder.url == "http://127.0.0.1:9/api/usage/events"
+
+
+@pytest.mark.usefixtures("no_default_recorder")
+def test_the_default_recorder_from_the_env_sends_events_with_the_env_token(
+    monkeypatch: pytest.MonkeyPatch, ingest: tuple[Ingest, str]
+) -> None:
+    sink, url = ingest
+    monkeypatch.setenv(USAGE_URL_ENV, url.removesuffix("/api/usage/events"))
+    monkeypatch.setenv(USAGE_TOKEN_ENV, "tok-env")
+    recorder = default_recorder()
+    assert isinstance(recorder, HttpUsageRecorder)
+    recorder.record(event(7))
+    assert recorder.flush(5)
+    assert [e["request_id"] for body in sink.bodies for e in body["events"]] == ["req-7"]
+    assert sink.auth == ["Bearer tok-env"]
+
+
+@pytest.mark.usefixtures("no_default_recorder")
+def test_concurrent_first_calls_build_a_single_default_recorder() -> None:
+    seen: list[object] = []
+    barrier = threading.Barrier(8)
+
+    def lookup() -> None:
+        barrier.wait()
+        seen.append(default_recorder())
+
+    threads = [threading.Thread(target=lookup) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(recorder) for recorder in seen}) == 1
+
+
+@pytest.mark.usefixtures("no_default_recorder")
+def test_an_installed_default_recorder_replaces_the_env_one_until_reset() -> None:
+    memory = InMemoryUsageRecorder()
+    set_default_recorder(memory)
+    assert default_recorder() is memory
+    set_default_recorder(None)
+    assert isinstance(default_recorder(), LoggingUsageRecorder)

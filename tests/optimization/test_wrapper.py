@@ -9,7 +9,8 @@ from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from optimization.exceptions import BatchError
-from optimization.recorders import InMemoryUsageRecorder
+from optimization.factory import get_generator_model
+from optimization.recorders import InMemoryUsageRecorder, set_default_recorder
 from optimization.wrapper import OptimizedLLMWrapper
 
 MODEL = "claude-sonnet-4-5"
@@ -132,3 +133,29 @@ async def test_failed_batch_items_raise_batch_error_when_fallback_is_off(
         await model.abatch(["a", "b", "c"])
     assert caught.value.positions == [0, 1, 2]
     assert set(caught.value.outcomes.values()) == {"errored"}
+
+
+async def test_a_factory_built_wrapper_records_to_the_default_recorder_set_after_it(
+    simulator_url: str,
+) -> None:
+    config = {
+        "provider": "anthropic",
+        "isDefault": True,
+        "configuration": {
+            "model": MODEL,
+            "apiKey": "sk-test",
+            "baseUrl": simulator_url,
+            "optimizationEnabled": True,
+            "cachingEnabled": True,
+        },
+    }
+    model = get_generator_model("anthropic", config)
+    assert isinstance(model, OptimizedLLMWrapper)
+    memory = InMemoryUsageRecorder()
+    set_default_recorder(memory)  # looked up at record time, not frozen when the model was built
+    try:
+        await model.ainvoke("Hello")
+    finally:
+        set_default_recorder(None)
+    assert [event.mode for event in memory.events] == ["cached"]
+    assert memory.events[0].model == MODEL
