@@ -68,7 +68,16 @@ def staff_required(view: View) -> View:
             return redirect_to_login(request.get_full_path())
         if not user.is_staff:
             raise PermissionDenied("staff only")
-        return view(request, *args, **kwargs)
+        try:
+            return view(request, *args, **kwargs)
+        except StoreError as error:
+            # The store (ArangoDB, say) is down: say so instead of a bare 500; the page's script
+            # shows this text on the card that was being saved.
+            return HttpResponse(
+                f"The config store could not be reached: {error}",
+                status=503,
+                content_type="text/plain",
+            )
 
     return wrapped
 
@@ -241,9 +250,6 @@ def _save(
             form.add_service_errors(rejected.errors)
             return _entry_response(request, entry, form=form, status=status)
         return _entry_response(request, entry, errors=list(rejected.errors.values()), status=status)
-    except StoreError as error:
-        entry, _current = _entry_or_404(key, index)
-        return _entry_response(request, entry, errors=[f"Not saved: {error}"], status=503)
     view = document_view(result.document)
     if not 0 <= index < len(view.entries):
         raise Http404("no such entry")

@@ -12,8 +12,8 @@ from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
 from llmopt_admin.accounts.services import api_token_create
-from llmopt_admin.configs.stores import EmbeddedConfigStore
-from optimization.stores.base import AI_MODELS_KEY, StoredDocument
+from llmopt_admin.configs.stores import STORE_FACTORIES, EmbeddedConfigStore
+from optimization.stores.base import AI_MODELS_KEY, StoredDocument, StoreError
 
 ANTHROPIC_KEY = "sk-ant-api03-SECRETSECRETSECRET-abcd"
 OPENAI_KEY = "sk-proj-OPENAISECRETVALUE-wxyz"
@@ -100,3 +100,26 @@ def store(db: None) -> EmbeddedConfigStore:
 def ai_models(store: EmbeddedConfigStore) -> StoredDocument:
     """The `ai_models_config` document as the backend would have stored it."""
     return store.write(AI_MODELS_KEY, copy.deepcopy(AI_MODELS_DOCUMENT), expected_revision=None)
+
+
+class UnreachableStore:
+    """A config store whose backend is down (ArangoDB not answering, say)."""
+
+    name = "unreachable"
+
+    def read(self, key: str = AI_MODELS_KEY) -> StoredDocument:
+        raise StoreError("cannot reach the config store at 127.0.0.1:8529: connection refused")
+
+    def write(self, key: str, body: Any, *, expected_revision: str | None) -> StoredDocument:
+        raise StoreError("cannot reach the config store at 127.0.0.1:8529: connection refused")
+
+    def list(self) -> list[StoredDocument]:
+        raise StoreError("cannot reach the config store at 127.0.0.1:8529: connection refused")
+
+
+@pytest.fixture
+def unreachable_store(monkeypatch: pytest.MonkeyPatch, settings: Any) -> UnreachableStore:
+    """Make get_config_store() return a store that cannot be reached."""
+    monkeypatch.setitem(STORE_FACTORIES, "unreachable", UnreachableStore)
+    settings.LLMOPT_CONFIG_STORE = "unreachable"
+    return UnreachableStore()

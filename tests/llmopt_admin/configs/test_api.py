@@ -278,3 +278,12 @@ def test_the_openapi_schema_documents_the_patch_body_and_if_match(staff_client: 
     assert "llm" in body_schema["properties"]
     assert any(parameter["name"] == "If-Match" for parameter in operation["parameters"])
     assert {"412", "422", "428"} <= set(operation["responses"])
+
+
+def test_an_unreachable_store_is_503_not_500(staff_token: str, unreachable_store) -> None:
+    read = Client().get(URL, **bearer(staff_token))
+    write = patch({"llm": {"0": {"cachingEnabled": True}}}, staff_token, '"1"')
+
+    assert read.status_code == 503
+    assert "connection refused" in read.json()["errors"]["store"]
+    assert write.status_code == 503

@@ -393,3 +393,22 @@ def test_the_audit_log_is_paginated(staff_client: Client, staff_user) -> None:
     assert "Page 1 of 2" in first
     assert "Older →" in first
     assert second.count("<tr>") == 5 + 1  # five rows and the header
+
+
+# --- the store is down ---------------------------------------------------------------------
+
+
+def test_the_page_says_the_store_is_unreachable(staff_client: Client, unreachable_store) -> None:
+    response = staff_client.get("/config/")
+
+    assert response.status_code == 503
+    assert "connection refused" in response.content.decode()
+
+
+def test_a_save_while_the_store_is_unreachable_is_503_with_the_reason(
+    staff_client: Client, unreachable_store
+) -> None:
+    response = switch(staff_client, 0, "cachingEnabled", True, "1")
+
+    assert response.status_code == 503
+    assert "connection refused" in response.content.decode()
