@@ -18,6 +18,7 @@ from llmopt_admin.configs.audit import audit_record
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import FIELDS, OptimizationConfig
 from optimization.exceptions import ConfigValidationError
+from optimization.migration import CHAT_MODEL_LISTS
 from optimization.stores.base import ConfigStore, RevisionConflict, StoredDocument
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def config_entry_update(
 class KillSwitchResult:
     """What "disable all optimizations" did, per document key."""
 
-    switched_off: dict[str, list[int]] = field(default_factory=dict)
+    switched_off: dict[str, list[str]] = field(default_factory=dict)
     already_off: list[str] = field(default_factory=list)
     malformed: dict[str, list[str]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
@@ -177,11 +178,14 @@ class KillSwitchResult:
     @property
     def entries_switched_off(self) -> int:
         """How many LLM entries were switched off in all."""
-        return sum(len(indexes) for indexes in self.switched_off.values())
+        return sum(len(paths) for paths in self.switched_off.values())
 
 
 def config_optimizations_disable_all(*, store: ConfigStore, actor: Actor) -> KillSwitchResult:
-    """Set optimizationEnabled=false on every LLM entry of every document, audited per document.
+    """Set optimizationEnabled=false on every chat-model entry of every document, audited.
+
+    Chat-model lists are the migration's (llm, slm, reasoning, multiModal); one audit entry is
+    written per document changed.
 
     This is the first rollback step, so it does not give up on a concurrent write: it re-reads
     and retries a few times. Entries that are not objects are reported and left untouched.
@@ -201,8 +205,8 @@ def config_optimizations_disable_all(*, store: ConfigStore, actor: Actor) -> Kil
                 with transaction.atomic():
                     stored = store.write(current.key, body, expected_revision=current.revision)
                     changes: dict[str, Any] = {
-                        entry_path(index, "optimizationEnabled"): {"old": old, "new": False}
-                        for index, old in switched.items()
+                        f"{path}.optimizationEnabled": {"old": old, "new": False}
+                        for path, old in switched.items()
                     }
                     changes["revision"] = {"old": current.revision, "new": stored.revision}
                     audit_record(
@@ -214,7 +218,7 @@ def config_optimizations_disable_all(*, store: ConfigStore, actor: Actor) -> Kil
             except RevisionConflict as conflict:
                 current = conflict.current
                 continue
-            result.switched_off[current.key] = sorted(switched)
+            result.switched_off[current.key] = list(switched)
             break
         else:
             result.failed[current.key] = (
@@ -224,24 +228,30 @@ def config_optimizations_disable_all(*, store: ConfigStore, actor: Actor) -> Kil
     return result
 
 
-def _switch_off(body: dict[str, Any]) -> tuple[dict[int, Any], list[str]]:
-    """Set optimizationEnabled=false in place; returns {index: old value} and malformed paths."""
-    entries = body.get("llm")
-    if not isinstance(entries, list):
-        return {}, ["llm"] if "llm" in body else []
-    switched: dict[int, Any] = {}
+def _switch_off(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Set optimizationEnabled=false in place on every chat-model entry (llm, slm, ...).
+
+    Returns {path: old value} of the entries switched off, and the paths of malformed ones.
+    """
+    switched: dict[str, Any] = {}
     malformed: list[str] = []
-    for index, entry in enumerate(entries):
-        configuration = entry.get("configuration") if isinstance(entry, dict) else None
-        if not isinstance(configuration, dict):
-            malformed.append(entry_path(index))
+    for list_name in CHAT_MODEL_LISTS:
+        entries = body.get(list_name)
+        if entries is None:
             continue
-        # A missing field already means off (the default), so it is left absent.
-        if "optimizationEnabled" in configuration and configuration["optimizationEnabled"] is not (
-            False
-        ):
-            switched[index] = configuration["optimizationEnabled"]
-            configuration["optimizationEnabled"] = False
+        if not isinstance(entries, list):
+            malformed.append(list_name)
+            continue
+        for index, entry in enumerate(entries):
+            path = f"{list_name}[{index}]"
+            configuration = entry.get("configuration") if isinstance(entry, dict) else None
+            if not isinstance(configuration, dict):
+                malformed.append(path)
+                continue
+            # A missing field already means off (the default), so it is left absent.
+            if configuration.get("optimizationEnabled", False) is not False:
+                switched[path] = configuration["optimizationEnabled"]
+                configuration["optimizationEnabled"] = False
     return switched, malformed
 
 

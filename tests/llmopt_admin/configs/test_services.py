@@ -229,7 +229,7 @@ def test_the_kill_switch_turns_off_every_entry_of_every_document_and_audits_it(
 
     result = config_optimizations_disable_all(store=store, actor=staff_user)
 
-    assert result.switched_off == {AI_MODELS_KEY: [0, 1], "tenant_b": [0]}
+    assert result.switched_off == {AI_MODELS_KEY: ["llm[0]", "llm[1]"], "tenant_b": ["llm[0]"]}
     assert result.entries_switched_off == 3
     for document in store.list():
         for entry in document.body["llm"]:
@@ -258,7 +258,7 @@ def test_the_kill_switch_leaves_malformed_entries_alone_and_reports_them(
     result = config_optimizations_disable_all(store=store, actor=None)
 
     assert result.malformed == {"broken": ["llm[0]"]}
-    assert result.switched_off == {"broken": [1]}
+    assert result.switched_off == {"broken": ["llm[1]"]}
     assert store.read("broken").body["llm"][0] == "not-an-object"
 
 
@@ -277,7 +277,7 @@ def test_the_kill_switch_retries_when_someone_writes_at_the_same_time(
 
     result = config_optimizations_disable_all(store=RacingStore(), actor=None)
 
-    assert result.switched_off == {AI_MODELS_KEY: [0]}
+    assert result.switched_off == {AI_MODELS_KEY: ["llm[0]"]}
     assert configuration(store, 0)["optimizationEnabled"] is False
     assert store.read(AI_MODELS_KEY).body["note"] == "x"
 
@@ -325,3 +325,20 @@ def test_the_audit_chain_admits_a_change_made_outside_the_admin(
 
     assert not since.complete
     assert since.entries == []
+
+
+def test_the_kill_switch_covers_every_chat_model_list_but_not_embeddings(
+    store: EmbeddedConfigStore,
+) -> None:
+    on = {"provider": "anthropic", "configuration": {"optimizationEnabled": True}}
+    store.write(
+        "lists",
+        {"llm": [on], "slm": [on], "reasoning": [on], "embedding": [on]},
+        expected_revision=None,
+    )
+
+    result = config_optimizations_disable_all(store=store, actor=None)
+
+    body = store.read("lists").body
+    assert result.switched_off == {"lists": ["llm[0]", "slm[0]", "reasoning[0]"]}
+    assert body["embedding"][0]["configuration"]["optimizationEnabled"] is True
