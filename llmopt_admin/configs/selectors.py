@@ -295,7 +295,9 @@ def audit_rows(entries: Any) -> list[AuditRow]:
     rows = []
     for entry in entries:
         changes = []
-        items = entry.changes.items() if isinstance(entry.changes, dict) else []
+        items = list(entry.changes.items()) if isinstance(entry.changes, dict) else []
+        # PostgreSQL's jsonb does not keep key order; show the fields first, the revision last.
+        items.sort(key=lambda item: item[0] == "revision")
         for name, change in items:
             if isinstance(change, dict) and set(change) <= {"old", "new"}:
                 changes.append(

@@ -102,6 +102,10 @@ def test_an_operator_toggles_caching_and_a_bad_batch_size_is_rejected(page: Page
     stored = EmbeddedConfigStore().read(AI_MODELS_KEY).body["llm"][0]["configuration"]
     assert stored["batchMaxSize"] == 10000
 
+    page.goto("/audit/")
+    expect(page.locator("table.audit")).to_contain_text("cachingEnabled: false → true")
+    page.screenshot(path=str(ARTIFACTS / "audit-log.png"), full_page=True)
+
 
 def test_a_switch_the_provider_cannot_use_is_disabled_in_the_browser(page: Page) -> None:
     sign_in(page)
