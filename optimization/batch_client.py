@@ -24,6 +24,7 @@ from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage, BaseMessage
 
 from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
+from optimization.capabilities import ANTHROPIC_BATCH_MAX_BYTES, ANTHROPIC_BATCH_MAX_REQUESTS
 from optimization.exceptions import BatchError
 from optimization.messages import anthropic_message_to_ai_message, messages_to_anthropic_params
 from optimization.pricing import TokenUsage
@@ -33,9 +34,9 @@ logger = logging.getLogger(__name__)
 
 Outcome = Literal["succeeded", "errored", "canceled", "expired"]
 
-# Anthropic's per-batch limits (platform.claude.com, "Create a Message Batch").
-MAX_REQUESTS_PER_BATCH = 100_000
-MAX_BYTES_PER_BATCH = 256 * 1024 * 1024
+# Anthropic's per-batch limits, from the shared capability table.
+MAX_REQUESTS_PER_BATCH = ANTHROPIC_BATCH_MAX_REQUESTS
+MAX_BYTES_PER_BATCH = ANTHROPIC_BATCH_MAX_BYTES
 CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ENVELOPE = len(b'{"requests":[]}')
 # Errors a poll survives: the SDK has already retried them (with retry-after) by now.
@@ -340,6 +341,7 @@ class AnthropicBatchClient:
                     await self.cancel(batch_id)
                     timed_out = True
                     deadline = now + self.cancel_grace
+                    interval = self.poll_initial  # a cancel usually ends soon: look again soon
                 elif timed_out and now >= deadline:
                     raise BatchError(
                         f"batch {batch_id} did not end within {self.cancel_grace:.0f} s of "

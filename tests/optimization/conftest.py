@@ -1,21 +1,44 @@
-"""Optimization test fixtures: a simulator over real HTTP for chat models to point at."""
+"""Optimization test fixtures: simulators over real HTTP for chat models and SDK clients.
+
+Every test gets its own simulator app (own prompt cache, own batches), so no test can see
+another's cached prefixes or batches, whatever the order they run in.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import pytest
 
-from optimization.simulator import create_app
+from optimization.simulator import Clock, create_app
 from optimization.simulator.settings import SimulatorSettings
 from optimization.simulator.testing import serve
+from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
 
 
-@pytest.fixture(scope="session")
-def simulator_url() -> Iterator[str]:
-    """A fast simulator (batches finish in well under a second) shared by the session."""
-    settings = SimulatorSettings(
-        speed=1.0, batch_start_delay=0.05, batch_seconds_per_request=0.001, batch_cancel_delay=0.05
-    )
-    with serve(create_app(settings)) as url:
-        yield url
+@pytest.fixture
+def make_simulator() -> Iterator[MakeSimulator]:
+    """Start simulators: `make_simulator(settings=None, clock=None)`; stopped after the test."""
+    with ExitStack() as stack:
+
+        def start(
+            settings: SimulatorSettings | None = None, clock: Clock | None = None
+        ) -> LiveSimulator:
+            app = create_app(settings or FAST, clock=clock)
+            url = stack.enter_context(serve(app))
+            return LiveSimulator(url, app.state.simulator)
+
+        yield start
+
+
+@pytest.fixture
+def simulator(make_simulator: MakeSimulator) -> LiveSimulator:
+    """A fast simulator of this test's own (batches finish in well under a second)."""
+    return make_simulator()
+
+
+@pytest.fixture
+def simulator_url(simulator: LiveSimulator) -> str:
+    """The base URL of this test's own fast simulator."""
+    return simulator.url
