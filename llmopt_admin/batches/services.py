@@ -153,9 +153,11 @@ def enqueue(task: str, job_id: int) -> None:
     """Send a task for `job_id`. A broker outage is logged, not raised: the sweep retries."""
     from llmopt_admin.batches import tasks  # tasks imports this module
 
+    # Marked before sending: the task clears the mark when it starts, so a set mark means
+    # "a task is waiting in the queue" and the sweep does not pile up repeats behind it.
+    BatchJob.objects.filter(pk=job_id).update(nudged_at=timezone.now())
     try:
         getattr(tasks, task).delay(job_id)
-        BatchJob.objects.filter(pk=job_id).update(nudged_at=timezone.now())
     except Exception:  # the job is stored; the periodic sweep will pick it up
         logger.exception("could not enqueue %s for batch job %s", task, job_id)
 
@@ -171,7 +173,7 @@ def _leased(job_id: int) -> Iterator[BatchJob | None]:
     claimed = (
         BatchJob.objects.filter(pk=job_id)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(lease_owner=owner, lease_until=now + _lease_length())
+        .update(lease_owner=owner, lease_until=now + _lease_length(), nudged_at=None)
     )
     if not claimed:
         yield None
@@ -725,8 +727,9 @@ def batch_jobs_sweep() -> list[tuple[str, int]]:
     """(task, job id) for every open job that needs a worker now; the beat task enqueues them.
 
     Catches what a lost or killed task left behind: queued jobs never submitted, jobs whose
-    poll is due, and jobs whose lease lapsed mid-way. A job already nudged within the lease
-    length is left alone, so a busy worker's queue does not fill with repeats.
+    poll is due, and jobs whose lease lapsed mid-way. A job whose task is still waiting in
+    the queue (nudged less than a lease length ago) is left alone, so a busy worker's queue
+    does not fill with repeats; a task lost with its broker is re-sent after that.
     """
     now = timezone.now()
     idle = (Q(lease_until__isnull=True) | Q(lease_until__lt=now)) & (

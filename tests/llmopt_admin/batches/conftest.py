@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
 
@@ -96,3 +104,108 @@ def outsider_client(outsider: User) -> Client:
     client = Client()
     client.force_login(outsider)
     return client
+
+
+# --- a real Celery worker -------------------------------------------------------------
+
+REDIS_URL = os.environ.get("LLMOPT_TEST_BATCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+LEASE_SECONDS = 3
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Worker:
+    """`celery -A llmopt_admin worker -B` in its own process group (so beat dies with it)."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        handle = self.log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "llmopt_admin",
+                "worker",
+                "-B",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-s",
+                str(self.log.parent / "beat-schedule"),
+            ],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no acknowledgement, like a crashed machine."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path, settings: Any) -> Iterator[Callable[..., Worker]]:
+    """Start real workers; each talks to the simulator started last (settings' base URL)."""
+    redis.Redis.from_url(REDIS_URL).flushdb()  # db 12 is this suite's own
+    database = django_settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+        f"{database['NAME']}",
+        "REDIS_URL": REDIS_URL,
+        "CELERY_BROKER_URL": REDIS_URL,
+        "LLMOPT_BATCH_SWEEP_SECONDS": "0.5",
+        "LLMOPT_BATCH_POLL_INITIAL": "0.2",
+        "LLMOPT_BATCH_POLL_MAX": "0.5",
+        "LLMOPT_BATCH_LEASE_SECONDS": str(LEASE_SECONDS),
+        "LLMOPT_BATCH_INGEST_CHUNK": "100",
+    }
+    if database.get("PASSWORD"):
+        env["PGPASSWORD"] = database["PASSWORD"]
+    workers: list[Worker] = []
+    # Tasks this process enqueues (transaction.on_commit) go to the same Redis db.
+    from llmopt_admin.celery import app
+
+    app.conf.broker_url = REDIS_URL
+
+    def start() -> Worker:
+        worker = Worker(
+            {**env, "ANTHROPIC_BASE_URL": settings.ANTHROPIC_BASE_URL}, tmp_path / "worker.log"
+        )
+        worker.start()
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    log = tmp_path / "worker.log"
+    if log.exists():
+        print(log.read_text()[-5000:])  # shown only when a test fails
