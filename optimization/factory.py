@@ -159,14 +159,15 @@ def build_base_model(
 ) -> BaseChatModel:
     """The plain LangChain chat model for `provider`, built as PipesHub builds it."""
     configuration: Mapping[str, Any] = config["configuration"]
-    cls = _load_class(provider)
     if provider == "anthropic" or (provider == "azureAI" and "claude" in model_name):
+        # Claude on Azure AI Foundry speaks Anthropic's API: langchain-openai is not needed.
         cls = _load_class("anthropic")
         base_url = configuration.get("endpoint") if provider == "azureAI" else None
         base_url = base_url or configuration.get("baseUrl")
         return cls(
             **_anthropic_kwargs(model_name, configuration, config, reasoning_effort, base_url)
         )
+    cls = _load_class(provider)
     common: dict[str, Any] = {"model": model_name, "timeout": DEFAULT_LLM_TIMEOUT}
     if provider in (
         "openAI",

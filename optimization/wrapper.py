@@ -54,8 +54,9 @@ from optimization.batch_client import (
     SubmittedBatch,
     prepare_requests,
 )
+from optimization.cache_manager import MARKER
 from optimization.capabilities import ProviderCapabilities
-from optimization.config import OptimizationConfig
+from optimization.config import FIELDS, OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
 from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
@@ -63,6 +64,7 @@ from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadat
 logger = logging.getLogger(__name__)
 
 ANTHROPIC_BATCH_API = "anthropic_message_batches"
+_OPTIMIZATION_KEYS = frozenset(spec.name for spec in FIELDS)
 DEFAULT_FALLBACK_CONCURRENCY = 8
 
 
@@ -83,8 +85,13 @@ class OptimizedLLMWrapper(BaseChatModel):
     """A chat model that applies prompt caching and batching to `base_model`, per configuration.
 
     `OptimizedLLMWrapper(base_model, provider, configuration)` or the same as keywords.
-    `configuration` is the `llm[i].configuration` dict (optimization fields read tolerantly;
-    unknown keys such as `apiKey` are ignored here).
+    `configuration` is the `llm[i].configuration` dict: only its optimization fields are kept
+    (read tolerantly), so secrets such as `apiKey` never travel with the wrapper when it is
+    pickled or serialized (the base model serializes its own key as a secret reference).
+    `recorder` receives usage events (default: `recorders.default_recorder()`), `state_store`
+    remembers submitted batches (default: in memory), `batch_client_options` and
+    `accumulator_options` are passed to `AnthropicBatchClient` / `BatchAccumulator`
+    (e.g. an injected `sleep`).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -97,14 +104,15 @@ class OptimizedLLMWrapper(BaseChatModel):
     config_entry: str | None = None
     fallback_concurrency: int = DEFAULT_FALLBACK_CONCURRENCY
     batch_client_options: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    accumulator_options: dict[str, Any] = Field(default_factory=dict, exclude=True)
 
     _config: OptimizationConfig = PrivateAttr()
     _capabilities: ProviderCapabilities = PrivateAttr()
     _cache_manager: Any = PrivateAttr(default=None)
     _batch_clients: dict[int, AnthropicBatchClient] = PrivateAttr(default_factory=dict)
-    _accumulator: BatchAccumulator[tuple[list[BaseMessage], dict[str, Any]], AIMessage] | None = (
-        PrivateAttr(default=None)
-    )
+    _accumulators: dict[
+        int, BatchAccumulator[tuple[list[BaseMessage], dict[str, Any]], AIMessage]
+    ] = PrivateAttr(default_factory=dict)
 
     def __init__(
         self,
@@ -118,8 +126,22 @@ class OptimizedLLMWrapper(BaseChatModel):
         if provider is not None:
             kwargs["provider"] = provider
         if configuration is not None:
-            kwargs["configuration"] = dict(configuration)
+            kwargs["configuration"] = configuration
+        if "configuration" in kwargs:
+            kwargs["configuration"] = {
+                key: value
+                for key, value in dict(kwargs["configuration"]).items()
+                if key in _OPTIMIZATION_KEYS
+            }
         super().__init__(**kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as the constructor call that rebuilds it (parsed state is derived again).
+
+        Pickles when the base model does (ChatAnthropic does until its SDK client was built).
+        """
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        return (_rebuild, (type(self), fields))
 
     def model_post_init(self, context: Any, /) -> None:
         """Parse the configuration and detect what the provider and model support."""
@@ -262,6 +284,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
+            messages, kwargs = _without_cache_markers(messages, kwargs)
             result = self.base_model._generate(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             )
@@ -302,6 +325,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 raise
             self._cache_failed(exc)
             fallback = True
+            messages, kwargs = _without_cache_markers(messages, kwargs)
             result = await self.base_model._agenerate(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             )
@@ -331,6 +355,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
+            messages, kwargs = _without_cache_markers(messages, kwargs)
             for chunk in self.base_model._stream(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             ):
@@ -361,6 +386,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
+            messages, kwargs = _without_cache_markers(messages, kwargs)
             async for chunk in self.base_model._astream(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             ):
@@ -414,13 +440,18 @@ class OptimizedLLMWrapper(BaseChatModel):
     def _get_accumulator(
         self,
     ) -> BatchAccumulator[tuple[list[BaseMessage], dict[str, Any]], AIMessage]:
-        if self._accumulator is None:
-            self._accumulator = BatchAccumulator(
+        """The accumulator of the running event loop (its futures and timer are loop-bound)."""
+        loop_id = id(asyncio.get_running_loop())
+        accumulator = self._accumulators.get(loop_id)
+        if accumulator is None:
+            accumulator = BatchAccumulator(
                 self._flush_accumulated,
                 max_size=self._config.batch_max_size,
                 timeout=self._config.batch_timeout,
+                **self.accumulator_options,
             )
-        return self._accumulator
+            self._accumulators[loop_id] = accumulator
+        return accumulator
 
     async def _flush_accumulated(
         self, items: list[tuple[list[BaseMessage], dict[str, Any]]]
@@ -430,10 +461,30 @@ class OptimizedLLMWrapper(BaseChatModel):
         )
 
     async def aclose(self) -> None:
-        """Flush single calls still waiting in the accumulator."""
-        if self._accumulator is not None:
-            await self._accumulator.aclose()
-            self._accumulator = None
+        """Flush single calls still waiting in this event loop's accumulator."""
+        accumulator = self._accumulators.pop(id(asyncio.get_running_loop()), None)
+        if accumulator is not None:
+            await accumulator.aclose()
+
+    async def resume_open(self) -> dict[str, list[AIMessage | BaseException]]:
+        """Collect every batch the state store lists as open (submitted by an earlier process).
+
+        Per batch id, one entry per request in its input order: the AIMessage, or a BatchError
+        for a request that did not succeed. Nothing is submitted again; each answer records
+        its usage event.
+        """
+        resumed = await self._batch_client().resume_open()
+        mode: Mode = "batch+cache" if self._cache_manager is not None else "batch"
+        answers: dict[str, list[AIMessage | BaseException]] = {}
+        for batch_id, items in resumed.items():
+            answers[batch_id] = []
+            for item in items:
+                if item.succeeded and item.message is not None:
+                    self._record(item.message.usage_metadata, mode, batch_id=batch_id)
+                    answers[batch_id].append(item.message)
+                else:
+                    answers[batch_id].append(_item_error(item))
+        return answers
 
     def _template(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         from langchain_anthropic import ChatAnthropic
@@ -598,6 +649,43 @@ class OptimizedLLMWrapper(BaseChatModel):
                     self.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
                 )
         return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+
+def _rebuild(cls: type[OptimizedLLMWrapper], fields: dict[str, Any]) -> OptimizedLLMWrapper:
+    return cls(**fields)
+
+
+def _strip_block(block: Any) -> Any:
+    if isinstance(block, str):
+        return block.replace(MARKER, "")
+    if not isinstance(block, Mapping):
+        return block
+    stripped = {key: value for key, value in block.items() if key != "cache_control"}
+    if isinstance(stripped.get("text"), str):
+        stripped["text"] = stripped["text"].replace(MARKER, "")
+    return stripped
+
+
+def _without_cache_markers(
+    messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
+) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """Copies of `messages` and call kwargs without any cache breakpoint, the caller's included.
+
+    Used to retry a request the provider refused because of its breakpoints.
+    """
+    cleaned: list[BaseMessage] = []
+    for message in messages:
+        content = message.content
+        if isinstance(content, str):
+            new_content: Any = content.replace(MARKER, "")
+        else:
+            new_content = [_strip_block(block) for block in content]
+        cleaned.append(message.model_copy(update={"content": new_content}))
+    new_kwargs = dict(kwargs)
+    tools = new_kwargs.get("tools")
+    if isinstance(tools, Sequence):
+        new_kwargs["tools"] = [_strip_block(tool) for tool in tools]
+    return cleaned, new_kwargs
 
 
 def _add_chunk_usage(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 
 import pytest
@@ -90,3 +91,49 @@ def test_a_broken_optimization_config_logs_and_returns_the_base_model(
     assert isinstance(model, OptimizedLLMWrapper)
     assert "batchMaxSize" in caplog.text
     assert "sk-test" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("provider", "package"),
+    [
+        ("openAI", "langchain-openai"),
+        ("openAICompatible", "langchain-openai"),
+        ("azureOpenAI", "langchain-openai"),
+        ("openRouter", "langchain-openai"),
+        ("bedrock", "langchain-aws"),
+        ("gemini", "langchain-google-genai"),
+        ("vertexAI", "langchain-google-vertexai"),
+        ("cohere", "langchain-cohere"),
+        ("groq", "langchain-groq"),
+        ("ollama", "langchain-ollama"),
+        ("xai", "langchain-xai"),
+        ("together", "langchain-together"),
+        ("fireworks", "langchain-fireworks"),
+    ],
+)
+def test_each_provider_without_its_package_names_the_package(provider: str, package: str) -> None:
+    if importlib.util.find_spec(package.replace("-", "_")) is not None:
+        pytest.skip(f"{package} is installed here; this test covers its absence")
+    config = entry(model="some-model")
+    config["provider"] = provider
+    with pytest.raises(ImportError, match=f"needs the '{package}' package: pip install {package}"):
+        get_generator_model(provider, config)
+
+
+def test_azure_ai_with_a_claude_model_builds_chat_anthropic_on_the_endpoint() -> None:
+    config = entry(model="claude-sonnet-4-5", endpoint="https://example.services.ai.azure.com")
+    config["provider"] = "azureAI"
+    model = get_generator_model("azureAI", config)
+    assert type(model) is ChatAnthropic
+    assert model.anthropic_api_url == "https://example.services.ai.azure.com"
+
+
+def test_a_reasoning_entry_asks_for_high_effort_unless_told_otherwise() -> None:
+    config = entry()
+    config["isReasoning"] = True
+    assert get_generator_model("anthropic", config).reasoning_effort == "high"
+    low = get_generator_model("anthropic", config, reasoning_effort="low")
+    assert low.reasoning_effort == "low"
+    assert (
+        get_generator_model("anthropic", config, reasoning_effort="odd").reasoning_effort == "low"
+    )

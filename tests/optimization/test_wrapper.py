@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
+import pickle
+import uuid
+from pathlib import Path
 from typing import Any
 
+import anthropic
 import pytest
 from langchain_anthropic import ChatAnthropic
+from langchain_core.load import dumps, loads
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from pydantic import BaseModel
 
-from optimization.exceptions import BatchError
+from optimization.batch_client import prepare_requests
+from optimization.batch_state import FileBatchStateStore
+from optimization.exceptions import BatchError, CacheError
 from optimization.factory import get_generator_model
 from optimization.recorders import InMemoryUsageRecorder, set_default_recorder
+from optimization.simulator import Clock
 from optimization.wrapper import OptimizedLLMWrapper
+from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
 
 MODEL = "claude-sonnet-4-5"
 LONG_SYSTEM = "You answer questions about the handbook. " + "Policy clause. " * 1500
@@ -159,3 +172,322 @@ async def test_a_factory_built_wrapper_records_to_the_default_recorder_set_after
         set_default_recorder(None)
     assert [event.mode for event in memory.events] == ["cached"]
     assert memory.events[0].model == MODEL
+
+
+# --- batches: sync, splitting, accumulator, resume ------------------------------------------
+
+
+class ManualTimer:
+    """The accumulator's injected sleep: returns only when the test fires it."""
+
+    def __init__(self) -> None:
+        self.requested: list[float] = []
+        self.started = asyncio.Event()
+        self._fired = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.requested.append(seconds)
+        self.started.set()
+        await self._fired.wait()
+
+    def fire(self) -> None:
+        self._fired.set()
+
+
+def fast_batches(model: OptimizedLLMWrapper) -> OptimizedLLMWrapper:
+    model.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
+    return model
+
+
+def test_sync_batch_goes_through_the_batch_api(simulator: LiveSimulator) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = fast_batches(wrapper(simulator.url, recorder, batchingEnabled=True))
+    replies = model.batch(["Question 0", "Question 1", "Question 2"])
+    assert [r.response_metadata["custom_id"] for r in replies] == ["r0", "r1", "r2"]
+    assert all(f"Question {i}" in str(r.content) for i, r in enumerate(replies))
+    assert len(simulator.batch_ids()) == 1
+    assert [e.mode for e in recorder.events] == ["batch"] * 3
+
+
+async def test_abatch_splits_at_batch_max_size(simulator: LiveSimulator) -> None:
+    model = fast_batches(
+        wrapper(simulator.url, InMemoryUsageRecorder(), batchingEnabled=True, batchMaxSize=2)
+    )
+    replies = await model.abatch([f"Question {i}" for i in range(5)])
+    assert len(simulator.batch_ids()) == 3
+    assert all(f"Question {i}" in str(r.content) for i, r in enumerate(replies))
+    assert len({r.response_metadata["batch_id"] for r in replies}) == 3
+
+
+async def test_abatch_with_caching_and_batching_on_marks_batched_requests_too(
+    simulator: LiveSimulator,
+) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = fast_batches(
+        wrapper(simulator.url, recorder, batchingEnabled=True, cachingEnabled=True)
+    )
+    system = SystemMessage(LONG_SYSTEM + uuid.uuid4().hex)
+    await model.ainvoke([system, HumanMessage("Warm up")])  # the planner now knows the prefix
+    replies = await model.abatch([[system, HumanMessage(f"Question {i}")] for i in range(3)])
+    # the batch processes one request at a time: the first writes the system prompt, the
+    # others read it
+    assert sorted(bool(e.cache_read_tokens) for e in recorder.events[1:]) == [False, True, True]
+    assert sum(bool(e.cache_write_5m_tokens) for e in recorder.events[1:]) == 1
+    assert [e.mode for e in recorder.events] == ["cached"] + ["batch+cache"] * 3
+    assert all(r.response_metadata["batch_id"] for r in replies)
+
+
+async def test_batch_only_strategy_queues_single_calls_until_the_timer_fires(
+    simulator: LiveSimulator,
+) -> None:
+    timer = ManualTimer()
+    recorder = InMemoryUsageRecorder()
+    model = fast_batches(
+        wrapper(
+            simulator.url,
+            recorder,
+            batchingEnabled=True,
+            optimizationStrategy="batch_only",
+            batchTimeout=30,
+        )
+    )
+    model.accumulator_options["sleep"] = timer.sleep
+    calls = [asyncio.create_task(model.ainvoke(f"Question {i}")) for i in range(3)]
+    await timer.started.wait()
+    assert timer.requested == [30.0]
+    assert simulator.batch_ids() == []  # nothing sent before the timer fires
+    assert not any(call.done() for call in calls)
+    timer.fire()
+    replies = await asyncio.gather(*calls)
+    assert [f"Question {i}" in str(r.content) for i, r in enumerate(replies)] == [True] * 3
+    assert len(simulator.batch_ids()) == 1
+    assert {r.response_metadata["batch_id"] for r in replies} == set(simulator.batch_ids())
+    assert [e.mode for e in recorder.events] == ["batch"] * 3
+    await model.aclose()
+
+
+async def test_batch_only_strategy_sends_as_soon_as_batch_max_size_calls_wait(
+    simulator: LiveSimulator,
+) -> None:
+    timer = ManualTimer()
+    model = fast_batches(
+        wrapper(
+            simulator.url,
+            InMemoryUsageRecorder(),
+            batchingEnabled=True,
+            optimizationStrategy="batch_only",
+            batchMaxSize=2,
+        )
+    )
+    model.accumulator_options["sleep"] = timer.sleep
+    replies = await asyncio.gather(model.ainvoke("Question 0"), model.ainvoke("Question 1"))
+    assert all(r.response_metadata["batch_id"] for r in replies)
+    assert timer.requested == []  # the size, not the timer, sent them
+
+
+class ProcessKilled(BaseException):
+    """Stands for the process dying while it waits between polls."""
+
+
+async def test_a_new_process_collects_an_open_batch_with_resume_open(
+    make_simulator: MakeSimulator, tmp_path: Path
+) -> None:
+    simulator = make_simulator(dataclasses.replace(FAST, batch_start_delay=5.0), Clock(speed=0))
+
+    async def die(seconds: float) -> None:
+        raise ProcessKilled
+
+    first = wrapper(simulator.url, InMemoryUsageRecorder(), batchingEnabled=True)
+    first.state_store = FileBatchStateStore(tmp_path)
+    first.batch_client_options["sleep"] = die
+    with pytest.raises(ProcessKilled):
+        await first.abatch([f"Question {i}" for i in range(3)])
+    [batch_id] = simulator.batch_ids()
+
+    simulator.clock.advance(10)  # the batch finishes while no process watches it
+    recorder = InMemoryUsageRecorder()
+    second = wrapper(simulator.url, recorder, batchingEnabled=True)
+    second.state_store = FileBatchStateStore(tmp_path)
+    resumed = await second.resume_open()
+    assert list(resumed) == [batch_id]
+    assert [f"Question {i}" in str(r.content) for i, r in enumerate(resumed[batch_id])] == [
+        True
+    ] * 3
+    assert simulator.batch_ids() == [batch_id]  # not submitted again
+    assert [e.batch_id for e in recorder.events] == [batch_id] * 3
+    assert await second.resume_open() == {}
+
+
+async def test_resume_open_reports_requests_that_did_not_succeed(
+    make_simulator: MakeSimulator, tmp_path: Path
+) -> None:
+    simulator = make_simulator(FAST)
+    store = FileBatchStateStore(tmp_path)
+    model = wrapper(simulator.url, InMemoryUsageRecorder(), batchingEnabled=True)
+    model.state_store = store
+    model.base_model.default_headers = {"x-simulator-faults": "batch_errored=1"}
+    client = model._batch_client()
+    template = {"model": MODEL, "max_tokens": 16}
+    await client.submit(prepare_requests([[HumanMessage("Hi")]], template))
+    [[error]] = (await model.resume_open()).values()
+    assert isinstance(error, BatchError)
+    assert error.outcomes == {0: "errored"}
+
+
+# --- the base model's features through the wrapper ------------------------------------------
+
+
+class Trip(BaseModel):
+    """A trip request."""
+
+    city: str
+    days: int
+
+
+async def test_structured_output_is_built_by_the_base_model_and_called_on_the_wrapper(
+    simulator_url: str,
+) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = wrapper(simulator_url, recorder, cachingEnabled=True)
+    trip = await model.with_structured_output(Trip).ainvoke("Plan a trip")
+    assert isinstance(trip, Trip)
+    raw = await model.with_structured_output(Trip, include_raw=True).ainvoke("Plan a trip")
+    assert isinstance(raw["parsed"], Trip)
+    assert isinstance(raw["raw"], AIMessage)
+    assert len(recorder.events) == 2
+
+
+def test_the_wrapper_pickles_without_the_configurations_secrets(simulator_url: str) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = OptimizedLLMWrapper(
+        base(simulator_url),
+        "anthropic",
+        {"optimizationEnabled": True, "cachingEnabled": True, "apiKey": "sk-in-config"},
+        recorder=recorder,
+    )
+    assert b"sk-in-config" not in pickle.dumps(model)
+    copy = pickle.loads(pickle.dumps(model))
+    assert copy.caching
+    assert copy.configuration == {"optimizationEnabled": True, "cachingEnabled": True}
+    assert isinstance(copy.invoke("Hello"), AIMessage)
+
+
+def test_pickling_fails_exactly_where_the_base_models_does(simulator_url: str) -> None:
+    model = wrapper(simulator_url, InMemoryUsageRecorder())
+    model.invoke("Hello")  # ChatAnthropic now holds an SDK client with locks
+    with pytest.raises(TypeError) as base_error:
+        pickle.dumps(model.base_model)
+    with pytest.raises(TypeError) as wrapper_error:
+        pickle.dumps(model)
+    assert str(wrapper_error.value) == str(base_error.value)
+
+
+def test_langchain_serialization_round_trips_with_the_key_as_a_secret_reference(
+    simulator_url: str,
+) -> None:
+    model = OptimizedLLMWrapper(
+        base(simulator_url), "anthropic", {"optimizationEnabled": True, "apiKey": "sk-in-config"}
+    )
+    text = dumps(model)
+    assert "sk-test" not in text
+    assert "sk-in-config" not in text
+    loaded = loads(
+        text,
+        secrets_map={"ANTHROPIC_API_KEY": "sk-test"},
+        valid_namespaces=["optimization"],
+        allowed_objects=[OptimizedLLMWrapper, ChatAnthropic],
+    )
+    assert isinstance(loaded, OptimizedLLMWrapper)
+    assert loaded.provider == "anthropic"
+    assert isinstance(loaded.invoke("Hello"), AIMessage)
+
+
+# --- fallback on cache errors ---------------------------------------------------------------
+
+
+def caller_marked(count: int) -> list[Any]:
+    """A conversation whose caller placed `count` cache breakpoints themselves."""
+    marked = {"cache_control": {"type": "ephemeral"}}
+    system = SystemMessage(
+        [{"type": "text", "text": f"Part {i}. " + LONG_SYSTEM, **marked} for i in range(count)]
+    )
+    return [system, HumanMessage("Question 0")]
+
+
+async def test_a_callers_five_breakpoints_are_cut_to_the_providers_four(
+    simulator_url: str,
+) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = wrapper(simulator_url, recorder, cachingEnabled=True)
+    conversation = caller_marked(5)
+    reply = await model.ainvoke(conversation)  # the simulator answers 400 above 4
+    assert isinstance(reply, AIMessage)
+    assert [e.mode for e in recorder.events] == ["cached"]
+    assert recorder.events[0].cache_write_5m_tokens > 0
+    assert conversation == caller_marked(5)  # trimmed on a copy
+
+
+def strict_provider(make_simulator: MakeSimulator) -> LiveSimulator:
+    """A provider that takes at most 2 breakpoints (the planner plans for Anthropic's 4)."""
+    return make_simulator(dataclasses.replace(FAST, max_cache_breakpoints=2))
+
+
+async def test_refused_breakpoints_are_retried_without_any_when_fallback_is_on(
+    make_simulator: MakeSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    simulator = strict_provider(make_simulator)
+    recorder = InMemoryUsageRecorder()
+    model = wrapper(simulator.url, recorder, cachingEnabled=True, fallbackToStandard=True)
+    conversation = caller_marked(3)
+    with caplog.at_level(logging.WARNING):
+        reply = await model.ainvoke(conversation)
+    details = reply.usage_metadata["input_token_details"]  # type: ignore[index]
+    assert not details.get("cache_creation")
+    assert not details.get("cache_read")
+    assert [e.mode for e in recorder.events] == ["fallback"]
+    assert "retrying without them" in caplog.text
+    assert conversation == caller_marked(3)  # the caller's messages were not touched
+
+
+def test_sync_invoke_and_stream_fall_back_the_same_way(make_simulator: MakeSimulator) -> None:
+    simulator = strict_provider(make_simulator)
+    recorder = InMemoryUsageRecorder()
+    model = wrapper(simulator.url, recorder, cachingEnabled=True, fallbackToStandard=True)
+    assert isinstance(model.invoke(caller_marked(3)), AIMessage)
+    assert "".join(str(chunk.content) for chunk in model.stream(caller_marked(3)))
+    assert [e.mode for e in recorder.events] == ["fallback", "fallback"]
+
+
+async def test_async_stream_falls_back_too(make_simulator: MakeSimulator) -> None:
+    simulator = strict_provider(make_simulator)
+    recorder = InMemoryUsageRecorder()
+    model = wrapper(simulator.url, recorder, cachingEnabled=True, fallbackToStandard=True)
+    chunks = [chunk async for chunk in model.astream(caller_marked(3))]
+    assert "".join(str(chunk.content) for chunk in chunks)
+    assert [e.mode for e in recorder.events] == ["fallback"]
+
+
+async def test_refused_breakpoints_raise_cache_error_when_fallback_is_off(
+    make_simulator: MakeSimulator,
+) -> None:
+    simulator = strict_provider(make_simulator)
+    recorder = InMemoryUsageRecorder()
+    model = wrapper(simulator.url, recorder, cachingEnabled=True, fallbackToStandard=False)
+    with pytest.raises(CacheError, match="A maximum of 2 blocks with cache_control") as caught:
+        await model.ainvoke(caller_marked(3))
+    assert isinstance(caught.value.__cause__, anthropic.BadRequestError)
+    assert caught.value.provider == "anthropic"
+    assert caught.value.model == MODEL
+    assert recorder.events == []  # nothing was answered, nothing recorded
+    with pytest.raises(CacheError):
+        model.invoke(caller_marked(3))
+    with pytest.raises(CacheError):
+        list(model.stream(caller_marked(3)))
+
+
+async def test_errors_unrelated_to_caching_are_not_retried(simulator_url: str) -> None:
+    model = wrapper(simulator_url, InMemoryUsageRecorder(), cachingEnabled=True)
+    model.base_model.default_headers = {"x-simulator-faults": "server_error=1"}
+    model.base_model.max_retries = 0
+    with pytest.raises(anthropic.InternalServerError):
+        await model.ainvoke(caller_marked(1))
