@@ -311,3 +311,15 @@ def test_requests_are_unique_per_job_and_custom_id(db: None) -> None:
 
     with pytest.raises(IntegrityError):
         BatchJobRequest.objects.create(job=job, custom_id="req-0", position=1, params={})
+
+
+def test_the_portable_upsert_path_updates_rows_in_place(db: None) -> None:
+    job = services.batch_job_create(requests=make_requests(2), submitted_by="t")
+    row = BatchJobRequest(
+        job=job, custom_id="req-1", position=1, params={}, outcome=Outcome.ERRORED, error="boom"
+    )
+    services.upsert_results([row])
+    services.upsert_results([row])  # again: still one row, same values
+    stored = job.requests.get(custom_id="req-1")
+    assert (stored.outcome, stored.error, job.requests.count()) == (Outcome.ERRORED, "boom", 2)
+    assert stored.params == make_requests(2)[1].params  # the request itself is untouched
