@@ -22,7 +22,10 @@ app.autodiscover_tasks()
 
 @app.on_after_configure.connect
 def _make_broker_folders(sender: Celery, **kwargs: object) -> None:
-    """The filesystem transport does not create its folders itself."""
+    """The filesystem transport does not create its folders itself, nor beat its schedule's."""
+    schedule = sender.conf.beat_schedule_filename
+    if schedule:
+        Path(schedule).parent.mkdir(parents=True, exist_ok=True)
     if not str(sender.conf.broker_url or "").startswith("filesystem://"):
         return
     options = sender.conf.broker_transport_options or {}

@@ -53,6 +53,12 @@ def request_template(
     payload = chat_model._get_request_payload(_PLACEHOLDER, stop=stop, **kwargs)
     payload.pop("messages", None)
     payload.pop("system", None)
+    # With anthropic>=1, langchain-anthropic moves temperature/top_p/top_k into `extra_body`,
+    # which the SDK merges into the JSON body. Batch params ARE that JSON body: merge them here,
+    # or the API rejects every batched request ("extra_body: Extra inputs are not permitted").
+    extra_body = payload.pop("extra_body", None)
+    if isinstance(extra_body, Mapping):
+        payload.update(extra_body)
     unsupported = [key for key in _NOT_BATCHABLE if payload.get(key)]
     if unsupported:
         raise ValueError(

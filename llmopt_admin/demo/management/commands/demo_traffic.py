@@ -1,0 +1,200 @@
+"""Drive real traffic through get_generator_model -> OptimizedLLMWrapper -> the simulator.
+
+Usage events go to the running admin's ingest API over HTTP (as the backend's recorder sends
+them), and one bulk job goes through the admin's batch API, so the dashboard and the batch pages
+fill with real, computed figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from llmopt_admin.accounts.models import ApiToken
+from llmopt_admin.accounts.services import api_token_create
+from llmopt_admin.batches.models import FINAL_JOB_STATUSES
+from llmopt_admin.configs.services import config_entry_update
+from llmopt_admin.configs.stores import get_config_store
+from llmopt_admin.demo.traffic import Progress, run_workload
+from llmopt_admin.demo.workload import DemoWorkload, build_workload
+from optimization.factory import get_generator_model
+from optimization.recorders import HttpUsageRecorder, set_default_recorder
+from optimization.stores.base import AI_MODELS_KEY, DocumentNotFound
+
+DEMO_CLIENT = "demo_traffic"
+OPTIMIZE = {"optimizationEnabled": True, "cachingEnabled": True, "batchingEnabled": True}
+JOB_STATES_DONE = {str(status) for status in FINAL_JOB_STATUSES}
+ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+
+
+class Command(BaseCommand):
+    help = "Send a RAG-like demo workload through the wrapper into the simulator."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--admin-url", default="http://127.0.0.1:8000")
+        parser.add_argument(
+            "--optimize",
+            action="store_true",
+            help="First turn on caching and batching for the anthropic entry (audited).",
+        )
+        parser.add_argument("--questions", type=int, default=40)
+        parser.add_argument("--chats", type=int, default=4)
+        parser.add_argument("--turns", type=int, default=5)
+        parser.add_argument("--documents", type=int, default=30)
+        parser.add_argument("--job-requests", type=int, default=20)
+        parser.add_argument("--job-timeout", type=float, default=120.0)
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        # A log line per HTTP request would drown the progress bar.
+        for name in ("httpx", "anthropic"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        admin = options["admin_url"].rstrip("/")
+        token = self._token()
+        self._check_admin(admin, token)
+        entry = self._anthropic_entry(optimize=options["optimize"])
+        os.environ.setdefault("ANTHROPIC_BASE_URL", settings.ANTHROPIC_BASE_URL)
+
+        recorder = HttpUsageRecorder(f"{admin}/api/usage/events", token)
+        set_default_recorder(recorder)
+        workload = build_workload(
+            questions=options["questions"],
+            chats=options["chats"],
+            turns=options["turns"],
+            documents=options["documents"],
+            seed=options["seed"],
+        )
+        model = get_generator_model("anthropic", entry)
+        mode = "optimized" if type(model).__name__ == "OptimizedLLMWrapper" else "unoptimized"
+        self.stdout.write(
+            f"Sending {workload.calls} calls through {type(model).__name__} ({mode}) "
+            f"to {os.environ['ANTHROPIC_BASE_URL']}"
+        )
+        started = time.monotonic()
+        try:
+            asyncio.run(run_workload(model, workload, Progress(workload.calls, self.stdout)))
+        finally:
+            set_default_recorder(None)
+            recorder.close()
+        self.stdout.write(
+            f"{recorder.sent} usage events recorded in {time.monotonic() - started:.1f} s"
+            + (f" ({recorder.dropped + recorder.failed} lost)" if recorder.failed else "")
+        )
+        if options["job_requests"] > 0:
+            self._batch_job(admin, token, workload, options)
+        self._summary(admin, token)
+
+    def _token(self) -> str:
+        """A fresh token for this run; earlier demo tokens are revoked."""
+        user = get_user_model().objects.filter(is_superuser=True, is_active=True).first()
+        if user is None:
+            raise CommandError("no active superuser: run `manage.py ensure_admin` first")
+        ApiToken.objects.filter(name=DEMO_CLIENT).update(revoked=True)
+        _, raw = api_token_create(user=user, name=DEMO_CLIENT)
+        return raw
+
+    def _check_admin(self, admin: str, token: str) -> None:
+        try:
+            httpx.get(f"{admin}/api/savings/summary", headers=_auth(token), timeout=5)
+        except httpx.HTTPError as error:
+            raise CommandError(
+                f"the admin at {admin} does not answer ({error}); start it with `make run`"
+            ) from error
+
+    def _anthropic_entry(self, *, optimize: bool) -> dict[str, Any]:
+        store = get_config_store()
+        try:
+            document = store.read(AI_MODELS_KEY)
+        except DocumentNotFound as error:
+            raise CommandError(f"{error}: run `manage.py seed_demo_config` first") from error
+        entries = document.body.get("llm") or []
+        index = next(
+            (
+                i
+                for i, entry in enumerate(entries)
+                if isinstance(entry, dict) and entry.get("provider") == "anthropic"
+            ),
+            None,
+        )
+        if index is None:
+            raise CommandError(f"{AI_MODELS_KEY!r} has no anthropic entry in llm")
+        entry = entries[index]
+        configuration = entry.get("configuration", {})
+        if optimize and any(configuration.get(name) is not True for name in OPTIMIZE):
+            result = config_entry_update(
+                store=store,
+                key=AI_MODELS_KEY,
+                index=index,
+                changes=OPTIMIZE,
+                expected_revision=document.revision,
+                actor=None,
+            )
+            entry = result.document.body["llm"][index]
+            self.stdout.write("Turned on caching and batching for the anthropic entry.")
+        return entry
+
+    def _batch_job(
+        self, admin: str, token: str, workload: DemoWorkload, options: dict[str, Any]
+    ) -> None:
+        """One bulk job through the admin's batch API, followed until it ends."""
+        count = min(options["job_requests"], len(workload.documents))
+        body = {
+            "name": "demo: document summaries",
+            "messages": [
+                [{"role": ROLES[m.type], "content": m.content} for m in doc]
+                for doc in workload.documents[:count]
+            ],
+            "params": {"model": "claude-haiku-4-5", "max_tokens": 256},
+        }
+        response = httpx.post(f"{admin}/api/batches", json=body, headers=_auth(token), timeout=30)
+        if response.status_code != 201:
+            raise CommandError(f"the batch API refused the demo job: {response.text[:300]}")
+        job = response.json()
+        self.stdout.write(f"Batch job {job['id']} submitted ({count} requests); waiting for it")
+        progress = Progress(count, self.stdout)
+        deadline = time.monotonic() + options["job_timeout"]
+        while job["status"] not in JOB_STATES_DONE and time.monotonic() < deadline:
+            time.sleep(1)
+            job = httpx.get(f"{admin}/api/batches/{job['id']}", headers=_auth(token)).json()
+            finished = count - job["counts"]["pending"]
+            if finished > progress.done:
+                progress.advance("batch requests", finished - progress.done)
+        if job["status"] not in JOB_STATES_DONE:
+            self.stdout.write(
+                f"Batch job {job['id']} is still {job['status']}: is the worker running? "
+                f"It goes on in the background; see {admin}/batches/{job['id']}/"
+            )
+            return
+        self.stdout.write(f"Batch job {job['id']} {job['status']}: {admin}/batches/{job['id']}/")
+
+    def _summary(self, admin: str, token: str) -> None:
+        figures = httpx.get(
+            f"{admin}/api/savings/summary", params={"period": "24h"}, headers=_auth(token)
+        ).json()
+        spent, baseline, saved = (
+            _cents(figures[name]) for name in ("cost", "baseline_cost", "saved")
+        )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Last 24 h: spent ${spent} of a ${baseline} baseline (saved ${saved}); "
+                f"see {admin}/savings/"
+            )
+        )
+
+
+def _cents(amount: str) -> Decimal:
+    """An API amount ('0.0382598000') to a hundredth of a cent, as the dashboard shows it."""
+    return Decimal(amount).quantize(Decimal("0.0001"))
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
