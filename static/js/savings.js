@@ -39,7 +39,7 @@
       type: "line",
       data: {labels: d.labels, datasets: [
         {label: "cache hit rate %", data: d.hitRate, borderColor: "#b7791f", backgroundColor: "#b7791f",
-         pointRadius: 0, spanGaps: true}
+         pointRadius: 2, spanGaps: true}  // points: a lone day with calls has no line to draw
       ]},
       options: Object.assign({}, common, {scales: {y: {min: 0, max: 100, ticks: {callback: function (v) { return v + "%"; }}}}})
     }));
