@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,11 @@ from langchain_core.messages import AIMessage, BaseMessage
 from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
 from optimization.capabilities import ANTHROPIC_BATCH_MAX_BYTES, ANTHROPIC_BATCH_MAX_REQUESTS
 from optimization.exceptions import BatchError
-from optimization.messages import anthropic_message_to_ai_message, messages_to_anthropic_params
+from optimization.messages import (
+    anthropic_message_to_ai_message,
+    format_messages,
+    messages_to_anthropic_params,
+)
 from optimization.pricing import TokenUsage
 from optimization.telemetry import token_usage_from_metadata
 
@@ -39,6 +43,7 @@ MAX_REQUESTS_PER_BATCH = ANTHROPIC_BATCH_MAX_REQUESTS
 MAX_BYTES_PER_BATCH = ANTHROPIC_BATCH_MAX_BYTES
 CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ENVELOPE = len(b'{"requests":[]}')
+_ITEM_FRAME = len(b'{"custom_id":"","params":}')
 # Errors a poll survives: the SDK has already retried them (with retry-after) by now.
 _TRANSIENT = (
     anthropic.RateLimitError,
@@ -47,7 +52,7 @@ _TRANSIENT = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BatchRequest:
     """One batch request: its `custom_id` and its Messages API params, serialized as JSON."""
 
@@ -126,8 +131,11 @@ class BatchSubmitError(BatchError):
         self.submitted = list(submitted)
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dumps(params: Mapping[str, Any]) -> bytes:
-    return json.dumps(params, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(params).encode()
 
 
 def default_custom_id(position: int) -> str:
@@ -147,17 +155,32 @@ def prepare_requests(
     `CacheManager.plan`, applied per conversation so caching and batching stack; it gets the
     template's tools and its planned tools replace them.
     """
-    requests: list[BatchRequest] = []
+    fixed = {
+        key: value
+        for key, value in template.items()
+        if value is not None and key not in ("messages", "system")
+    }
+    model = fixed.get("model")
+    # The template's JSON is encoded once; each request adds its own messages and system.
+    # Key order matches messages_to_anthropic_params, so the bytes are the same.
+    head = _encode(fixed)[:-1] + ("," if fixed else "") + '"messages":'
     tools = template.get("tools")
+    requests: list[BatchRequest] = []
     for position, messages in enumerate(conversations):
-        params_template = template
         if plan is not None:
             cache_plan = plan(messages, tools)
             messages = cache_plan.messages
-            if cache_plan.tools is not None:
-                params_template = {**template, "tools": cache_plan.tools}
-        params = messages_to_anthropic_params(messages, **params_template)
-        requests.append(BatchRequest(default_custom_id(position), _dumps(params)))
+            if cache_plan.tools is not None:  # tools with breakpoints: this request's own
+                params = messages_to_anthropic_params(
+                    messages, **{**template, "tools": cache_plan.tools}
+                )
+                requests.append(BatchRequest(default_custom_id(position), _dumps(params)))
+                continue
+        system, formatted = format_messages(messages, model=model)
+        text = head + _encode(formatted)
+        if system:
+            text += ',"system":' + _encode(system)
+        requests.append(BatchRequest(default_custom_id(position), (text + "}").encode()))
     return requests
 
 
@@ -167,7 +190,7 @@ def _chunks(requests: Sequence[BatchRequest], max_requests: int, max_bytes: int)
     start, size = 0, _ENVELOPE
     for position, request in enumerate(requests):
         # {"custom_id":"...","params":...}, plus a separating comma
-        item = len(request.body) + len(request.custom_id) + 28
+        item = len(request.body) + len(request.custom_id) + _ITEM_FRAME + 1
         if item + _ENVELOPE > max_bytes:
             raise BatchError(
                 f"request {request.custom_id} is {item} bytes, above the {max_bytes}-byte "
@@ -184,16 +207,46 @@ def _chunks(requests: Sequence[BatchRequest], max_requests: int, max_bytes: int)
     return chunks
 
 
-def _body(requests: Sequence[BatchRequest], positions: range) -> bytes:
-    parts = [
-        b'{"custom_id":"'
-        + requests[i].custom_id.encode()
-        + b'","params":'
-        + requests[i].body
-        + b"}"
-        for i in positions
-    ]
-    return b'{"requests":[' + b",".join(parts) + b"]}"
+class _BatchBody:
+    """The JSON body of one batch create, produced in pieces instead of one more full copy.
+
+    Re-iterable (each iteration starts over), so the SDK can resend it on a retry; `size` is
+    its exact length, sent as Content-Length.
+    """
+
+    CHUNK = 256 * 1024
+
+    def __init__(self, requests: Sequence[BatchRequest], positions: range) -> None:
+        self._requests = requests
+        self._positions = positions
+        self.size = _ENVELOPE + sum(
+            len(requests[i].body) + len(requests[i].custom_id) + _ITEM_FRAME for i in positions
+        )
+        self.size += max(len(positions) - 1, 0)  # commas
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self._pieces())
+
+    def _pieces(self) -> Iterator[bytes]:
+        buffer = bytearray(b'{"requests":[')
+        for n, i in enumerate(self._positions):
+            request = self._requests[i]
+            if n:
+                buffer += b","
+            buffer += b'{"custom_id":"'
+            buffer += request.custom_id.encode()
+            buffer += b'","params":'
+            buffer += request.body
+            buffer += b"}"
+            if len(buffer) >= self.CHUNK:
+                yield bytes(buffer)
+                buffer.clear()
+        buffer += b"]}"
+        yield bytes(buffer)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self._pieces():
+            yield piece
 
 
 def _status(batch: MessageBatch, *, timed_out: bool = False) -> BatchStatus:
@@ -261,11 +314,17 @@ class AnthropicBatchClient:
         submitted: list[SubmittedBatch] = []
         for positions in _chunks(requests, self.max_requests, self.max_bytes):
             try:
+                body = _BatchBody(requests, positions)
                 batch = await self.client.post(
                     "/v1/messages/batches",
                     cast_to=MessageBatch,
-                    content=_body(requests, positions),
-                    options={"headers": {"Content-Type": "application/json"}},
+                    content=body,
+                    options={
+                        "headers": {
+                            "Content-Type": "application/json",
+                            "Content-Length": str(body.size),
+                        }
+                    },
                 )
             except anthropic.APIError as exc:
                 not_sent = list(range(positions.start, len(requests)))

@@ -14,12 +14,58 @@ from typing import Any, cast
 
 from langchain_anthropic import ChatAnthropic
 from langchain_anthropic.chat_models import _format_messages
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 # Keys of ChatAnthropic's payload that the Message Batches API cannot carry per request:
 # `betas` travel as a header on the beta endpoint, and `stream` is meaningless there.
 _NOT_BATCHABLE = ("betas", "stream")
 _PLACEHOLDER: list[BaseMessage] = [HumanMessage(content=".")]
+
+
+def _plain_turns(messages: Sequence[BaseMessage]) -> tuple[str | None, list[dict[str, Any]]] | None:
+    """The conversion of the commonest batch shape, or None when `messages` is not that shape.
+
+    That shape: an optional leading SystemMessage, then HumanMessage / AIMessage turns that
+    alternate, each with non-empty string content, no tool calls, ending on a HumanMessage.
+    For it `_format_messages` merges, strips and drops nothing, so its output is exactly
+    `system=<str>` and one `{"role", "content"}` dict per turn; building that directly is ~3x
+    faster. Anything else returns None and goes through `_format_messages` itself (a property
+    test holds the two equal).
+    """
+    system: str | None = None
+    turns: list[dict[str, Any]] = []
+    previous = ""
+    for index, message in enumerate(messages):
+        content = message.content
+        kind = type(message)
+        if not isinstance(content, str) or not content:
+            return None
+        if kind is SystemMessage and index == 0:
+            system = content
+            continue
+        if kind is HumanMessage:
+            role = "user"
+        elif kind is AIMessage and not message.tool_calls and not message.invalid_tool_calls:  # type: ignore[attr-defined]
+            role = "assistant"
+        else:
+            return None
+        if role == previous:
+            return None
+        turns.append({"role": role, "content": content})
+        previous = role
+    if previous != "user":
+        return None
+    return system, turns
+
+
+def format_messages(
+    messages: Sequence[BaseMessage], *, model: str | None = None
+) -> tuple[str | list[dict[str, Any]] | None, list[dict[str, Any]]]:
+    """`(system, messages)` for the Messages API, exactly as `ChatAnthropic` formats them."""
+    plain = _plain_turns(messages)
+    if plain is not None:
+        return plain
+    return _format_messages(list(messages), model=model)
 
 
 def messages_to_anthropic_params(
@@ -31,8 +77,7 @@ def messages_to_anthropic_params(
     (including `cache_control`) are converted exactly as `ChatAnthropic` converts them.
     `None` values in `model_params` are dropped, as `ChatAnthropic` drops them.
     """
-    model = model_params.get("model")
-    system, formatted = _format_messages(list(messages), model=model)
+    system, formatted = format_messages(messages, model=model_params.get("model"))
     params: dict[str, Any] = {k: v for k, v in model_params.items() if v is not None}
     params["messages"] = formatted
     if system:
@@ -88,4 +133,9 @@ def anthropic_message_to_ai_message(
     return ai_message
 
 
-__all__ = ["anthropic_message_to_ai_message", "messages_to_anthropic_params", "request_template"]
+__all__ = [
+    "anthropic_message_to_ai_message",
+    "format_messages",
+    "messages_to_anthropic_params",
+    "request_template",
+]

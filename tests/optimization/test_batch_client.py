@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -27,10 +28,12 @@ from optimization.batch_client import (
     BatchRequest,
     BatchSubmitError,
     SubmittedBatch,
+    _BatchBody,
     prepare_requests,
 )
 from optimization.batch_state import FileBatchStateStore, InMemoryBatchStateStore
 from optimization.exceptions import BatchError
+from optimization.messages import messages_to_anthropic_params
 from optimization.simulator import Clock
 from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
 
@@ -506,3 +509,32 @@ async def test_status_and_cancel_report_the_providers_state(
     canceling = await client.cancel(batch.batch_id)
     assert canceling.processing_status == "canceling"
     assert not canceling.ended
+
+
+def test_prepared_bodies_are_what_the_one_converter_makes() -> None:
+    template = {**TEMPLATE, "temperature": None, "tools": [{"name": "f", "input_schema": {}}]}
+    conversations = [
+        [SystemMessage("Be brief."), HumanMessage("Question 0")],
+        [HumanMessage("Question 1"), HumanMessage("merged with this")],
+    ]
+    prepared = prepare_requests(conversations, template)
+    for request, messages in zip(prepared, conversations, strict=True):
+        params = messages_to_anthropic_params(messages, **template)
+        assert request.body == json.dumps(params, separators=(",", ":")).encode()
+
+
+def test_an_upload_body_is_streamed_in_pieces_and_is_exactly_its_declared_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_BatchBody, "CHUNK", 100)
+    requests = prepare_requests(questions(10), TEMPLATE)
+    body = _BatchBody(requests, range(2, 9))
+    pieces = list(body._pieces())
+    assert len(pieces) > 3
+    assert max(len(piece) for piece in pieces) < 100 + max(len(r.body) for r in requests) + 30
+    data = b"".join(pieces)
+    assert len(data) == body.size
+    assert bytes(body) == data  # re-iterable: a retry sends the same bytes
+    assert [item["custom_id"] for item in json.loads(data)["requests"]] == [
+        f"r{i}" for i in range(2, 9)
+    ]

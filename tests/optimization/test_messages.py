@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import anthropic
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from langchain_anthropic import ChatAnthropic
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_anthropic.chat_models import _format_messages
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from optimization.messages import (
+    _plain_turns,
     anthropic_message_to_ai_message,
+    format_messages,
     messages_to_anthropic_params,
     request_template,
 )
@@ -129,3 +134,56 @@ def test_it_turns_tool_use_blocks_into_tool_calls() -> None:
     ai = anthropic_message_to_ai_message(message)
     assert ai.tool_calls[0]["name"] == "weather"
     assert ai.tool_calls[0]["args"] == {"c": 1}
+
+
+# --- the plain-conversation fast path equals ChatAnthropic's conversion ---------------------
+
+_TEXT = st.text(alphabet=st.sampled_from("ab \n"), max_size=4)
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> list[BaseMessage]:
+    """Mostly plain conversations, with the shapes the fast path must hand over mixed in."""
+    kinds = st.sampled_from(["system", "human", "ai", "ai_tool", "blocks"])
+    messages: list[BaseMessage] = []
+    for kind in draw(st.lists(kinds, min_size=1, max_size=6)):
+        text = draw(_TEXT)
+        if kind == "system":
+            messages.append(SystemMessage(text))
+        elif kind == "human":
+            messages.append(HumanMessage(text))
+        elif kind == "ai":
+            messages.append(AIMessage(text))
+        elif kind == "ai_tool":
+            call = {"name": "f", "args": {}, "id": "toolu_1"}
+            messages.append(AIMessage(text, tool_calls=[call]))
+        else:
+            messages.append(HumanMessage([{"type": "text", "text": text or "x"}]))
+    return messages
+
+
+@settings(max_examples=300, deadline=None)
+@given(conversations())
+def test_format_messages_equals_chat_anthropics_own_conversion(messages: list[BaseMessage]) -> None:
+    try:
+        expected = _format_messages(list(messages), model="claude-sonnet-4-5")
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error)[:30]):
+            format_messages(messages, model="claude-sonnet-4-5")
+        return
+    assert format_messages(messages, model="claude-sonnet-4-5") == expected
+
+
+def test_the_common_batch_shape_takes_the_fast_path_and_others_do_not() -> None:
+    plain = [SystemMessage("s"), HumanMessage("q"), AIMessage("a"), HumanMessage("q2")]
+    assert _plain_turns(plain) == (
+        "s",
+        [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+            {"role": "user", "content": "q2"},
+        ],
+    )
+    assert _plain_turns([HumanMessage("q"), AIMessage("a  ")]) is None  # final turn is stripped
+    assert _plain_turns([HumanMessage("q"), HumanMessage("r")]) is None  # merged
+    assert _plain_turns([HumanMessage("")]) is None
