@@ -34,6 +34,8 @@ DEMO_CLIENT = "demo_traffic"
 OPTIMIZE = {"optimizationEnabled": True, "cachingEnabled": True, "batchingEnabled": True}
 JOB_STATES_DONE = {str(status) for status in FINAL_JOB_STATUSES}
 ROLES = {"system": "system", "human": "user", "ai": "assistant"}
+CONNECT_RETRY_SECONDS = 10.0
+FIRST_REQUEST_TIMEOUT = 90.0
 
 
 class Command(BaseCommand):
@@ -103,12 +105,33 @@ class Command(BaseCommand):
         return raw
 
     def _check_admin(self, admin: str, token: str) -> None:
-        try:
-            httpx.get(f"{admin}/api/savings/summary", headers=_auth(token), timeout=5)
-        except httpx.HTTPError as error:
+        """The admin answers, with this database's token (a just-started one may be slow)."""
+        url = f"{admin}/api/savings/summary"
+        # A fresh gunicorn worker imports every app (LangChain, the SDKs) on its first request:
+        # seconds on a busy machine. Refused connections get a few retries, no more.
+        deadline = time.monotonic() + CONNECT_RETRY_SECONDS
+        while True:
+            try:
+                response = httpx.get(url, headers=_auth(token), timeout=FIRST_REQUEST_TIMEOUT)
+                break
+            except httpx.ConnectError as error:
+                if time.monotonic() >= deadline:
+                    raise CommandError(
+                        f"the admin at {admin} does not answer ({error}); start it with `make run`"
+                    ) from error
+                time.sleep(1)
+            except httpx.HTTPError as error:
+                raise CommandError(f"the admin at {admin} does not answer ({error})") from error
+        if response.status_code == 401:
             raise CommandError(
-                f"the admin at {admin} does not answer ({error}); start it with `make run`"
-            ) from error
+                f"the admin at {admin} does not know this command's API token: it uses another "
+                "database; run this command with the admin's DATABASE_URL / LLMOPT_VAR_DIR"
+            )
+        if response.status_code != 200:
+            raise CommandError(
+                f"the admin at {admin} answered {response.status_code} to GET {url}: "
+                f"{response.text[:300]}"
+            )
 
     def _anthropic_entry(self, *, optimize: bool) -> dict[str, Any]:
         store = get_config_store()
