@@ -597,6 +597,8 @@ def _update_results_postgresql(job: BatchJob, rows: Sequence[BatchJobRequest]) -
                         row.completed_at,
                     )
                 )
+        # Without statistics the planner may hash-join the whole job per chunk.
+        cursor.execute("ANALYZE batch_results_in")
         cursor.execute(
             f"UPDATE {table} AS r SET {assignments} FROM batch_results_in AS i "  # noqa: S608  # nosec B608 - our own names
             "WHERE r.job_id = %s AND r.custom_id = i.custom_id",
