@@ -290,6 +290,7 @@ def stack(
             [
                 str(VENV_BIN / "gunicorn"),
                 "llmopt_admin.wsgi",
+                "--preload",
                 "--bind",
                 f"127.0.0.1:{web_port}",
                 "--workers",
