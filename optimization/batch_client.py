@@ -11,11 +11,13 @@ submitting (and paying for) the same requests again.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -166,22 +168,41 @@ def prepare_requests(
     head = _encode(fixed)[:-1] + ("," if fixed else "") + '"messages":'
     tools = template.get("tools")
     requests: list[BatchRequest] = []
-    for position, messages in enumerate(conversations):
-        if plan is not None:
-            cache_plan = plan(messages, tools)
-            messages = cache_plan.messages
-            if cache_plan.tools is not None:  # tools with breakpoints: this request's own
-                params = messages_to_anthropic_params(
-                    messages, **{**template, "tools": cache_plan.tools}
-                )
-                requests.append(BatchRequest(default_custom_id(position), _dumps(params)))
-                continue
-        system, formatted = format_messages(messages, model=model)
-        text = head + _encode(formatted)
-        if system:
-            text += ',"system":' + _encode(system)
-        requests.append(BatchRequest(default_custom_id(position), (text + "}").encode()))
+    with _collector_paused():
+        for position, messages in enumerate(conversations):
+            custom_id = f"r{position}"  # default_custom_id, inlined: this loop is hot
+            if plan is not None:
+                cache_plan = plan(messages, tools)
+                messages = cache_plan.messages
+                if cache_plan.tools is not None:  # tools with breakpoints: this request's own
+                    params = messages_to_anthropic_params(
+                        messages, **{**template, "tools": cache_plan.tools}
+                    )
+                    requests.append(BatchRequest(custom_id, _dumps(params)))
+                    continue
+            system, formatted = format_messages(messages, model=model)
+            text = head + _encode(formatted)
+            if system:
+                text += ',"system":' + _encode(system)
+            requests.append(BatchRequest(custom_id, (text + "}").encode()))
     return requests
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small acyclic objects.
+
+    Preparing 100,000 requests allocates millions of dicts and lists that reference counting
+    frees; the collector would otherwise rescan every live conversation many times over
+    (about 30% of the time). Restored on exit, whatever happens.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _chunks(requests: Sequence[BatchRequest], max_requests: int, max_bytes: int) -> list[range]:
