@@ -108,8 +108,10 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
-# Serve from the finders in development and tests, so no collectstatic step is needed locally.
+# collectstatic's target (the image sets it); unset, whitenoise serves straight from the finders,
+# so a local run needs no collectstatic step.
+_static_root = os.environ.get("DJANGO_STATIC_ROOT")
+STATIC_ROOT = Path(_static_root) if _static_root else None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -56,12 +56,20 @@ echo "== starting the Celery worker with beat (log: $LOG/worker.log)"
 pids+=($!)
 
 echo "== starting the web app on http://127.0.0.1:$PORT (log: $LOG/web.log)"
-"$VENV/bin/gunicorn" llmopt_admin.wsgi --bind "127.0.0.1:$PORT" --workers 2 --access-logfile - \
+# --preload imports the app once, before forking, so no worker makes a visitor wait for it.
+"$VENV/bin/gunicorn" llmopt_admin.wsgi --preload --bind "127.0.0.1:$PORT" --workers 2 \
+  --access-logfile - \
   >"$LOG/web.log" 2>&1 &
 pids+=($!)
 
-for _ in $(seq 1 60); do port_busy "$PORT" && port_busy "$SIMULATOR_PORT" && break; sleep 0.5; done
-if ! port_busy "$PORT"; then
+answers_http() {
+  "$PY" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" "$1" 2>/dev/null
+}
+for _ in $(seq 1 120); do
+  answers_http "http://127.0.0.1:$PORT/login/" && port_busy "$SIMULATOR_PORT" && break
+  sleep 1
+done
+if ! answers_http "http://127.0.0.1:$PORT/login/"; then
   echo "The web app did not start; see $LOG/web.log" >&2
   exit 1
 fi

@@ -58,7 +58,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         # A log line per HTTP request would drown the progress bar.
-        for name in ("httpx", "anthropic"):
+        for name in ("httpx", "httpx2", "anthropic", "optimization"):
             logging.getLogger(name).setLevel(logging.WARNING)
         admin = options["admin_url"].rstrip("/")
         token = self._token()
