@@ -7,6 +7,7 @@ with their own connections, so the test process never touches the database itsel
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -65,17 +66,20 @@ class Server:
     process: subprocess.Popen[bytes]
     log: Path
 
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
+    def terminate(self) -> None:
+        """SIGTERM to the whole group (gunicorn's and Celery's children, beat included)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+
+    def wait_or_kill(self) -> None:
+        """Wait up to 10 s for a clean exit, then SIGKILL the group."""
         try:
-            os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
 
 
 @dataclass
@@ -309,8 +313,10 @@ def stack(
         started = True
         yield stack
     finally:
-        for server in reversed(stack.servers):
-            server.stop()
+        for server in stack.servers:
+            server.terminate()
+        for server in stack.servers:
+            server.wait_or_kill()
         failed = not started or any(
             getattr(getattr(request.node, f"e2e_report_{when}", None), "failed", False)
             for when in ("setup", "call")

@@ -170,9 +170,10 @@ def test_a_new_operator_turns_on_caching_and_batching_and_sees_the_savings(
 
     # The demo's bulk job ended and the batch page says so.
     page.goto("/batches/")
-    ended = page.locator('table.jobs [data-status="ended"]')
-    expect(ended.first).to_be_visible()
-    expect(page.locator("table.jobs tbody tr").first).to_contain_text("demo: document summaries")
+    job = page.locator("table.jobs tbody tr").first
+    expect(job).to_contain_text("demo: document summaries")
+    expect(job.locator('[data-status="ended"]')).to_be_visible()
+    expect(job.locator("td.num span.ok").first).to_have_text("5")  # all five succeeded
     screenshot(page, "04-batches")
 
     # Everything is migrated already: a dry run has nothing to do.
