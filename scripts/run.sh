@@ -40,6 +40,15 @@ stop() {
   trap - EXIT INT TERM
   echo; echo "== stopping"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # Give each a moment to finish its work (the worker acknowledges nothing half done), then
+  # make sure nothing outlives the script.
+  for _ in $(seq 1 20); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 0 ] && break
+    sleep 0.5
+  done
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap stop EXIT INT TERM
