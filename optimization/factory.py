@@ -108,10 +108,7 @@ def resolve_model_name(provider: str, config: Mapping[str, Any], model_name: str
 
 
 def _load_class(provider: str) -> Callable[..., BaseChatModel]:
-    try:
-        module_name, class_name, package = _CLASSES[provider]
-    except KeyError:
-        raise ValueError(f"Unsupported provider type: {provider}") from None
+    module_name, class_name, package = _CLASSES[provider]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -151,24 +148,29 @@ def _anthropic_kwargs(
     return kwargs
 
 
-def build_base_model(
+def base_model_kwargs(
     provider: str,
     config: Mapping[str, Any],
     model_name: str,
     reasoning_effort: str | None = None,
-) -> BaseChatModel:
-    """The plain LangChain chat model for `provider`, built as PipesHub builds it."""
+) -> tuple[str, dict[str, Any]]:
+    """Which LangChain class (by provider id in `_CLASSES`) and which kwargs PipesHub builds.
+
+    Pure: nothing is imported or constructed, so every provider's parameters are checkable
+    without its package installed.
+    """
     configuration: Mapping[str, Any] = config["configuration"]
     if provider == "anthropic" or (provider == "azureAI" and "claude" in model_name):
         # Claude on Azure AI Foundry speaks Anthropic's API: langchain-openai is not needed.
-        cls = _load_class("anthropic")
         base_url = configuration.get("endpoint") if provider == "azureAI" else None
         base_url = base_url or configuration.get("baseUrl")
-        return cls(
-            **_anthropic_kwargs(model_name, configuration, config, reasoning_effort, base_url)
+        return "anthropic", _anthropic_kwargs(
+            model_name, configuration, config, reasoning_effort, base_url
         )
-    cls = _load_class(provider)
+    if provider not in _CLASSES:
+        raise ValueError(f"Unsupported provider type: {provider}")
     common: dict[str, Any] = {"model": model_name, "timeout": DEFAULT_LLM_TIMEOUT}
+    kwargs: dict[str, Any]
     if provider in (
         "openAI",
         "openAICompatible",
@@ -188,59 +190,78 @@ def build_base_model(
         }
         if provider == "openAI":
             kwargs["organization"] = configuration.get("organizationId")
-        return cls(**kwargs)
-    if provider == "minimax":
+    elif provider == "minimax":
         temperature = max(0.01, min(1.0, float(configuration.get("temperature", 0.2))))
-        return cls(
+        kwargs = {
             **common,
-            temperature=temperature,
-            api_key=configuration.get("apiKey"),
-            base_url=MINIMAX_BASE_URL,
-            stream_usage=True,
-        )
-    if provider == "azureOpenAI":
-        return cls(
-            api_key=configuration.get("apiKey"),
-            azure_endpoint=configuration.get("endpoint"),
-            api_version=configuration.get("apiVersion", "2025-04-01-preview"),
-            temperature=_temperature(configuration, config),
-            timeout=DEFAULT_LLM_TIMEOUT,
-            azure_deployment=configuration.get("deploymentName"),
-            stream_usage=True,
-        )
-    if provider == "bedrock":
-        return cls(
-            model_id=model_name,
-            temperature=0.2,
-            aws_access_key_id=configuration.get("awsAccessKeyId"),
-            aws_secret_access_key=configuration.get("awsAccessSecretKey"),
-            region_name=configuration.get("region"),
-            beta_use_converse_api=True,
-            model_kwargs={"max_tokens": anthropic_max_tokens(model_name)}
+            "temperature": temperature,
+            "api_key": configuration.get("apiKey"),
+            "base_url": MINIMAX_BASE_URL,
+            "stream_usage": True,
+        }
+    elif provider == "azureOpenAI":
+        kwargs = {
+            "api_key": configuration.get("apiKey"),
+            "azure_endpoint": configuration.get("endpoint"),
+            "api_version": configuration.get("apiVersion", "2025-04-01-preview"),
+            "temperature": _temperature(configuration, config),
+            "timeout": DEFAULT_LLM_TIMEOUT,
+            "azure_deployment": configuration.get("deploymentName"),
+            "stream_usage": True,
+        }
+    elif provider == "bedrock":
+        kwargs = {
+            "model_id": model_name,
+            "temperature": 0.2,
+            "aws_access_key_id": configuration.get("awsAccessKeyId"),
+            "aws_secret_access_key": configuration.get("awsAccessSecretKey"),
+            "region_name": configuration.get("region"),
+            "beta_use_converse_api": True,
+            "model_kwargs": {"max_tokens": anthropic_max_tokens(model_name)}
             if "claude" in model_name.lower()
             else {},
-        )
-    if provider == "gemini":
-        return cls(
-            **common, temperature=0.2, max_retries=2, google_api_key=configuration.get("apiKey")
-        )
-    if provider == "cohere":
-        return cls(
-            model=model_name,
-            temperature=0.2,
-            timeout=DEFAULT_LLM_TIMEOUT,
-            cohere_api_key=configuration.get("apiKey"),
-        )
-    if provider == "ollama":
-        return cls(
-            model=model_name,
-            temperature=configuration.get("temperature", 0.2),
-            base_url=configuration.get(
+        }
+    elif provider == "gemini":
+        kwargs = {
+            **common,
+            "temperature": 0.2,
+            "max_retries": 2,
+            "google_api_key": configuration.get("apiKey"),
+        }
+    elif provider == "cohere":
+        kwargs = {
+            "model": model_name,
+            "temperature": 0.2,
+            "timeout": DEFAULT_LLM_TIMEOUT,
+            "cohere_api_key": configuration.get("apiKey"),
+        }
+    elif provider == "ollama":
+        kwargs = {
+            "model": model_name,
+            "temperature": configuration.get("temperature", 0.2),
+            "base_url": configuration.get(
                 "endpoint", os.environ.get("OLLAMA_API_URL", "http://localhost:11434")
             ),
-        )
-    extra = {"base_url": configuration["endpoint"]} if provider == "together" else {}
-    return cls(**common, temperature=0.2, api_key=configuration.get("apiKey"), **extra)
+        }
+    else:
+        extra: dict[str, Any] = {}
+        if provider == "together":
+            if not configuration.get("endpoint"):
+                raise ValueError("Provider 'together' configuration is missing an 'endpoint'.")
+            extra["base_url"] = configuration["endpoint"]
+        kwargs = {**common, "temperature": 0.2, "api_key": configuration.get("apiKey"), **extra}
+    return provider, kwargs
+
+
+def build_base_model(
+    provider: str,
+    config: Mapping[str, Any],
+    model_name: str,
+    reasoning_effort: str | None = None,
+) -> BaseChatModel:
+    """The plain LangChain chat model for `provider`, built as PipesHub builds it."""
+    class_key, kwargs = base_model_kwargs(provider, config, model_name, reasoning_effort)
+    return _load_class(class_key)(**kwargs)
 
 
 def get_generator_model(
@@ -274,4 +295,10 @@ def get_generator_model(
         return base
 
 
-__all__ = ["anthropic_max_tokens", "build_base_model", "get_generator_model", "resolve_model_name"]
+__all__ = [
+    "anthropic_max_tokens",
+    "base_model_kwargs",
+    "build_base_model",
+    "get_generator_model",
+    "resolve_model_name",
+]

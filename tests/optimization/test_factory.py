@@ -8,7 +8,7 @@ import logging
 import pytest
 from langchain_anthropic import ChatAnthropic
 
-from optimization.factory import anthropic_max_tokens, get_generator_model
+from optimization.factory import anthropic_max_tokens, base_model_kwargs, get_generator_model
 from optimization.wrapper import OptimizedLLMWrapper
 
 
@@ -114,7 +114,7 @@ def test_a_broken_optimization_config_logs_and_returns_the_base_model(
 def test_each_provider_without_its_package_names_the_package(provider: str, package: str) -> None:
     if importlib.util.find_spec(package.replace("-", "_")) is not None:
         pytest.skip(f"{package} is installed here; this test covers its absence")
-    config = entry(model="some-model")
+    config = entry(model="some-model", endpoint="https://example.invalid")
     config["provider"] = provider
     with pytest.raises(ImportError, match=f"needs the '{package}' package: pip install {package}"):
         get_generator_model(provider, config)
@@ -137,3 +137,57 @@ def test_a_reasoning_entry_asks_for_high_effort_unless_told_otherwise() -> None:
     assert (
         get_generator_model("anthropic", config, reasoning_effort="odd").reasoning_effort == "low"
     )
+
+
+def kwargs_for(provider: str, is_reasoning: bool = False, **configuration: object) -> dict:
+    config = {
+        "provider": provider,
+        "isReasoning": is_reasoning,
+        "configuration": {"model": "m", "apiKey": "k", **configuration},
+    }
+    class_key, kwargs = base_model_kwargs(provider, config, "m")
+    assert class_key == provider
+    return kwargs
+
+
+def test_openai_style_providers_get_pipeshubs_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    openai = kwargs_for("openAI", endpoint="https://proxy", organizationId="org-1")
+    assert openai == {
+        "model": "m",
+        "timeout": 360.0,
+        "temperature": 0.2,
+        "api_key": "k",
+        "base_url": "https://proxy",
+        "stream_usage": True,
+        "organization": "org-1",
+    }
+    assert kwargs_for("openAI", is_reasoning=True)["temperature"] == 1
+    assert kwargs_for("openRouter")["base_url"] == "https://openrouter.ai/api/v1"
+    assert kwargs_for("lmStudio", apiKey="")["api_key"] == "lm-studio"
+    assert "organization" not in kwargs_for("litellmProxy")
+    assert kwargs_for("minimax", temperature=5)["temperature"] == 1.0
+    assert kwargs_for("minimax", temperature=0)["temperature"] == 0.01
+
+
+def test_the_other_providers_get_pipeshubs_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    azure = kwargs_for("azureOpenAI", endpoint="https://az", deploymentName="dep")
+    assert azure["azure_endpoint"] == "https://az"
+    assert azure["azure_deployment"] == "dep"
+    assert azure["api_version"] == "2025-04-01-preview"
+    bedrock_config = {"configuration": {"model": "x", "region": "eu-west-1"}}
+    _, claude = base_model_kwargs("bedrock", bedrock_config, "anthropic.claude-sonnet-4-5")
+    assert claude["model_kwargs"] == {"max_tokens": 64000}
+    assert claude["region_name"] == "eu-west-1"
+    _, titan = base_model_kwargs("bedrock", bedrock_config, "amazon.titan")
+    assert titan["model_kwargs"] == {}
+    assert kwargs_for("gemini")["google_api_key"] == "k"
+    assert kwargs_for("cohere")["cohere_api_key"] == "k"
+    monkeypatch.setenv("OLLAMA_API_URL", "http://ollama:11434")
+    assert kwargs_for("ollama")["base_url"] == "http://ollama:11434"
+    assert kwargs_for("ollama", endpoint="http://other")["base_url"] == "http://other"
+    assert kwargs_for("together", endpoint="https://t")["base_url"] == "https://t"
+    with pytest.raises(ValueError, match="'together' configuration is missing an 'endpoint'"):
+        kwargs_for("together")
+    assert kwargs_for("groq")["api_key"] == "k"
+    with pytest.raises(ValueError, match="Unsupported provider type: nope"):
+        base_model_kwargs("nope", {"configuration": {}}, "m")
