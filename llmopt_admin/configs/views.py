@@ -12,15 +12,13 @@ from functools import wraps
 from typing import Any
 from urllib.parse import quote
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from llmopt_admin.accounts.decorators import staff_required as accounts_staff_required
 from llmopt_admin.configs.forms import (
     SWITCH_FIELDS,
     DisableAllForm,
@@ -55,19 +53,10 @@ View = Callable[..., HttpResponse]
 
 
 def staff_required(view: View) -> View:
-    """Staff only: anonymous visitors go to the login page, signed-in non-staff get 403."""
+    """Staff only (the shared accounts rule); an unreachable config store answers 503."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            if request.headers.get("HX-Request"):
-                # An expired session mid-page: send the whole page to the login, not one card.
-                login = f"{settings.LOGIN_URL}?next={quote('/config/')}"
-                return HttpResponse(status=401, headers={"HX-Redirect": login})
-            return redirect_to_login(request.get_full_path())
-        if not user.is_staff:
-            raise PermissionDenied("staff only")
         try:
             return view(request, *args, **kwargs)
         except StoreError as error:
@@ -79,7 +68,7 @@ def staff_required(view: View) -> View:
                 content_type="text/plain",
             )
 
-    return wrapped
+    return accounts_staff_required(wrapped)
 
 
 @require_GET
