@@ -134,6 +134,7 @@ def main() -> None:
             events.append(data_)
         bodies.append(json.dumps({"events": events}))
     total, seconds = 0, 0.0
+    per_body = []
     for body in bodies:
         started = time.perf_counter()
         response = client.post(
@@ -142,11 +143,14 @@ def main() -> None:
             content_type="application/json",
             HTTP_AUTHORIZATION=f"Bearer {token}",
         )
-        seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        seconds += elapsed
+        per_body.append(elapsed * 1000)
         result = response.json()
         if response.status_code != 200 or result["rejected"]:
             raise RuntimeError(f"ingest failed: {response.status_code} {str(result)[:300]}")
         total += result["accepted"]
+    print(f"   ingest ms per 5,000-event body: {', '.join(f'{ms:.0f}' for ms in per_body)}")
     print(f"BENCH usage_ingest_events_per_s {total / seconds:.0f} events/s", flush=True)
     # Keep the benchmark database at its seeded size for the next run's page timings.
     LedgerEvent.objects.filter(request_id__startswith=f"bench-{run}-").delete()

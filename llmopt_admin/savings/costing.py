@@ -10,8 +10,10 @@ Policy (documented in the README's savings section and the ingest API's docs):
   (`cost_source="reported"`); its saving cannot be split by mechanism and shows as unattributed.
   An ingest event for such a model without a cost is rejected rather than recorded as free.
 
-This module adds no price or formula of its own: every figure is a `cost_of` result or a
-difference of two of them.
+This module adds no price or formula of its own. `cost_of` is linear in the token counts, so a
+price version's per-kind rates are read off `cost_of` once (a million tokens of each kind, with
+and without the batch discount) and each event is then a few exact Decimal products: the same
+numbers `cost_of` gives, at a fraction of the work per event.
 """
 
 from __future__ import annotations
@@ -20,12 +22,23 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from llmopt_admin.savings.models import BATCH_MODES, COST_PLACES
-from optimization.pricing import ModelPrice, PriceNotFound, TokenUsage, cost_of, price_for
+from optimization.capabilities import ProviderCapabilities
+from optimization.pricing import PriceNotFound, TokenUsage, cost_of, price_for
 
 _QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 ZERO = Decimal(0)
+_MILLION = 1_000_000
+# Token kinds in TokenUsage order: uncached input, 5 min write, 1 h write, cache read, output.
+_KINDS = (
+    "input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "cache_read_tokens",
+    "output_tokens",
+)
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -54,68 +67,117 @@ def usage_of(
     )
 
 
-def price_event(*, usage: TokenUsage, model: str, mode: str, at: datetime) -> EventCosts:
-    """Price one call with the table valid at `at`. Raises PriceNotFound for unknown models."""
-    # The result depends only on the tokens, the mode and the price version in force, so
-    # repetitive traffic (the same shared prefix, seeding) is priced once per distinct call.
-    # The price version is part of the key, so a registered or reloaded price is picked up.
-    price = _price_version(model, at)
-    key = (usage, model, mode in BATCH_MODES, price)
-    costs = _cache.get(key)
-    if costs is None:
-        if len(_cache) >= _CACHE_LIMIT:
-            _cache.clear()
-        costs = _cache[key] = _price(usage, model, key[2], at)
-    return costs
+@dataclass(frozen=True)
+class Rates:
+    """USD per million tokens of each kind (TokenUsage order) under one price version."""
+
+    standard: tuple[Decimal, ...]  # what cost_of charges without the batch discount
+    batched: tuple[Decimal, ...]  # what cost_of charges with it
+    baseline: tuple[Decimal, ...]  # cost_of's baseline: input kinds at plain input price
+
+    @classmethod
+    def of(cls, model: str, at: datetime) -> Rates:
+        standard, batched, baseline = [], [], []
+        for kind in _KINDS:
+            unit = TokenUsage(**{kind: _MILLION})
+            plain = cost_of(unit, model, at=at)
+            standard.append(plain.cost)
+            baseline.append(plain.baseline)
+            batched.append(cost_of(unit, model, batch=True, at=at).cost)
+        return cls(tuple(standard), tuple(batched), tuple(baseline))
+
+    def price(self, tokens: tuple[int, int, int, int, int], *, batch: bool) -> EventCosts:
+        """The event's figures; exactly what the cost_of-based definitions give."""
+        i, w5, w1, r, o = tokens
+        s, b = self.standard, self.baseline
+        standard = i * s[0] + w5 * s[1] + w1 * s[2] + r * s[3] + o * s[4]
+        if batch:
+            c = self.batched
+            charged = i * c[0] + w5 * c[1] + w1 * c[2] + r * c[3] + o * c[4]
+        else:
+            charged = standard
+        baseline = i * b[0] + w5 * b[1] + w1 * b[2] + r * b[3] + o * b[4]
+        # Priced at list (non-batch) prices, like cost_of's baseline of the same tokens.
+        read_saved = r * (b[3] - s[3]) if r else ZERO
+        premium = w5 * (s[1] - b[1]) + w1 * (s[2] - b[2]) if w5 or w1 else ZERO
+        return EventCosts(
+            cost=quantize(charged.scaleb(-6)),
+            baseline_cost=quantize(baseline.scaleb(-6)),
+            cache_read_saved=quantize(read_saved.scaleb(-6)),
+            cache_write_premium=quantize(premium.scaleb(-6)),
+            batch_discount=quantize((standard - charged).scaleb(-6)) if batch else ZERO,
+        )
 
 
-_CACHE_LIMIT = 200_000
 _VERSION_TTL = 60.0  # seconds; a price registered at run time applies within a minute
-_versions: dict[tuple[str, date], tuple[ModelPrice, float]] = {}
+_CACHE_LIMIT = 10_000
+_rates: dict[tuple[str, date], tuple[Rates, float]] = {}
 
 
-def _price_version(model: str, at: datetime) -> ModelPrice:
-    # Price versions change on dates; looking one up is the slow part of pricing an event.
+def rates_for(model: str, at: datetime) -> Rates:
+    """The rates of `model`'s price version in force on `at`'s UTC day (cached for a minute).
+
+    Raises PriceNotFound for a model the price table does not know.
+    """
     key = (model, at.astimezone(UTC).date())
-    found = _versions.get(key)
+    found = _rates.get(key)
     now = time.monotonic()
     if found is not None and found[1] > now:
         return found[0]
-    if len(_versions) >= _CACHE_LIMIT:
-        _versions.clear()
-    price = price_for(model, at=at)
-    _versions[key] = (price, now + _VERSION_TTL)
-    return price
+    if len(_rates) >= _CACHE_LIMIT:
+        _rates.clear()
+    price_for(model, at=at)  # raises PriceNotFound before any work
+    rates = Rates.of(model, at)
+    _rates[key] = (rates, now + _VERSION_TTL)
+    return rates
 
 
-_cache: dict[tuple[TokenUsage, str, bool, ModelPrice], EventCosts] = {}
-
-
-def _price(usage: TokenUsage, model: str, batch: bool, at: datetime) -> EventCosts:
-    charged = cost_of(usage, model, batch=batch, at=at)
-    standard = cost_of(usage, model, batch=False, at=at) if batch else charged
-    read_saved = write_premium = ZERO
-    if usage.cache_read_tokens:
-        # cost_of's baseline prices the same tokens as plain input: the difference is the saving.
-        reads = cost_of(TokenUsage(cache_read_tokens=usage.cache_read_tokens), model, at=at)
-        read_saved = reads.baseline - reads.cost
-    if usage.cache_write_5m_tokens or usage.cache_write_1h_tokens:
-        writes = cost_of(
-            TokenUsage(
-                cache_write_5m_tokens=usage.cache_write_5m_tokens,
-                cache_write_1h_tokens=usage.cache_write_1h_tokens,
-            ),
-            model,
-            at=at,
-        )
-        write_premium = writes.cost - writes.baseline
-    return EventCosts(
-        cost=quantize(charged.cost),
-        baseline_cost=quantize(charged.baseline),
-        cache_read_saved=quantize(read_saved),
-        cache_write_premium=quantize(write_premium),
-        batch_discount=quantize(standard.cost - charged.cost) if batch else ZERO,
+def price_event(*, usage: TokenUsage, model: str, mode: str, at: datetime) -> EventCosts:
+    """Price one call with the table valid at `at`. Raises PriceNotFound for unknown models."""
+    tokens = (
+        usage.input_tokens,
+        usage.cache_write_5m_tokens,
+        usage.cache_write_1h_tokens,
+        usage.cache_read_tokens,
+        usage.output_tokens,
     )
+    return rates_for(model, at).price(tokens, batch=mode in BATCH_MODES)
 
 
-__all__ = ["ZERO", "EventCosts", "PriceNotFound", "price_event", "quantize", "usage_of"]
+@lru_cache(maxsize=4096)
+def cache_kind(provider: str, model: str) -> str | None:
+    """ "explicit", "automatic" or None (no prompt caching) for a provider's model.
+
+    Cached: `detect` logs a warning for unknown models, once per model is enough.
+    """
+    capabilities = ProviderCapabilities.detect(provider, model)
+    return capabilities.cache_marker_type if capabilities.supports_caching else None
+
+
+def cacheable_input(kind: str | None, tokens: tuple[int, int, int, int, int]) -> int:
+    """Input tokens that could have been read from the cache (the hit rate's denominator).
+
+    Explicit-marker providers (Anthropic-style): what went through a breakpoint, i.e. cache
+    reads and cache writes. Automatic providers (OpenAI, Gemini): every input token, since a
+    miss is plain input there. Providers without prompt caching: none.
+    """
+    if kind is None:
+        return 0
+    uncached, write_5m, write_1h, read, _ = tokens
+    if kind == "explicit":
+        return read + write_5m + write_1h
+    return read + uncached + write_5m + write_1h
+
+
+__all__ = [
+    "ZERO",
+    "EventCosts",
+    "PriceNotFound",
+    "Rates",
+    "cache_kind",
+    "cacheable_input",
+    "price_event",
+    "quantize",
+    "rates_for",
+    "usage_of",
+]

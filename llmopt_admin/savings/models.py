@@ -1,4 +1,4 @@
-"""The usage ledger (one row per LLM call) and its hourly rollups.
+"""The usage ledger (one row per LLM call) and its hourly and daily rollups.
 
 Every cost column is USD as an exact Decimal. Each event also stores how its saving splits by
 mechanism, so rollups (and `rebuild_rollups`) are plain sums and always add up to the raw rows:
@@ -36,7 +36,9 @@ class CostSource(models.TextChoices):
 class LedgerEvent(models.Model):
     """What one LLM call used and cost. `request_id` makes ingest idempotent."""
 
-    request_id = models.CharField(max_length=200, unique=True)
+    # Unique by a named constraint, not `unique=True`: that would add a second, pattern-ops
+    # index on PostgreSQL, maintained on every insert and never used.
+    request_id = models.CharField(max_length=200)
     timestamp = models.DateTimeField()
     provider = models.CharField(max_length=64)
     model = models.CharField(max_length=128)
@@ -49,6 +51,11 @@ class LedgerEvent(models.Model):
     cache_write_1h_tokens = models.PositiveBigIntegerField(default=0)
     cache_read_tokens = models.PositiveBigIntegerField(default=0)
     output_tokens = models.PositiveBigIntegerField(default=0)
+    cacheable_input_tokens = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Input that could have been read from the cache: the hit rate's denominator "
+        "(see costing.cacheable_input).",
+    )
 
     cost = _money()
     baseline_cost = _money()
@@ -68,10 +75,16 @@ class LedgerEvent(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request_id"], name="savings_event_request_id"),
+        ]
+        # Every index costs each ingested row; the dashboard reads rollups, so the ledger keeps
+        # only what exports (period) and batch lookups (batch rows only) need.
         indexes = [
             models.Index(fields=["timestamp"], name="savings_event_ts"),
-            models.Index(fields=["provider", "model", "timestamp"], name="savings_event_pm_ts"),
-            models.Index(fields=["batch_id"], name="savings_event_batch"),
+            models.Index(
+                fields=["batch_id"], name="savings_event_batch", condition=~models.Q(batch_id="")
+            ),
         ]
         ordering = ["-timestamp"]
 
@@ -84,10 +97,9 @@ class LedgerEvent(models.Model):
         return self.reported_cost is not None and self.reported_cost != self.cost
 
 
-class HourlyRollup(models.Model):
-    """Sums of the ledger per UTC hour, provider, model and mode; the dashboard reads only these."""
+class RollupSums(models.Model):
+    """The sums a rollup row keeps for one time bucket, provider, model and mode."""
 
-    hour = models.DateTimeField()
     provider = models.CharField(max_length=64)
     model = models.CharField(max_length=128)
     mode = models.CharField(max_length=16, choices=MODE_CHOICES)
@@ -98,12 +110,23 @@ class HourlyRollup(models.Model):
     cache_write_1h_tokens = models.BigIntegerField(default=0)
     cache_read_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
+    cacheable_input_tokens = models.BigIntegerField(default=0)
 
     cost = _money(total=True)
     baseline_cost = _money(total=True)
     cache_read_saved = _money(total=True)
     cache_write_premium = _money(total=True)
     batch_discount = _money(total=True)
+
+    class Meta:
+        abstract = True
+
+
+class HourlyRollup(RollupSums):
+    """Sums of the ledger per UTC hour, provider, model and mode; the dashboard reads only
+    rollups (these for the hours at the ends of a period, DailyRollup for its whole days)."""
+
+    hour = models.DateTimeField()
 
     class Meta:
         constraints = [
@@ -117,6 +140,25 @@ class HourlyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.provider}/{self.model} {self.mode}"
+
+
+class DailyRollup(RollupSums):
+    """Sums of the ledger per UTC day, provider, model and mode (24x fewer rows than hourly)."""
+
+    day = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "provider", "model", "mode"], name="savings_daily_key"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["provider", "model", "day"], name="savings_daily_pm_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.provider}/{self.model} {self.mode}"
 
 
 # Columns summed from events into rollups, in one place for the service, the rebuild and selectors.
@@ -134,4 +176,4 @@ MONEY_FIELDS = (
     "cache_write_premium",
     "batch_discount",
 )
-SUM_FIELDS = TOKEN_FIELDS + MONEY_FIELDS
+SUM_FIELDS = (*TOKEN_FIELDS, "cacheable_input_tokens", *MONEY_FIELDS)

@@ -1,12 +1,15 @@
-"""Reads for the savings dashboard and API. Figures come from the hourly rollups only.
+"""Reads for the savings dashboard and API. Figures come from the rollups only: daily rows for
+the whole UTC days of a period, hourly rows for the hours at either end.
 
 Definitions shown on the dashboard (one place, so the page and the API agree):
 
 - spend: what was charged; baseline: the same tokens at plain input/output prices, no caching,
   no batch discount; saved = baseline - spend (negative when cache writes never paid back).
-- cache hit rate = cache-read input tokens / cacheable input tokens, where cacheable input is
-  the input that went through a cache breakpoint: cache reads + cache writes (5 min and 1 h).
-  Uncached input (no breakpoint, or below the model's minimum) is not in the denominator.
+- cache hit rate = cache-read input tokens / cacheable input tokens. What is cacheable depends
+  on the provider's kind of caching (`ProviderCapabilities.detect`), stored per event at ingest
+  (`costing.cacheable_input`): with explicit breakpoints (Anthropic-style), the input that went
+  through one (cache reads + cache writes); with automatic caching (OpenAI, Gemini), all input,
+  since a miss there is plain input; providers without prompt caching are left out.
 - batch share = events sent through a batch API (modes `batch` and `batch+cache`) / all events.
 
 - saving by mechanism: cache reads saved and the cache write premium are priced at list
@@ -19,20 +22,21 @@ the rollups' grain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models.functions import TruncDate
 
 from llmopt_admin.savings.models import (
     BATCH_MODES,
     MONEY_FIELDS,
     SUM_FIELDS,
     TOKEN_FIELDS,
+    DailyRollup,
     HourlyRollup,
     LedgerEvent,
 )
@@ -47,8 +51,9 @@ PRESETS: Mapping[str, timedelta] = {
 }
 DEFAULT_PRESET = "30d"
 HIT_RATE_DEFINITION = (
-    "cache-read input tokens ÷ cacheable input tokens (cache reads + cache writes). "
-    "Input sent without a cache breakpoint is not counted."
+    "cache-read input tokens ÷ cacheable input tokens. Cacheable: with explicit cache "
+    "breakpoints (Anthropic), cache reads + writes; with automatic caching (OpenAI, Gemini), "
+    "all input; providers without prompt caching are left out."
 )
 BATCH_SHARE_DEFINITION = "calls sent through a batch API (batch, batch+cache) ÷ all calls."
 
@@ -86,13 +91,48 @@ class Filters:
         return (self.end - self.start).total_seconds() / 86400
 
 
-def _rollups(filters: Filters) -> QuerySet[HourlyRollup]:
-    query = HourlyRollup.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+def _filtered(query: QuerySet[Any], filters: Filters) -> QuerySet[Any]:
     if filters.provider:
         query = query.filter(provider=filters.provider)
     if filters.model:
         query = query.filter(model=filters.model)
     return query
+
+
+def _parts(filters: Filters) -> tuple[QuerySet[DailyRollup] | None, QuerySet[HourlyRollup] | None]:
+    """The rollup rows that cover the period exactly: daily rows for its whole UTC days and
+    hourly rows for the hours before the first and after the last whole day (None: no rows)."""
+    first_day = ceil_hour(filters.start)
+    if first_day.hour:
+        first_day = first_day.replace(hour=0) + timedelta(days=1)
+    last_day = filters.end.replace(hour=0)
+    if first_day >= last_day:
+        hourly = HourlyRollup.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+        return None, _filtered(hourly, filters)
+    daily = DailyRollup.objects.filter(day__gte=first_day.date(), day__lt=last_day.date())
+    edges = Q()
+    if filters.start < first_day:
+        edges |= Q(hour__gte=filters.start, hour__lt=first_day)
+    if last_day < filters.end:
+        edges |= Q(hour__gte=last_day, hour__lt=filters.end)
+    hourly_edges = _filtered(HourlyRollup.objects.filter(edges), filters) if edges else None
+    return _filtered(daily, filters), hourly_edges
+
+
+def _merged(
+    queries: list[QuerySet[Any]], key: tuple[str, ...]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Rows of several grouped queries with the same key, their sums added up."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for query in queries:
+        for row in query:
+            found = merged.setdefault(tuple(row[k] for k in key), {})
+            for name, value in row.items():
+                if name.startswith("t_") and value is not None:
+                    found[name] = found.get(name, 0) + value
+                elif name not in found:
+                    found[name] = value
+    return merged
 
 
 def _sums() -> dict[str, Any]:
@@ -113,6 +153,7 @@ class Figures:
     cache_write_1h_tokens: int
     cache_read_tokens: int
     output_tokens: int
+    cacheable_input_tokens: int
     cost: Decimal
     baseline_cost: Decimal
     cache_read_saved: Decimal
@@ -122,7 +163,8 @@ class Figures:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Figures:
         values = {
-            name: row.get(f"t_{name}") or 0 for name in ("events", "batch_events", *TOKEN_FIELDS)
+            name: row.get(f"t_{name}") or 0
+            for name in ("events", "batch_events", *TOKEN_FIELDS, "cacheable_input_tokens")
         }
         money = {name: Decimal(row.get(f"t_{name}") or 0) for name in MONEY_FIELDS}
         return cls(**values, **money)
@@ -135,13 +177,24 @@ class Figures:
     def saved_pct(self) -> float | None:
         return float(self.saved / self.baseline_cost * 100) if self.baseline_cost else None
 
-    @property
-    def cacheable_input_tokens(self) -> int:
-        return self.cache_read_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens
+    @classmethod
+    def total(cls, parts: Iterable[Figures]) -> Figures:
+        """The figures of several disjoint sets of rows together."""
+        sums: dict[str, Any] = {}
+        for part in parts:
+            for name, value in asdict(part).items():
+                sums[f"t_{name}"] = sums.get(f"t_{name}", 0) + value
+        return cls.from_row(sums)
 
     @property
     def total_input_tokens(self) -> int:
-        return self.input_tokens + self.cacheable_input_tokens
+        """Every input token: uncached, cache writes and cache reads."""
+        return (
+            self.input_tokens
+            + self.cache_write_5m_tokens
+            + self.cache_write_1h_tokens
+            + self.cache_read_tokens
+        )
 
     @property
     def cache_hit_rate(self) -> float | None:
@@ -164,7 +217,6 @@ class Figures:
         data.update(
             saved=str(self.saved),
             saved_pct=self.saved_pct,
-            cacheable_input_tokens=self.cacheable_input_tokens,
             cache_hit_rate=self.cache_hit_rate,
             batch_share=self.batch_share,
             unattributed=str(self.unattributed),
@@ -174,32 +226,34 @@ class Figures:
 
 def savings_summary(*, filters: Filters) -> Figures:
     """The headline figures for a period and filters."""
-    return Figures.from_row(_rollups(filters).aggregate(**_sums()))
+    return Figures.total(Figures.from_row(q.aggregate(**_sums())) for q in _parts(filters) if q)
 
 
 def savings_breakdown(*, filters: Filters) -> list[tuple[str, str, Figures]]:
     """(provider, model, figures) per provider/model, most expensive first."""
-    rows = (
-        _rollups(filters)
-        .values("provider", "model")
-        .annotate(**_sums())
-        .order_by("-t_cost", "provider", "model")
-    )
-    return [(row["provider"], row["model"], Figures.from_row(row)) for row in rows]
+    key = ("provider", "model")
+    queries = [q.values(*key).annotate(**_sums()).order_by() for q in _parts(filters) if q]
+    rows = [(k[0], k[1], Figures.from_row(row)) for k, row in _merged(queries, key).items()]
+    rows.sort(key=lambda row: (-row[2].cost, row[0], row[1]))
+    return rows
 
 
 def savings_timeseries(*, filters: Filters) -> list[tuple[datetime, Figures]]:
     """One point per hour (periods up to 2 days) or per UTC day, gaps included as zeros."""
     hourly = filters.end - filters.start <= timedelta(days=2)
-    trunc = TruncHour("hour", tzinfo=UTC) if hourly else TruncDay("hour", tzinfo=UTC)
-    rows = (
-        _rollups(filters)
-        .annotate(bucket=trunc)
-        .values("bucket")
-        .annotate(**_sums())
-        .order_by("bucket")
-    )
-    found = {row["bucket"]: Figures.from_row(row) for row in rows}
+    if hourly:
+        query = HourlyRollup.objects.filter(hour__gte=filters.start, hour__lt=filters.end)
+        grouped = [_filtered(query, filters).values(bucket=F("hour")).annotate(**_sums())]
+    else:
+        daily, edges = _parts(filters)
+        grouped = [] if daily is None else [daily.values(bucket=F("day")).annotate(**_sums())]
+        if edges is not None:
+            day = TruncDate("hour", tzinfo=UTC)
+            grouped.append(edges.annotate(bucket=day).values("bucket").annotate(**_sums()))
+    found = {
+        _moment(bucket): Figures.from_row(row)
+        for (bucket,), row in _merged([q.order_by() for q in grouped], ("bucket",)).items()
+    }
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     first = filters.start if hourly else filters.start.replace(hour=0)
     empty = Figures.from_row({})
@@ -211,9 +265,18 @@ def savings_timeseries(*, filters: Filters) -> list[tuple[datetime, Figures]]:
     return points
 
 
+def _moment(bucket: date | datetime) -> datetime:
+    if isinstance(bucket, datetime):
+        return bucket.astimezone(UTC)
+    return datetime.combine(bucket, time(), tzinfo=UTC)
+
+
 def filter_choices() -> dict[str, list[str]]:
-    """Providers and models present in the rollups, and which models each provider has."""
-    pairs = HourlyRollup.objects.values_list("provider", "model").distinct().order_by()
+    """Providers and models present in the rollups, and which models each provider has.
+
+    Read from the daily rollups: every hourly row has its day there, at 1/24 of the rows.
+    """
+    pairs = DailyRollup.objects.values_list("provider", "model").distinct().order_by()
     by_provider: dict[str, list[str]] = {}
     for provider, model in pairs:
         by_provider.setdefault(provider, []).append(model)
@@ -239,25 +302,16 @@ class ModelTraffic:
 
 def traffic_by_model(*, filters: Filters) -> list[ModelTraffic]:
     """Token volumes per provider/model in a period, for the what-if projection."""
-    rows = (
-        _rollups(filters)
-        .values("provider", "model")
-        .annotate(
-            n=Sum("events"),
-            all_input=Sum(
-                F("input_tokens")
-                + F("cache_write_5m_tokens")
-                + F("cache_write_1h_tokens")
-                + F("cache_read_tokens")
-            ),
-            read=Sum("cache_read_tokens"),
-            out=Sum("output_tokens"),
-        )
-        .order_by("provider", "model")
-    )
     return [
-        ModelTraffic(r["provider"], r["model"], r["n"], r["all_input"], r["read"], r["out"])
-        for r in rows
+        ModelTraffic(
+            provider,
+            model,
+            figures.events,
+            figures.total_input_tokens,
+            figures.cache_read_tokens,
+            figures.output_tokens,
+        )
+        for provider, model, figures in sorted(savings_breakdown(filters=filters))
     ]
 
 

@@ -19,18 +19,27 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncHour
+from django.db.models.functions import TruncDate, TruncHour
+from django.utils import timezone
 
-from llmopt_admin.savings.costing import ZERO, EventCosts, PriceNotFound, price_event, quantize
+from llmopt_admin.savings.costing import (
+    ZERO,
+    EventCosts,
+    PriceNotFound,
+    cache_kind,
+    cacheable_input,
+    quantize,
+    rates_for,
+)
 from llmopt_admin.savings.models import (
+    BATCH_MODES,
     SUM_FIELDS,
-    TOKEN_FIELDS,
     CostSource,
+    DailyRollup,
     HourlyRollup,
     LedgerEvent,
 )
 from llmopt_admin.savings.validation import check_event
-from optimization.pricing import TokenUsage
 from optimization.telemetry import UsageEvent
 
 logger = logging.getLogger(__name__)
@@ -51,35 +60,9 @@ _EVENT_COLUMNS = (
     "reported_cost",
     "received_at",
 )
-_KEY = ("hour", "provider", "model", "mode")
-_MONEY_TYPES = ("numeric",) * 5
-_EVENT_TYPES = (
-    *("text", "timestamptz", "text", "text", "text", "text", "text"),
-    *("bigint",) * 5,
-    *_MONEY_TYPES,
-    *("text", "numeric", "timestamptz"),
-)
-_ROLLUP_TYPES = ("timestamptz", "text", "text", "text", "bigint", *("bigint",) * 5, *_MONEY_TYPES)
 
 
-def _server_cursor() -> Any:
-    """A psycopg cursor with server-side binding on Django's connection (same transaction).
-
-    Django's default client-side binding quotes every array element in Python; sending the
-    arrays as parameters is several times faster for thousands of rows.
-    """
-    import psycopg
-
-    connection.ensure_connection()
-    return psycopg.Cursor(connection.connection)
-
-
-def _unnest(types: Sequence[str]) -> str:
-    """`unnest(%s::text[], …)`: rows from one array parameter per column (PostgreSQL)."""
-    return "unnest(" + ", ".join(f"%s::{kind}[]" for kind in types) + ")"
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PricedEvent:
     """An event ready for the ledger: its costs come from the price table or the caller."""
 
@@ -87,6 +70,7 @@ class PricedEvent:
     costs: EventCosts
     cost_source: str
     reported_cost: Decimal | None
+    cacheable_input_tokens: int
 
     @property
     def hour(self) -> datetime:
@@ -103,12 +87,23 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
+def _tokens(event: UsageEvent) -> tuple[int, int, int, int, int]:
+    return (
+        event.input_tokens,
+        event.cache_write_5m_tokens,
+        event.cache_write_1h_tokens,
+        event.cache_read_tokens,
+        event.output_tokens,
+    )
+
+
 def event_price(event: UsageEvent, *, cost_given: bool = True) -> PricedEvent:
     """Price `event` (see costing.py for the policy). Raises PriceNotFound when the model is
     unknown to the price table and the caller gave no cost to fall back on."""
-    usage = TokenUsage(**{name: getattr(event, name) for name in TOKEN_FIELDS})
+    tokens = _tokens(event)
+    cacheable = cacheable_input(cache_kind(event.provider, event.model), tokens)
     try:
-        costs = price_event(usage=usage, model=event.model, mode=event.mode, at=event.timestamp)
+        rates = rates_for(event.model, event.timestamp)
     except PriceNotFound:
         if not cost_given:
             raise
@@ -119,11 +114,12 @@ def event_price(event: UsageEvent, *, cost_given: bool = True) -> PricedEvent:
             cache_write_premium=ZERO,
             batch_discount=ZERO,
         )
-        return PricedEvent(event, costs, CostSource.REPORTED, None)
+        return PricedEvent(event, costs, CostSource.REPORTED, None, cacheable)
+    costs = rates.price(tokens, batch=event.mode in BATCH_MODES)
     reported = quantize(event.cost) if cost_given else None
     if reported is not None and reported == costs.cost:
         reported = None
-    return PricedEvent(event, costs, CostSource.PRICE_TABLE, reported)
+    return PricedEvent(event, costs, CostSource.PRICE_TABLE, reported, cacheable)
 
 
 def usage_events_record(*, events: Sequence[UsageEvent]) -> IngestResult:
@@ -138,8 +134,9 @@ def usage_events_ingest(*, items: Sequence[Any]) -> IngestResult:
     """Validate raw JSON events one by one and record the valid ones; never raises on bad input."""
     result = IngestResult()
     priced: list[PricedEvent] = []
+    now = timezone.now()
     for index, raw in enumerate(items):
-        checked = check_event(raw)
+        checked = check_event(raw, now=now)
         if isinstance(checked, dict):
             request_id = raw.get("request_id") if isinstance(raw, dict) else None
             result.rejected.append(
@@ -154,8 +151,9 @@ def usage_events_ingest(*, items: Sequence[Any]) -> IngestResult:
                     "index": index,
                     "request_id": checked.event.request_id,
                     "errors": {
-                        "model": f"no price is known for {checked.event.model!r}; send cost "
-                        "and baseline_cost with the event, or add the model to the price table"
+                        "model": f"no price is known for {checked.event.model!r}; send the "
+                        "call's cost and baseline_cost (non-zero decimal USD strings) with the "
+                        "event, or add the model to the price table (LLMOPT_PRICES_FILE)"
                     },
                 }
             )
@@ -173,11 +171,15 @@ def _record(priced: list[PricedEvent], result: IngestResult) -> IngestResult:
     ordered = [unique[key] for key in sorted(unique)]
     mismatches = sum(1 for item in ordered if item.reported_cost is not None)
     with transaction.atomic():
-        inserted = _insert_events(ordered)
-        fresh = [item for item in ordered if item.event.request_id in inserted]
-        _increment_rollups(fresh)
-    result.accepted += len(fresh)
-    result.duplicates += len(priced) - len(fresh)
+        if connection.vendor == "postgresql":
+            accepted = _record_postgresql(ordered)
+        else:
+            inserted = _insert_events(ordered)
+            fresh = [item for item in ordered if item.event.request_id in inserted]
+            _increment_rollups(fresh)
+            accepted = len(fresh)
+    result.accepted += accepted
+    result.duplicates += len(priced) - accepted
     if mismatches:
         logger.warning(
             "usage ingest: %d event(s) reported a cost different from the price table's; "
@@ -202,6 +204,7 @@ def _event_row(item: PricedEvent, now: datetime) -> tuple[Any, ...]:
         event.cache_write_1h_tokens,
         event.cache_read_tokens,
         event.output_tokens,
+        item.cacheable_input_tokens,
         costs.cost,
         costs.baseline_cost,
         costs.cache_read_saved,
@@ -214,9 +217,7 @@ def _event_row(item: PricedEvent, now: datetime) -> tuple[Any, ...]:
 
 
 def _prepare(rows: list[tuple[Any, ...]], model: type[Any], columns: Sequence[str]) -> list[Any]:
-    """Flatten rows into query parameters, adapted for the database in use."""
-    if connection.vendor == "postgresql":  # psycopg adapts datetime/Decimal itself, and fast
-        return [value for row in rows for value in row]
+    """Flatten rows into query parameters, adapted by the model's fields for the database."""
     fields = [model._meta.get_field(name) for name in columns]
     return [
         f.get_db_prep_save(value, connection)
@@ -225,28 +226,124 @@ def _prepare(rows: list[tuple[Any, ...]], model: type[Any], columns: Sequence[st
     ]
 
 
+_INCOMING = "savings_incoming"
+# COPY's text format: these four characters would end a field or a row.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_line(item: PricedEvent, now: str) -> str:
+    """One ledger row in COPY text format (tab-separated, \\N for NULL)."""
+    event, costs = item.event, item.costs
+    reported = item.reported_cost
+    return "\t".join(
+        (
+            event.request_id.translate(_COPY_ESCAPES),
+            event.timestamp.isoformat(),
+            event.provider.translate(_COPY_ESCAPES),
+            event.model.translate(_COPY_ESCAPES),
+            event.mode,
+            (event.config_entry or "").translate(_COPY_ESCAPES),
+            (event.batch_id or "").translate(_COPY_ESCAPES),
+            str(event.input_tokens),
+            str(event.cache_write_5m_tokens),
+            str(event.cache_write_1h_tokens),
+            str(event.cache_read_tokens),
+            str(event.output_tokens),
+            str(item.cacheable_input_tokens),
+            str(costs.cost),
+            str(costs.baseline_cost),
+            str(costs.cache_read_saved),
+            str(costs.cache_write_premium),
+            str(costs.batch_discount),
+            item.cost_source,
+            "\\N" if reported is None else str(reported),
+            now,
+        )
+    )
+
+
+def _stage(cursor: Any, lines: list[str]) -> None:
+    """COPY ledger rows into `savings_incoming`, a temp table private to this session."""
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(name) for name in _EVENT_COLUMNS)
+    # Created once per database session; emptied at each commit and before each use (callers
+    # may run several loads inside one outer transaction).
+    cursor.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} ON COMMIT DELETE ROWS AS "  # noqa: S608  # nosec B608 - our quoted names
+        f"SELECT {columns} FROM {qn(LedgerEvent._meta.db_table)} WITH NO DATA"
+    )
+    cursor.execute(f"DELETE FROM {_INCOMING}")  # noqa: S608  # nosec B608 - constant name
+    with cursor.cursor.copy(f"COPY {_INCOMING} ({columns}) FROM STDIN") as copy:
+        copy.write("\n".join(lines) + "\n")
+
+
+def _insert_staged() -> str:
+    """INSERT the staged rows that are new; a CTE body returning every inserted row.
+
+    Rows go in request id order, so concurrent writers take the unique index's locks in the
+    same order; a request id another transaction is inserting waits for it, then is skipped.
+    """
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(name) for name in _EVENT_COLUMNS)
+    return (
+        f"INSERT INTO {qn(LedgerEvent._meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608 - our quoted names
+        f"SELECT {columns} FROM {_INCOMING} ORDER BY {qn('request_id')} "
+        f"ON CONFLICT ({qn('request_id')}) DO NOTHING RETURNING {columns}"
+    )
+
+
+def _rollup_upsert(model: type[Any], bucket: str, source: str) -> str:
+    """INSERT … ON CONFLICT DO UPDATE adding `source`'s rows, grouped by `bucket` and key."""
+    qn = connection.ops.quote_name
+    table = qn(model._meta.db_table)
+    key = (bucket, "provider", "model", "mode")
+    counted = ("events", *SUM_FIELDS)
+    updates = ", ".join(f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in counted)
+    sums = ", ".join(f"SUM({qn(c)})" for c in SUM_FIELDS)
+    return (
+        f"INSERT INTO {table} ({', '.join(qn(c) for c in (*key, *counted))}) "  # noqa: S608  # nosec B608 - our quoted names
+        f"SELECT {_BUCKETS[bucket]}, {qn('provider')}, {qn('model')}, {qn('mode')}, "
+        f"COUNT(*), {sums} FROM {source} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 "
+        f"ON CONFLICT ({', '.join(qn(c) for c in key)}) DO UPDATE SET {updates}"
+    )
+
+
+# PostgreSQL expressions of each rollup's time bucket (UTC) from the event's timestamp.
+_BUCKETS = {
+    "hour": "date_trunc('hour', \"timestamp\", 'UTC')",
+    "day": "(\"timestamp\" AT TIME ZONE 'UTC')::date",
+}
+
+
+def _record_postgresql(items: list[PricedEvent]) -> int:
+    """Insert the new events and add them to the rollups in one statement; returns how many
+    were new. Duplicates (already in the ledger) never reach the rollups."""
+    if not items:
+        return 0
+    stamp = datetime.now(UTC).isoformat()
+    with connection.cursor() as cursor:
+        _stage(cursor, [_copy_line(item, stamp) for item in items])
+        cursor.execute(
+            f"WITH inserted AS ({_insert_staged()}), "  # noqa: S608  # nosec B608 - our quoted names
+            f"hourly AS ({_rollup_upsert(HourlyRollup, 'hour', 'inserted')}), "
+            f"daily AS ({_rollup_upsert(DailyRollup, 'day', 'inserted')}) "
+            "SELECT COUNT(*) FROM inserted"
+        )
+        return int(cursor.fetchone()[0])
+
+
 def _insert_events(items: list[PricedEvent]) -> set[str]:
-    """INSERT … ON CONFLICT (request_id) DO NOTHING; returns the request ids really inserted."""
+    """INSERT … ON CONFLICT (request_id) DO NOTHING (databases other than PostgreSQL, e.g.
+    SQLite for `make run`); returns the request ids really inserted."""
     if not items:
         return set()
+    now = datetime.now(UTC)
     qn = connection.ops.quote_name
     table = qn(LedgerEvent._meta.db_table)
     columns = ", ".join(qn(name) for name in _EVENT_COLUMNS)
     placeholder = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
-    now = datetime.now(UTC)
-    inserted: set[str] = set()
+    found: set[str] = set()
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One array per column: a short statement whatever the row count (a VALUES list
-            # with 40,000 placeholders costs more to build and parse than to run).
-            rows = [_event_row(item, now) for item in items]
-            cursor = _server_cursor()
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT * FROM {_unnest(_EVENT_TYPES)} "  # noqa: S608  # nosec B608 - our quoted names
-                f"ON CONFLICT ({qn('request_id')}) DO NOTHING RETURNING {qn('request_id')}",
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return {row[0] for row in cursor.fetchall()}
         for start in range(0, len(items), _INSERT_CHUNK):
             chunk = [_event_row(item, now) for item in items[start : start + _INSERT_CHUNK]]
             sql = (
@@ -255,50 +352,55 @@ def _insert_events(items: list[PricedEvent]) -> set[str]:
                 + f" ON CONFLICT ({qn('request_id')}) DO NOTHING RETURNING {qn('request_id')}"
             )
             cursor.execute(sql, _prepare(chunk, LedgerEvent, _EVENT_COLUMNS))
-            inserted.update(row[0] for row in cursor.fetchall())
-    return inserted
+            found.update(row[0] for row in cursor.fetchall())
+    return found
 
 
 def _increment_rollups(items: Iterable[PricedEvent]) -> None:
-    totals: dict[tuple[Any, ...], list[Any]] = {}
+    """Add events to the hourly and daily rollups (databases other than PostgreSQL)."""
+    hourly: dict[tuple[Any, ...], list[Any]] = {}
     for item in items:
-        key = (item.hour, item.event.provider, item.event.model, item.event.mode)
-        row = totals.get(key)
-        if row is None:
-            row = totals[key] = [0] * (1 + len(TOKEN_FIELDS)) + [ZERO] * (
-                len(SUM_FIELDS) - len(TOKEN_FIELDS)
-            )
-        row[0] += 1
+        event, costs = item.event, item.costs
+        key = (item.hour, event.provider, event.model, event.mode)
         values = (
-            *(getattr(item.event, name) for name in TOKEN_FIELDS),
-            item.costs.cost,
-            item.costs.baseline_cost,
-            item.costs.cache_read_saved,
-            item.costs.cache_write_premium,
-            item.costs.batch_discount,
+            1,
+            *_tokens(event),
+            item.cacheable_input_tokens,
+            costs.cost,
+            costs.baseline_cost,
+            costs.cache_read_saved,
+            costs.cache_write_premium,
+            costs.batch_discount,
         )
-        for position, value in enumerate(values, start=1):
-            row[position] += value
+        row = hourly.get(key)
+        hourly[key] = (
+            list(values) if row is None else [a + b for a, b in zip(row, values, strict=True)]
+        )
+    daily: dict[tuple[Any, ...], list[Any]] = {}
+    for (hour, *rest), values in hourly.items():
+        key = (hour.date(), *rest)
+        row = daily.get(key)
+        daily[key] = (
+            list(values) if row is None else [a + b for a, b in zip(row, values, strict=True)]
+        )
+    _add_totals(HourlyRollup, "hour", hourly)
+    _add_totals(DailyRollup, "day", daily)
+
+
+def _add_totals(model: type[Any], bucket: str, totals: dict[tuple[Any, ...], list[Any]]) -> None:
     if not totals:
         return
     qn = connection.ops.quote_name
-    table = qn(HourlyRollup._meta.db_table)
+    table = qn(model._meta.db_table)
+    key = (bucket, "provider", "model", "mode")
     counted = ("events", *SUM_FIELDS)
-    all_columns = (*_KEY, *counted)
+    all_columns = (*key, *counted)
     placeholder = "(" + ", ".join(["%s"] * len(all_columns)) + ")"
     updates = ", ".join(f"{qn(c)} = {table}.{qn(c)} + excluded.{qn(c)}" for c in counted)
-    rows = [(*key, *totals[key]) for key in sorted(totals)]
-    conflict = f" ON CONFLICT ({', '.join(qn(c) for c in _KEY)}) DO UPDATE SET {updates}"  # nosec B608 - our quoted names
+    rows = [(*k, *totals[k]) for k in sorted(totals)]  # a fixed order: no deadlocks
+    conflict = f" ON CONFLICT ({', '.join(qn(c) for c in key)}) DO UPDATE SET {updates}"  # nosec B608 - our quoted names
     names = ", ".join(qn(c) for c in all_columns)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor = _server_cursor()
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM {_unnest(_ROLLUP_TYPES)}"  # noqa: S608  # nosec B608 - our quoted names
-                + conflict,
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             sql = (
@@ -306,37 +408,57 @@ def _increment_rollups(items: Iterable[PricedEvent]) -> None:
                 + ", ".join([placeholder] * len(chunk))
                 + conflict
             )
-            cursor.execute(sql, _prepare(chunk, HourlyRollup, all_columns))
+            cursor.execute(sql, _prepare(chunk, model, all_columns))
 
 
 def rollups_rebuild() -> int:
-    """Recompute every hourly rollup from the raw ledger; returns the number of rollup rows.
+    """Recompute every rollup from the raw ledger (hourly from the events, daily from the
+    hourly rows); returns the number of hourly rows.
 
     Runs in one transaction; on PostgreSQL it locks out concurrent ingests (SHARE lock on the
     ledger) for its duration, so no event can be counted twice or missed.
     """
-    grouped = (
+    hourly = (
         LedgerEvent.objects.annotate(bucket=TruncHour("timestamp", tzinfo=UTC))
         .values("bucket", "provider", "model", "mode")
         .annotate(n_events=Count("id"), **{f"s_{name}": Sum(name) for name in SUM_FIELDS})
         .order_by()
     )
+    daily = (
+        HourlyRollup.objects.annotate(bucket=TruncDate("hour", tzinfo=UTC))
+        .values("bucket", "provider", "model", "mode")
+        .annotate(n_events=Sum("events"), **{f"s_{name}": Sum(name) for name in SUM_FIELDS})
+        .order_by()
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            qn = connection.ops.quote_name
+            cursor.execute(f"LOCK TABLE {qn(LedgerEvent._meta.db_table)} IN SHARE MODE")
+        _refill(cursor, HourlyRollup, "hour", hourly)
+        _refill(cursor, DailyRollup, "day", daily)
+    return HourlyRollup.objects.count()
+
+
+def _refill(cursor: Any, model: type[Any], bucket: str, grouped: Any) -> None:
+    """Replace every row of a rollup table with `grouped` (bucket, key, n_events, s_<sum>...)."""
+    model.objects.all().delete()
     select_sql, params = grouped.query.sql_with_params()
     qn = connection.ops.quote_name
-    target = ", ".join(qn(c) for c in (*_KEY, "events", *SUM_FIELDS))
+    target = ", ".join(qn(c) for c in (bucket, "provider", "model", "mode", "events", *SUM_FIELDS))
     source = ", ".join(
         qn(c) for c in ("bucket", "provider", "model", "mode", "n_events")
     ) + "".join(f", {qn('s_' + name)}" for name in SUM_FIELDS)
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"LOCK TABLE {qn(LedgerEvent._meta.db_table)} IN SHARE MODE")
-        HourlyRollup.objects.all().delete()
-        cursor.execute(
-            f"INSERT INTO {qn(HourlyRollup._meta.db_table)} ({target}) "  # noqa: S608  # nosec B608 - our quoted names
-            f"SELECT {source} FROM ({select_sql}) AS grouped",
-            params,
-        )
-    return HourlyRollup.objects.count()
+    cursor.execute(
+        f"INSERT INTO {qn(model._meta.db_table)} ({target}) "  # noqa: S608  # nosec B608 - our quoted names
+        f"SELECT {source} FROM ({select_sql}) AS grouped",
+        params,
+    )
+
+
+def _insert_staged_rows(cursor: Any, lines: list[str]) -> int:
+    _stage(cursor, lines)
+    cursor.execute(f"WITH inserted AS ({_insert_staged()}) SELECT COUNT(*) FROM inserted")  # noqa: S608  # nosec B608 - our quoted names
+    return int(cursor.fetchone()[0])
 
 
 def ledger_bulk_load(*, events: Iterable[UsageEvent], chunk: int = 50_000) -> int:
@@ -356,37 +478,16 @@ def ledger_bulk_load(*, events: Iterable[UsageEvent], chunk: int = 50_000) -> in
                 batch = []
         return total + _record(batch, IngestResult()).accepted
 
-    qn = connection.ops.quote_name
-    table = qn(LedgerEvent._meta.db_table)
-    columns = ", ".join(qn(name) for name in _EVENT_COLUMNS)
-    now = datetime.now(UTC)
+    stamp = datetime.now(UTC).isoformat()
     inserted = 0
-    pending: list[tuple[Any, ...]] = []
-
-    def flush(cursor: Any) -> int:
-        cursor.execute("TRUNCATE savings_load")
-        with cursor.cursor.copy(f"COPY savings_load ({columns}) FROM STDIN") as copy:
-            for row in pending:
-                copy.write_row(row)
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM savings_load "  # noqa: S608  # nosec B608 - our quoted names
-            f"ON CONFLICT ({qn('request_id')}) DO NOTHING"
-        )
-        pending.clear()
-        return int(cursor.rowcount)
-
+    pending: list[str] = []
     with transaction.atomic(), connection.cursor() as cursor:
-        # Inside an outer transaction (tests, callers' atomic blocks) ON COMMIT has not run yet.
-        cursor.execute("DROP TABLE IF EXISTS savings_load")
-        cursor.execute(
-            f"CREATE TEMP TABLE savings_load ON COMMIT DROP AS "  # noqa: S608  # nosec B608 - our quoted names
-            f"SELECT {columns} FROM {table} WITH NO DATA"
-        )
         for event in events:
-            pending.append(_event_row(event_price(event), now))
+            pending.append(_copy_line(event_price(event), stamp))
             if len(pending) >= chunk:
-                inserted += flush(cursor)
+                inserted += _insert_staged_rows(cursor, pending)
+                pending = []
         if pending:
-            inserted += flush(cursor)
+            inserted += _insert_staged_rows(cursor, pending)
         rollups_rebuild()
     return inserted

@@ -24,6 +24,7 @@ _TOKEN_FIELDS = (
 )
 _STRINGS = {"request_id": 200, "provider": 64, "model": 128}
 _OPTIONAL_STRINGS = {"config_entry": 200, "batch_id": 200}
+_NUL = "must not contain NUL (\\u0000) characters"  # PostgreSQL text cannot store them
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
             errors[name] = "is required and must be a non-empty string"
         elif len(value) > limit:
             errors[name] = f"must be at most {limit} characters (got {len(value)})"
+        elif "\x00" in value:
+            errors[name] = _NUL
         else:
             values[name] = value.strip()
     for name, limit in _OPTIONAL_STRINGS.items():
@@ -55,6 +58,8 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
             errors[name] = "must be a string or null"
         elif len(value) > limit:
             errors[name] = f"must be at most {limit} characters (got {len(value)})"
+        elif "\x00" in value:
+            errors[name] = _NUL
         else:
             values[name] = value or None
 

@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from functools import wraps
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from django.conf import settings
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from llmopt_admin.accounts.decorators import staff_required
 from llmopt_admin.savings import selectors
 from llmopt_admin.savings.periods import Selection, selection_from_params
 from llmopt_admin.savings.what_if import what_if_projection
-
-View = Callable[..., HttpResponse]
-
-
-def staff_required(view: View) -> View:
-    """Anonymous visitors go to the login page (htmx: the whole page), non-staff get 403."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            if request.headers.get("HX-Request"):
-                login = f"{settings.LOGIN_URL}?next={quote('/savings/')}"
-                return HttpResponse(status=401, headers={"HX-Redirect": login})
-            return redirect_to_login(request.get_full_path())
-        if not user.is_staff:
-            raise PermissionDenied("staff only")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _chart_data(selection: Selection) -> dict[str, Any]:
@@ -61,13 +38,15 @@ def _chart_data(selection: Selection) -> dict[str, Any]:
 
 def _context(selection: Selection) -> dict[str, Any]:
     query = selection.query()
+    breakdown = selectors.savings_breakdown(filters=selection.filters)
     return {
         "selection": selection,
         "filters": selection.filters,
         "query": urlencode(query),
         "last_day": selection.filters.end - timedelta(seconds=1),
-        "summary": selectors.savings_summary(filters=selection.filters),
-        "breakdown": selectors.savings_breakdown(filters=selection.filters),
+        # The table's rows are disjoint and cover the period: their total is the headline.
+        "summary": selectors.Figures.total(figures for _, _, figures in breakdown),
+        "breakdown": breakdown,
         "chart": _chart_data(selection),
         "choices": selectors.filter_choices(),
         "presets": list(selectors.PRESETS),

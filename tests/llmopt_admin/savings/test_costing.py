@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from llmopt_admin.savings.costing import quantize
 from llmopt_admin.savings.services import event_price
-from optimization.pricing import PriceNotFound
+from optimization.pricing import PriceNotFound, TokenUsage, cost_of
 from optimization.telemetry import UsageEvent
 
 AT = datetime(2026, 1, 15, 10, tzinfo=UTC)
@@ -86,3 +89,38 @@ def test_an_unpriced_model_keeps_the_reported_cost_or_is_refused_without_one() -
     assert (priced.costs.cost, priced.costs.baseline_cost) == (Decimal("0.2"), Decimal("0.3"))
     with pytest.raises(PriceNotFound):
         event_price(unknown, cost_given=False)
+
+
+tokens = st.integers(min_value=0, max_value=5_000_000)
+
+
+@given(
+    usage=st.builds(TokenUsage, tokens, tokens, tokens, tokens, tokens),
+    model=st.sampled_from(
+        ["claude-sonnet-4-5", "claude-3-haiku", "gpt-4.1", "o3", "gemini-2.5-pro"]
+    ),
+    mode=st.sampled_from(["standard", "cached", "batch", "batch+cache", "fallback"]),
+    day=st.dates(min_value=datetime(2025, 1, 1).date(), max_value=datetime(2026, 11, 1).date()),
+)
+def test_every_figure_is_exactly_what_cost_of_gives_for_the_same_tokens(
+    usage: TokenUsage, model: str, mode: str, day: object
+) -> None:
+    at = datetime.combine(day, datetime.min.time(), tzinfo=UTC)  # type: ignore[call-overload]
+    batch = mode.startswith("batch")
+    costs = event_price(event(model=model, mode=mode, timestamp=at, **vars(usage))).costs
+    charged = cost_of(usage, model, batch=batch, at=at)
+    standard = cost_of(usage, model, at=at)
+    reads = cost_of(TokenUsage(cache_read_tokens=usage.cache_read_tokens), model, at=at)
+    writes = cost_of(
+        TokenUsage(
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        ),
+        model,
+        at=at,
+    )
+    assert costs.cost == quantize(charged.cost)
+    assert costs.baseline_cost == quantize(charged.baseline)
+    assert costs.cache_read_saved == quantize(reads.baseline - reads.cost)
+    assert costs.cache_write_premium == quantize(writes.cost - writes.baseline)
+    assert costs.batch_discount == quantize(standard.cost - charged.cost)

@@ -76,7 +76,10 @@ def test_the_summary_api_returns_the_ledger_figures_for_the_period(
     assert Decimal(day["cache_write_premium"]) == Decimal("0.0045")  # 6,000 x ($3.75 - $3)
     assert day["cache_hit_rate"] == pytest.approx(6000 / 12000)
     assert day["batch_share"] == 0.5
-    assert "cache reads + cache writes" in day["definitions"]["cache_hit_rate"]
+    assert (
+        "explicit cache breakpoints (Anthropic), cache reads + writes"
+        in (day["definitions"]["cache_hit_rate"])
+    )
 
     month = staff_client.get(SUMMARY, {"period": "30d", "provider": "openAI"}).json()
     assert (month["events"], Decimal(month["cost"]), Decimal(month["baseline_cost"])) == (
@@ -89,6 +92,42 @@ def test_the_summary_api_returns_the_ledger_figures_for_the_period(
     end = (NOW - timedelta(days=2)).date().isoformat()
     custom = staff_client.get(SUMMARY, {"start": start, "end": end}).json()
     assert (custom["period"], custom["events"], custom["model"]) == ("custom", 1, None)
+
+
+def test_the_hit_rate_counts_an_automatic_caching_providers_misses_as_cacheable_input(
+    staff_client: Client,
+) -> None:
+    record(
+        # OpenAI caches automatically: a miss is plain input, not a cache write.
+        ("hit", "gpt-4.1", "cached", 1, {"input_tokens": 500, "cache_read_tokens": 3_000}),
+        ("miss", "gpt-4.1", "cached", 2, {"input_tokens": 3_500}),
+        # Anthropic: only input that went through a breakpoint is cacheable.
+        ("read", "claude-sonnet-4-5", "cached", 3, {"input_tokens": 900, "cache_read_tokens": 900}),
+        ("write", "claude-sonnet-4-5", "cached", 4, {"cache_write_5m_tokens": 300}),
+        ("plain", "claude-sonnet-4-5", "standard", 5, {"input_tokens": 10_000}),
+    )
+    openai = staff_client.get(SUMMARY, {"period": "24h", "provider": "openAI"}).json()
+    assert openai["cacheable_input_tokens"] == 7_000
+    assert openai["cache_hit_rate"] == pytest.approx(3_000 / 7_000)  # not 100%
+    claude = staff_client.get(SUMMARY, {"period": "24h", "provider": "anthropic"}).json()
+    assert claude["cacheable_input_tokens"] == 1_200
+    assert claude["cache_hit_rate"] == pytest.approx(900 / 1_200)
+    both = staff_client.get(SUMMARY, {"period": "24h"}).json()
+    assert both["cache_hit_rate"] == pytest.approx(3_900 / 8_200)
+
+
+def test_a_provider_without_prompt_caching_is_left_out_of_the_hit_rate(
+    staff_client: Client,
+) -> None:
+    usage_events_record(
+        events=[
+            UsageEvent("m", NOW, "mistral", "mistral-large-latest", "standard", input_tokens=9_000)
+        ]
+    )
+    assert LedgerEvent.objects.get().cacheable_input_tokens == 0
+    summary = staff_client.get(SUMMARY, {"period": "24h"}).json()
+    assert summary["cacheable_input_tokens"] == 0
+    assert summary["cache_hit_rate"] is None
 
 
 def test_the_summary_api_explains_a_bad_period(staff_client: Client) -> None:

@@ -159,3 +159,39 @@ def test_a_staff_session_must_send_the_csrf_token(staff_user: Any, make_event: M
     token = client.cookies["csrftoken"].value
     response = post(client, {"events": [make_event(0)]}, HTTP_X_CSRFTOKEN=token)
     assert response.status_code == 200
+
+
+def test_an_unpriced_model_sent_with_the_recorders_zero_cost_is_rejected_saying_what_to_send(
+    staff_token: str, make_event: MakeEvent
+) -> None:
+    # UsageEvent.to_json() sends cost "0" / baseline_cost "0" when the recorder priced nothing.
+    body = {"events": [make_event(0, model="local-llama", cost="0", baseline_cost="0")]}
+    result = post(Client(), body, staff_token).json()
+    assert result["accepted"] == 0
+    message = result["rejected"][0]["errors"]["model"]
+    assert "no price is known for 'local-llama'" in message
+    assert "send the call's cost and baseline_cost" in message
+    assert "LLMOPT_PRICES_FILE" in message
+    assert LedgerEvent.objects.count() == 0
+
+
+def test_text_that_postgresql_cannot_store_is_rejected_and_copy_control_characters_survive(
+    staff_token: str, make_event: MakeEvent
+) -> None:
+    body = {
+        "events": [
+            make_event(0, request_id="a\x00b"),
+            make_event(1, request_id="tab\there\\back\nline\rreturn", batch_id="b\\1"),
+        ]
+    }
+    result = post(Client(), body, staff_token).json()
+    assert result["rejected"] == [
+        {
+            "index": 0,
+            "request_id": "a\x00b",
+            "errors": {"request_id": "must not contain NUL (\\u0000) characters"},
+        }
+    ]
+    assert result["accepted"] == 1
+    stored = LedgerEvent.objects.get()
+    assert (stored.request_id, stored.batch_id) == ("tab\there\\back\nline\rreturn", "b\\1")

@@ -8,11 +8,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncHour
+from django.db.models.functions import TruncDate, TruncHour
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmopt_admin.savings.models import SUM_FIELDS, HourlyRollup, LedgerEvent
+from llmopt_admin.savings.models import SUM_FIELDS, DailyRollup, HourlyRollup, LedgerEvent
+from llmopt_admin.savings.selectors import Filters, ledger_totals, savings_summary
 from llmopt_admin.savings.services import usage_events_record
 from optimization.telemetry import MODES, UsageEvent
 
@@ -38,23 +39,27 @@ events = st.builds(
 )
 
 
-def raw_groups() -> dict[tuple[object, ...], dict[str, object]]:
+def raw_groups(bucket: str = "hour") -> dict[tuple[object, ...], dict[str, object]]:
+    trunc = TruncHour if bucket == "hour" else TruncDate
+    key = (bucket, *KEY[1:])
     rows = (
-        LedgerEvent.objects.annotate(hour=TruncHour("timestamp", tzinfo=UTC))
-        .values(*KEY)
+        LedgerEvent.objects.annotate(**{bucket: trunc("timestamp", tzinfo=UTC)})
+        .values(*key)
         .annotate(events=Count("id"), **{f"t_{f}": Sum(f) for f in SUM_FIELDS})
         .order_by()
     )
     return {
-        tuple(r[k] for k in KEY): {"events": r["events"], **{f: r[f"t_{f}"] for f in SUM_FIELDS}}
+        tuple(r[k] for k in key): {"events": r["events"], **{f: r[f"t_{f}"] for f in SUM_FIELDS}}
         for r in rows
     }
 
 
-def rollup_groups() -> dict[tuple[object, ...], dict[str, object]]:
+def rollup_groups(bucket: str = "hour") -> dict[tuple[object, ...], dict[str, object]]:
+    table = HourlyRollup if bucket == "hour" else DailyRollup
+    key = (bucket, *KEY[1:])
     return {
-        tuple(r[k] for k in KEY): {f: r[f] for f in ("events", *SUM_FIELDS)}
-        for r in HourlyRollup.objects.values(*KEY, "events", *SUM_FIELDS)
+        tuple(r[k] for k in key): {f: r[f] for f in ("events", *SUM_FIELDS)}
+        for r in table.objects.values(*key, "events", *SUM_FIELDS)
     }
 
 
@@ -67,6 +72,7 @@ def test_rollups_equal_raw_totals_however_events_arrive_and_after_a_rebuild(
 ) -> None:
     LedgerEvent.objects.all().delete()
     HourlyRollup.objects.all().delete()
+    DailyRollup.objects.all().delete()
     seen: set[str] = set()
     for batch in batches:  # repeated request ids across and within batches are duplicates
         result = usage_events_record(events=batch)
@@ -76,9 +82,40 @@ def test_rollups_equal_raw_totals_however_events_arrive_and_after_a_rebuild(
         seen |= fresh
     incremental = rollup_groups()
     assert incremental == raw_groups()
+    incremental_daily = rollup_groups("day")
+    assert incremental_daily == raw_groups("day")
 
     call_command("rebuild_rollups", stdout=StringIO())
     assert rollup_groups() == incremental
+    assert rollup_groups("day") == incremental_daily
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    batch=st.lists(events, min_size=1, max_size=40),
+    start=st.integers(min_value=-30, max_value=80),
+    hours=st.integers(min_value=1, max_value=110),
+    provider=st.sampled_from([None, "anthropic", "openAI"]),
+)
+def test_a_period_read_from_daily_and_hourly_rollups_equals_the_raw_ledger(
+    batch: list[UsageEvent], start: int, hours: int, provider: str | None
+) -> None:
+    # Periods start and end at any hour, so whole days come from the daily rollups and the
+    # hours at either end from the hourly ones; together they must be exactly the ledger's.
+    LedgerEvent.objects.all().delete()
+    HourlyRollup.objects.all().delete()
+    DailyRollup.objects.all().delete()
+    usage_events_record(events=batch)
+    begin = START + timedelta(hours=start)
+    filters = Filters.of(begin, begin + timedelta(hours=hours), provider)
+    figures = savings_summary(filters=filters)
+    raw = ledger_totals(filters=filters)
+    assert figures.events == raw["events"]
+    assert figures.batch_events == raw["batch_events"]
+    for name in SUM_FIELDS:
+        assert getattr(figures, name) == (raw[name] or 0), name
 
 
 def test_rebuild_rollups_reports_matching_totals() -> None:
@@ -96,8 +133,10 @@ def test_rebuild_rollups_reports_matching_totals() -> None:
         ]
     )
     HourlyRollup.objects.all().delete()  # lost rollups are recovered from the raw events
+    DailyRollup.objects.filter(mode="batch").update(events=99)  # and wrong ones are replaced
     out = StringIO()
     call_command("rebuild_rollups", stdout=out)
     assert "from 5 events" in out.getvalue()
     assert "totals match the ledger" in out.getvalue()
     assert HourlyRollup.objects.aggregate(n=Sum("events"))["n"] == 5
+    assert DailyRollup.objects.aggregate(n=Sum("events"))["n"] == 5
