@@ -529,8 +529,8 @@ class OptimizedLLMWrapper(BaseChatModel):
         except BatchSubmitError as exc:
             submitted = exc.submitted
             failed.update(dict.fromkeys(exc.positions, exc))
-        except BatchError as exc:
-            failed.update(dict.fromkeys(exc.positions, exc))
+        except BatchError as exc:  # nothing was submitted: every request still needs an answer
+            failed.update(dict.fromkeys(range(len(requests)), exc))
         if submitted:
             # A poll that cannot finish raises: those requests may have succeeded, so they
             # are not resent; the batch id stays in the state store for `resume`.

@@ -491,3 +491,70 @@ async def test_errors_unrelated_to_caching_are_not_retried(simulator_url: str) -
     model.base_model.max_retries = 0
     with pytest.raises(anthropic.InternalServerError):
         await model.ainvoke(caller_marked(1))
+
+
+# --- batches the provider would not take ----------------------------------------------------
+
+
+def mixed_sizes() -> list[str]:
+    return ["Question 0", "Question 1", "Question 2 " + "x" * 1_500, "Question 3 " + "y" * 1_500]
+
+
+async def test_a_refused_second_batch_is_answered_by_the_standard_api_and_the_first_kept(
+    make_simulator: MakeSimulator,
+) -> None:
+    # the provider takes at most 2,000 bytes a batch: the first (small) batch is accepted, the
+    # second (large) one refused with 413
+    simulator = make_simulator(dataclasses.replace(FAST, batch_max_bytes=2_000))
+    recorder = InMemoryUsageRecorder()
+    model = fast_batches(wrapper(simulator.url, recorder, batchingEnabled=True, batchMaxSize=2))
+    replies = await model.abatch(mixed_sizes())
+    assert all(f"Question {i}" in str(r.content) for i, r in enumerate(replies))
+    assert len(simulator.batch_ids()) == 1
+    assert [e.mode for e in recorder.events] == ["batch", "batch", "fallback", "fallback"]
+
+
+async def test_a_request_too_large_for_any_batch_sends_all_through_the_standard_api(
+    simulator: LiveSimulator,
+) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = fast_batches(wrapper(simulator.url, recorder, batchingEnabled=True))
+    model.batch_client_options["max_bytes"] = 1_000
+    replies = await model.abatch(mixed_sizes())
+    assert all(f"Question {i}" in str(r.content) for i, r in enumerate(replies))
+    assert simulator.batch_ids() == []
+    assert [e.mode for e in recorder.events] == ["fallback"] * 4
+
+
+async def test_without_fallback_an_unsendable_batch_fails_every_position(
+    simulator: LiveSimulator,
+) -> None:
+    model = fast_batches(
+        wrapper(
+            simulator.url, InMemoryUsageRecorder(), batchingEnabled=True, fallbackToStandard=False
+        )
+    )
+    model.batch_client_options["max_bytes"] = 1_000
+    with pytest.raises(BatchError, match="4 of 4 batched request") as caught:
+        await model.abatch(mixed_sizes())
+    assert caught.value.positions == [0, 1, 2, 3]
+    assert simulator.batch_ids() == []
+    replies = await model.abatch(mixed_sizes(), return_exceptions=True)
+    assert all(isinstance(reply, BatchError) for reply in replies)
+
+
+class BrokenRecorder:
+    def record(self, event: object) -> None:
+        raise RuntimeError("the telemetry sink is down")
+
+
+async def test_a_failing_recorder_never_breaks_the_call(
+    simulator_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = OptimizedLLMWrapper(
+        base(simulator_url), "anthropic", {"optimizationEnabled": True}, recorder=BrokenRecorder()
+    )
+    with caplog.at_level(logging.WARNING):
+        reply = await model.ainvoke("Hello")
+    assert isinstance(reply, AIMessage)
+    assert "recording usage failed: the telemetry sink is down" in caplog.text
