@@ -226,13 +226,17 @@ class Figures:
 
 def savings_summary(*, filters: Filters) -> Figures:
     """The headline figures for a period and filters."""
-    return Figures.total(Figures.from_row(q.aggregate(**_sums())) for q in _parts(filters) if q)
+    return Figures.total(
+        Figures.from_row(q.aggregate(**_sums())) for q in _parts(filters) if q is not None
+    )
 
 
 def savings_breakdown(*, filters: Filters) -> list[tuple[str, str, Figures]]:
     """(provider, model, figures) per provider/model, most expensive first."""
     key = ("provider", "model")
-    queries = [q.values(*key).annotate(**_sums()).order_by() for q in _parts(filters) if q]
+    queries = [
+        q.values(*key).annotate(**_sums()).order_by() for q in _parts(filters) if q is not None
+    ]
     rows = [(k[0], k[1], Figures.from_row(row)) for k, row in _merged(queries, key).items()]
     rows.sort(key=lambda row: (-row[2].cost, row[0], row[1]))
     return rows
