@@ -46,7 +46,7 @@ def quantize(value: Decimal) -> Decimal:
     return value.quantize(_QUANTUM)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class EventCosts:
     cost: Decimal
     baseline_cost: Decimal

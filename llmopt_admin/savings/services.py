@@ -62,7 +62,7 @@ _EVENT_COLUMNS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PricedEvent:
     """An event ready for the ledger: its costs come from the price table or the caller."""
 
@@ -232,33 +232,21 @@ _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\
 
 
 def _copy_line(item: PricedEvent, now: str) -> str:
-    """One ledger row in COPY text format (tab-separated, \\N for NULL)."""
+    """One ledger row in COPY text format (tab-separated, \\N for NULL), in _EVENT_COLUMNS order."""
     event, costs = item.event, item.costs
-    reported = item.reported_cost
-    return "\t".join(
-        (
-            event.request_id.translate(_COPY_ESCAPES),
-            event.timestamp.isoformat(),
-            event.provider.translate(_COPY_ESCAPES),
-            event.model.translate(_COPY_ESCAPES),
-            event.mode,
-            (event.config_entry or "").translate(_COPY_ESCAPES),
-            (event.batch_id or "").translate(_COPY_ESCAPES),
-            str(event.input_tokens),
-            str(event.cache_write_5m_tokens),
-            str(event.cache_write_1h_tokens),
-            str(event.cache_read_tokens),
-            str(event.output_tokens),
-            str(item.cacheable_input_tokens),
-            str(costs.cost),
-            str(costs.baseline_cost),
-            str(costs.cache_read_saved),
-            str(costs.cache_write_premium),
-            str(costs.batch_discount),
-            item.cost_source,
-            "\\N" if reported is None else str(reported),
-            now,
-        )
+    reported = "\\N" if item.reported_cost is None else item.reported_cost
+    # Only caller-supplied text can hold a tab, newline or backslash; mode, cost_source and
+    # the numbers cannot.
+    return (
+        f"{event.request_id.translate(_COPY_ESCAPES)}\t{event.timestamp.isoformat()}\t"
+        f"{event.provider.translate(_COPY_ESCAPES)}\t{event.model.translate(_COPY_ESCAPES)}\t"
+        f"{event.mode}\t{(event.config_entry or '').translate(_COPY_ESCAPES)}\t"
+        f"{(event.batch_id or '').translate(_COPY_ESCAPES)}\t"
+        f"{event.input_tokens}\t{event.cache_write_5m_tokens}\t{event.cache_write_1h_tokens}\t"
+        f"{event.cache_read_tokens}\t{event.output_tokens}\t{item.cacheable_input_tokens}\t"
+        f"{costs.cost}\t{costs.baseline_cost}\t{costs.cache_read_saved}\t"
+        f"{costs.cache_write_premium}\t{costs.batch_discount}\t{item.cost_source}\t"
+        f"{reported}\t{now}"
     )
 
 

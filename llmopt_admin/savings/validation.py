@@ -27,7 +27,7 @@ _OPTIONAL_STRINGS = {"config_entry": 200, "batch_id": 200}
 _NUL = "must not contain NUL (\\u0000) characters"  # PostgreSQL text cannot store them
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CheckedEvent:
     event: UsageEvent
     cost_given: bool  # the caller sent cost (and baseline_cost); unknown models need it
@@ -77,8 +77,10 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
 
     for name in _TOKEN_FIELDS:
         value = raw.get(name, 0)
+        if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, checked first
+            values[name] = value
         # bool is an int subclass; `true` tokens is a caller bug, not 1 token.
-        if not isinstance(value, int) or isinstance(value, bool):
+        elif not isinstance(value, int) or isinstance(value, bool):
             errors[name] = f"must be a whole number of tokens (got {value!r})"
         elif value < 0:
             errors[name] = f"must not be negative (got {value})"
