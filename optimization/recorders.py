@@ -182,7 +182,8 @@ class HttpUsageRecorder:
 
 INGEST_PATH = "/api/usage/events"
 USAGE_URL_ENV = "LLMOPT_USAGE_URL"
-USAGE_TOKEN_ENV = "LLMOPT_USAGE_TOKEN"  # noqa: S105 - the variable's name, not a secret
+# The name of the variable that holds the token (bandit takes it for a password).
+USAGE_TOKEN_ENV = "LLMOPT_USAGE_TOKEN"  # noqa: S105  # nosec B105
 
 _default: UsageRecorder | None = None
 _default_lock = threading.Lock()
