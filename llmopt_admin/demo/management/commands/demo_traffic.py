@@ -26,7 +26,7 @@ from llmopt_admin.configs.services import config_entry_update
 from llmopt_admin.configs.stores import get_config_store
 from llmopt_admin.demo.traffic import Progress, run_workload
 from llmopt_admin.demo.workload import DemoWorkload, build_workload
-from optimization.factory import get_generator_model
+from optimization import OptimizedLLMWrapper, get_generator_model
 from optimization.recorders import HttpUsageRecorder, set_default_recorder
 from optimization.stores.base import AI_MODELS_KEY, DocumentNotFound
 
@@ -76,20 +76,26 @@ class Command(BaseCommand):
             seed=options["seed"],
         )
         model = get_generator_model("anthropic", entry)
-        mode = "optimized" if type(model).__name__ == "OptimizedLLMWrapper" else "unoptimized"
+        optimized = isinstance(model, OptimizedLLMWrapper)
         self.stdout.write(
-            f"Sending {workload.calls} calls through {type(model).__name__} ({mode}) "
-            f"to {os.environ['ANTHROPIC_BASE_URL']}"
+            f"Sending {workload.calls} calls through {type(model).__name__} "
+            f"({'optimized' if optimized else 'unoptimized'}) to {os.environ['ANTHROPIC_BASE_URL']}"
         )
+        if not optimized:
+            self.stdout.write(
+                "Optimizations are off for the anthropic entry, so calls go to the plain model "
+                "and record no usage events: turn them on at /config/ or pass --optimize."
+            )
         started = time.monotonic()
         try:
             asyncio.run(run_workload(model, workload, Progress(workload.calls, self.stdout)))
         finally:
             set_default_recorder(None)
             recorder.close()
+        lost = recorder.dropped + recorder.failed
         self.stdout.write(
             f"{recorder.sent} usage events recorded in {time.monotonic() - started:.1f} s"
-            + (f" ({recorder.dropped + recorder.failed} lost)" if recorder.failed else "")
+            + (f" ({lost} lost)" if lost else "")
         )
         if options["job_requests"] > 0:
             self._batch_job(admin, token, workload, options)
