@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from langchain_core.messages import convert_to_messages
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from llmopt_admin.accounts.models import ApiToken, token_digest
 from llmopt_admin.batches import selectors, services
@@ -276,7 +276,7 @@ def submit_job(request: HttpRequest) -> Any:
         source=JobSource.API,
         mode=mode,
     )
-    return 201, job_out(job)
+    return Status(201, job_out(job))
 
 
 @router.get("", response=JobListOut, summary="List batch jobs")
@@ -353,4 +353,4 @@ def retry_job(request: HttpRequest, job_id: int, payload: RetryIn) -> Any:
         )
     except services.JobActionRefused as refused:
         return _error(409, str(refused))
-    return 201, job_out(retry)
+    return Status(201, job_out(retry))
