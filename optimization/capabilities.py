@@ -11,8 +11,7 @@ Facts and where they come from (checked 2026-11-25 unless marked otherwise):
   caching with explicit `cache_control`, at most 4 breakpoints, TTL 5 min (default) or 1 h; writes
   cost 1.25x (5 min) or 2x (1 h) the input price, reads 0.1x; the batch discount stacks on cache
   prices (platform.claude.com "Pricing"). Minimum cacheable prompt length per model: see
-  `_CLAUDE_MIN_CACHEABLE` (Anthropic's prompt-caching page as quoted in anthropics/
-  anthropic-sdk-python#1194; models newer than Opus 4.6 from secondary gateway docs).
+  `_CLAUDE_MIN_CACHEABLE`, each entry with its source and how sure it is.
 - bedrock: Claude models cache with explicit breakpoints (Converse `cachePoint`, same rules as
   Anthropic); other families (Llama, Mistral, Titan, ...) do not cache here. Batch inference
   (S3 JSONL jobs, 50% for supported models); per-job record and size limits are adjustable
@@ -39,6 +38,32 @@ Facts and where they come from (checked 2026-11-25 unless marked otherwise):
 
 `supports_batching` states what the provider offers; `batch_api` names the API so a caller can
 check whether it has a client for it (only Anthropic's Message Batches has one today).
+
+Claude models current on 2026-11-25 (anthropic SDK 2.14.0 `ModelParam`; checked that day against
+platform.claude.com model overview pages, quoted through public mirrors of those pages):
+
+    model              max out  batch max out (beta)  sampling params   min cacheable
+    claude-sonnet-5-5  128K     300K                  400 if non-default 512 (official)
+    claude-sonnet-5    128K     300K                  400 if non-default 1024 (secondary)
+    claude-haiku-5-5   128K     300K                  400 if non-default 512 (official)
+    claude-opus-5-5    128K     300K                  (not stated)       512 (official)
+    claude-opus-5      128K     300K                  (not stated)       512 (official)
+    claude-fable-5-1   128K     -                     400 if non-default 512 (official)
+    claude-mythos-5-1  same model as Fable 5.1, verified organisations only
+    claude-opus-4-8    128K     300K                  refused (PipesHub) 1024 (secondary)
+    claude-opus-4-7    (not checked) 300K             refused (PipesHub) not recorded: sources
+                                                                         disagree (2048 vs 4096)
+    claude-haiku-4-5   64K      -                     accepted           4096 (official)
+
+"Batch max out" needs the `output-300k-2026-03-24` beta header (models overview footnote lists
+Opus 5.5, Opus 5, Sonnet 5.5, Sonnet 5, Haiku 5.5, Opus 4.8, Opus 4.7, Opus 4.6, Sonnet 4.6).
+Tokenizer: Claude Opus 4.7 introduced a new tokenizer that every later model uses (Sonnet 5 was
+the first Sonnet on it, Haiku 5.5 the first Haiku): the same text counts about 30% more tokens
+than on Claude Haiku 4.5 / Sonnet 4.x, so minimums, budgets and prices per character shift.
+Not recorded (falling back to DEFAULT_CLAUDE_MIN_CACHEABLE with a warning): claude-fable-5 /
+claude-mythos-5 (gateway docs disagree, 512 vs 2048), claude-fable-5-2 / claude-mythos-5-2
+(released 2026-11-09, no official page in our sources yet), claude-opus-4-7 (see above).
+claude-mythos-preview: 4096 per the prompt-caching page (Mythos Preview, Opus 4.6, Opus 4.5).
 
 Unknown providers and unknown models degrade to "no optimization" with a logged warning and
 never raise. A Claude model whose version is not in the table keeps caching and batching with the
@@ -102,6 +127,10 @@ CACHE_WRITE_MULTIPLIERS: Mapping[int, Decimal] = MappingProxyType(
 # breakpoint below the real minimum only goes unused (Anthropic caches nothing and charges no
 # write premium), while a figure set too high would forgo real savings.
 DEFAULT_CLAUDE_MIN_CACHEABLE = 1024
+# OpenAI's prompt-caching page (as quoted in public notes read 2026-09-02): "1,024 tokens for
+# GPT-5.6 and later and 2,048 tokens for models older than GPT-5.6"; another quote of the same
+# page says "varies by request settings for earlier models". Sources disagree for older models,
+# so the lower figure stays (a too-low minimum costs nothing with automatic caching).
 OPENAI_MIN_CACHEABLE = 1024
 # Gemini implicit caching minimums (ai.google.dev "Context caching", page updated 2026-10-13:
 # 2,048 for Gemini 2.5 Flash and Pro, 4,096 for the Gemini 3 generation).
@@ -120,26 +149,50 @@ _CLAUDE_MIN_CACHEABLE: Mapping[tuple[str, int, int], int] = MappingProxyType(
         ("opus", 4, 1): 1024,
         ("sonnet", 4, 0): 1024,
         ("sonnet", 4, 5): 1024,
+        # The prompt-caching page listed Sonnet 4.6 at 1024 (quoted in anthropic-sdk-python
+        # #1194, which observed 2048 in practice); a later version of the page lists 2048.
+        # Kept at 1024 until the lead decides: too low only wastes a breakpoint slot.
         ("sonnet", 4, 6): 1024,
         ("haiku", 4, 5): 4096,
         ("opus", 4, 5): 4096,
         ("opus", 4, 6): 4096,
+        # Secondary sources only (dev.to "Claude's prompt cache fails silently below 1,024
+        # tokens", a public test harness: "Opus 4.8 lowered it from 2,048"); no official page.
         ("opus", 4, 8): 1024,
+        # Secondary (same dev.to article); the Sonnet 5 overview page states no minimum.
         ("sonnet", 5, 0): 1024,
+        # Official: "The minimum cacheable prompt length is 512 tokens." on each model's
+        # platform.claude.com overview page (Fable 5.1: its what's-new page), read 2026-11-25.
         ("opus", 5, 0): 512,
+        ("opus", 5, 5): 512,
+        ("sonnet", 5, 5): 512,
+        ("haiku", 5, 5): 512,
+        ("fable", 5, 1): 512,
+        # Claude Mythos 5.1 is documented as the same model as Fable 5.1 with other safeguards.
+        ("mythos", 5, 1): 512,
     }
 )
+# Claude models whose id carries no version number.
+_CLAUDE_MIN_CACHEABLE_BY_NAME: Mapping[str, int] = MappingProxyType({"claude-mythos-preview": 4096})
 
-_NEW_STYLE = re.compile(r"claude-(opus|sonnet|haiku)-(\d+)(?:[-.](\d)(?!\d))?")
+_NEW_STYLE = re.compile(r"claude-(opus|sonnet|haiku|fable|mythos)-(\d+)(?:[-.](\d)(?!\d))?")
 _OLD_STYLE = re.compile(r"claude-(\d)(?:[-.](\d)(?!\d))?-(opus|sonnet|haiku)")
+_UNVERSIONED = re.compile(r"claude-mythos-preview")
+
+
+def unversioned_claude_model(model: str) -> str | None:
+    """The name of a Claude model whose id has no version (claude-mythos-preview), else None."""
+    match = _UNVERSIONED.search(model.lower())
+    return match[0] if match else None
 
 
 def parse_claude_model(model: str) -> tuple[str, int, int] | None:
     """(family, major, minor) of a Claude model id in any vendor's spelling, else None.
 
     Understands dated ids (claude-sonnet-4-5-20250929), aliases (claude-sonnet-4-5), the old
-    order (claude-3-5-haiku-20241022), Bedrock (us.anthropic.claude-sonnet-4-5-20250929-v1:0),
-    Vertex (claude-sonnet-4-5@20250929) and OpenRouter (anthropic/claude-sonnet-4.5) ids.
+    order (claude-3-5-haiku-20241022), Bedrock (us.anthropic.claude-sonnet-4-5-20250929-v1:0,
+    anthropic.claude-sonnet-5-5), Vertex (claude-sonnet-4-5@20250929) and OpenRouter
+    (anthropic/claude-sonnet-5.5) ids, for the Opus, Sonnet, Haiku, Fable and Mythos families.
     """
     text = model.lower()
     match = _NEW_STYLE.search(text)
@@ -215,7 +268,14 @@ def _claude_caching(provider: str, model: str | None) -> ProviderCapabilities:
     minimum = DEFAULT_CLAUDE_MIN_CACHEABLE
     if model is not None:
         parsed = parse_claude_model(model)
-        table_value = _CLAUDE_MIN_CACHEABLE.get(parsed) if parsed else None
+        name = None if parsed else unversioned_claude_model(model)
+        table_value = (
+            _CLAUDE_MIN_CACHEABLE.get(parsed)
+            if parsed
+            else _CLAUDE_MIN_CACHEABLE_BY_NAME.get(name)
+            if name
+            else None
+        )
         if table_value is None:
             logger.warning(
                 "Claude model %r is not in the capability table: assuming a minimum cacheable "
@@ -293,7 +353,7 @@ def _bedrock(provider: str, model: str | None) -> ProviderCapabilities:
     return _unknown_model(provider, model, "model family not in the Bedrock table")
 
 
-_OPENAI_CACHING_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "o1", "o3", "o4")
+_OPENAI_CACHING_PREFIXES = ("gpt-4o", "gpt-4.1", "gpt-5", "gpt-6", "o1", "o3", "o4")
 
 
 def _openai_caches(model: str | None) -> bool:
@@ -437,4 +497,5 @@ __all__ = [
     "CacheMarkerType",
     "ProviderCapabilities",
     "parse_claude_model",
+    "unversioned_claude_model",
 ]

@@ -28,7 +28,11 @@ DEFAULT_LLM_TIMEOUT = 360.0
 MAX_OUTPUT_TOKENS = 4096
 MAX_OUTPUT_TOKENS_CLAUDE_MODERN = 16384
 MAX_OUTPUT_TOKENS_CLAUDE_4_5 = 64000
-_CLAUDE_VERSION = re.compile(r"claude[-_]?(opus|sonnet|haiku)[-_]?(\d+)(?:[-_.](\d+))?")
+_CLAUDE_VERSION = re.compile(
+    r"claude[-_]?(opus|sonnet|haiku|fable|mythos)[-_]?(\d+)(?:[-_.](\d+))?"
+)
+# Claude models newer than 4.6 whose id carries no version number.
+_CLAUDE_UNVERSIONED_MODERN = ("claude-mythos-preview",)
 _ANTHROPIC_EFFORTS = ("low", "medium", "high", "xhigh", "max")
 
 # provider id -> (module, class, pip package) for providers built through one LangChain class
@@ -59,8 +63,15 @@ MINIMAX_BASE_URL = "https://api.minimax.io/v1"
 
 
 def anthropic_max_tokens(model_name: str) -> int:
-    """PipesHub's output cap for a Claude model: 64K for 4.5, 16K for 4.6+ and 5.x, else 4096."""
+    """PipesHub's output cap for a Claude model: 64K for 4.5, 16K for 4.6+ and 5.x, else 4096.
+
+    These are PipesHub's request defaults, below every model's real limit (128K synchronous on
+    the 5.x models, Opus 4.8 and Sonnet 4.6+; 300K on the Batch API with the
+    output-300k-2026-03-24 beta; see optimization.capabilities).
+    """
     lowered = model_name.lower()
+    if any(name in lowered for name in _CLAUDE_UNVERSIONED_MODERN):
+        return MAX_OUTPUT_TOKENS_CLAUDE_MODERN
     match = _CLAUDE_VERSION.search(lowered)
     if match:
         major = int(match.group(2))
@@ -77,13 +88,21 @@ def anthropic_max_tokens(model_name: str) -> int:
 
 
 def anthropic_supports_sampling(model_name: str) -> bool:
-    """False for Claude models that reject temperature (Opus 4.7+, any 5.x), as PipesHub says."""
-    match = _CLAUDE_VERSION.search(model_name.lower())
+    """False for Claude models that reject temperature (Opus 4.7+, any 5.x), as PipesHub says.
+
+    Anthropic's overview pages confirm a 400 for non-default temperature/top_p/top_k on Sonnet 5,
+    Sonnet 5.5, Haiku 5.5 and Fable 5.1. Fable, Mythos and Mythos Preview are all treated as
+    refusing: omitting temperature is always accepted, sending it might not be.
+    """
+    lowered = model_name.lower()
+    if any(name in lowered for name in _CLAUDE_UNVERSIONED_MODERN):
+        return False
+    match = _CLAUDE_VERSION.search(lowered)
     if not match:
         return True
     tier, major = match.group(1), int(match.group(2))
     minor = int(match.group(3)) if match.group(3) is not None else None
-    if major >= 5:
+    if major >= 5 or tier in ("fable", "mythos"):
         return False
     return not (tier == "opus" and major == 4 and minor is not None and minor >= 7)
 

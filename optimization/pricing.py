@@ -3,13 +3,28 @@
 The table below was checked on 2026-11-25 (`PRICES_CHECKED_ON`) against:
 
 - Claude: platform.claude.com "Pricing" (model table with base input, 5 min and 1 h cache
-  writes, cache hits, output; Batch API 50% on all of them). Claude 3 Haiku's 5 min write is
-  $0.30, not 1.25x its input price: the table is copied, never derived.
+  writes, cache hits, output; Batch API 50% on all of them) and each model's overview page
+  (platform.claude.com/docs/en/models/<model>/overview, "Pricing"). Claude 3 Haiku's 5 min write
+  is $0.30, not 1.25x its input price; cache hits cost 0.05x input on Opus 5.5 and Sonnet 5.5 and
+  0.025x on Fable 5.1 / Mythos 5.1: the table is copied, never derived.
+  Claude Haiku 5.5 is priced by prompt length (input + cache reads + writes over 100,000 tokens
+  pays the higher tier on every token of the request, output included): the table holds both
+  tiers (`ModelPrice.long_context`, `ModelPrice.for_prompt`), but `cost_of` and `monthly_cost`
+  charge the base tier, so such calls are underestimated (see `cost_of`).
+  Not in the table: claude-fable-5-2 and claude-mythos-5-2 (released 2026-11-09; only gateway
+  pages give a price, $8/$40, writes $10/$16, hits $0.20 - no official page in our sources) and
+  claude-mythos-preview (no official price found). Add them with `register_price()` or the
+  prices file once checked.
 - OpenAI: OpenAI's pricing page as reproduced by several dated third-party tables (input,
-  cached input, output; Batch API 50%). OpenAI has no write premium: writes cost plain input.
+  cached input, output; Batch API 50%). Before GPT-5.6 OpenAI had no write premium (writes cost
+  plain input); from GPT-5.6 on a 30-minute cache write costs extra, recorded as the 5 min write.
+  gpt-6.2-sol is from its official model page (developers.openai.com/api/docs/models/gpt-6.2-sol).
+  Not in the table: gpt-6-sol, gpt-6.1-sol, gpt-6-luna (only third-party figures found).
 - Gemini: ai.google.dev pricing for the <=200k-token tier (input, context-cache read, output).
-  Long-context tiers (>200k tokens for Gemini 2.5 Pro and Claude Sonnet 4/4.5 1M context) are
-  not modelled; costs for such prompts are underestimated.
+  Not refreshed on 2026-11-25: no official Gemini pricing page surfaced in our sources, so no
+  Gemini 3 prices were added. Long-context tiers (>200k tokens for Gemini 2.5 Pro, >272K for
+  gpt-6.2-sol, Claude Sonnet 4/4.5 1M context) are not modelled; such prompts are
+  underestimated. Claude 4.6 and later models bill their full 1M window at standard rates.
 
 Prices are versioned: each model has a list of `ModelPrice` entries with `effective_from`, and
 `price_for(model, at=...)` returns the one in force at that moment, so an event recorded last
@@ -20,8 +35,8 @@ Operators update prices without a release in two ways: set `LLMOPT_PRICES_FILE` 
 
 Model ids resolve in any common spelling: dated ids (claude-sonnet-4-5-20250929,
 gpt-4o-2024-08-06), aliases (claude-sonnet-4-5, claude-opus-4-0), Bedrock/Vertex/OpenRouter
-forms (us.anthropic.claude-haiku-4-5-20251001-v1:0, claude-sonnet-4-5@20250929,
-anthropic/claude-sonnet-4.5, models/gemini-2.5-flash).
+forms (us.anthropic.claude-haiku-4-5-20251001-v1:0, anthropic.claude-sonnet-5-5,
+claude-sonnet-5-5@20260928, anthropic/claude-sonnet-5.5, models/gemini-2.5-flash).
 """
 
 from __future__ import annotations
@@ -31,13 +46,13 @@ import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from optimization.capabilities import parse_claude_model
+from optimization.capabilities import parse_claude_model, unversioned_claude_model
 from optimization.exceptions import OptimizationError
 
 PRICES_CHECKED_ON = date(2026, 11, 25)
@@ -109,6 +124,20 @@ class ModelPrice:
     checked_on: date = PRICES_CHECKED_ON
     batch_multiplier: Decimal = BATCH_MULTIPLIER
     model: str = ""
+    # Prompt-length pricing: a call whose prompt (every input token, cached or not) is over
+    # `long_context_threshold` tokens pays `long_context` prices on all of its tokens.
+    long_context_threshold: int | None = None
+    long_context: ModelPrice | None = None
+
+    def for_prompt(self, prompt_tokens: int) -> ModelPrice:
+        """The price that applies to a call whose prompt has `prompt_tokens` input tokens."""
+        if (
+            self.long_context is not None
+            and self.long_context_threshold is not None
+            and prompt_tokens > self.long_context_threshold
+        ):
+            return self.long_context
+        return self
 
     @classmethod
     def claude(
@@ -134,24 +163,64 @@ class ModelPrice:
 
     @classmethod
     def automatic(
-        cls, model: str, effective_from: date, input: str, cached_input: str, output: str
+        cls,
+        model: str,
+        effective_from: date,
+        input: str,
+        cached_input: str,
+        output: str,
+        cache_write: str | None = None,
     ) -> ModelPrice:
-        """A row for an automatic-caching provider: no write premium, reads at `cached_input`."""
+        """A row for an automatic-caching provider: reads at `cached_input`, writes at
+        `cache_write` (both TTL columns) or, without one, at the plain input price."""
         price = Decimal(input)
+        write = price if cache_write is None else Decimal(cache_write)
         return cls(
             model=model,
             effective_from=effective_from,
             input=price,
             output=Decimal(output),
-            cache_write_5m=price,
-            cache_write_1h=price,
+            cache_write_5m=write,
+            cache_write_1h=write,
             cache_read=Decimal(cached_input),
         )
 
 
 _BUILT_IN: tuple[ModelPrice, ...] = (
-    # Claude (platform.claude.com "Pricing"). effective_from is each model's release date as
-    # best known (the 4.6 dates are approximate); for a model's only version it just orders rows.
+    # Claude 5.x (platform.claude.com model overview pages, "Pricing" and "Released", and the
+    # "Pricing" page's model table; read 2026-11-25). effective_from is the release date.
+    # Sonnet 5.5 launched with cache hits at $0.20 (0.1x); the overview page now lists $0.10
+    # (0.05x). The cut's date, 2026-10-07, comes from third-party price trackers (PromptFuel
+    # v1.0.23, claudit v1.9.2) - no official page in our sources dates it.
+    ModelPrice.claude("claude-sonnet-5-5", date(2026, 9, 28), "2", "10", "2.50", "4", "0.20"),
+    ModelPrice.claude("claude-sonnet-5-5", date(2026, 10, 7), "2", "10", "2.50", "4", "0.10"),
+    # Launched 2026-06-30 at $2/$10 called introductory; the planned rise to $3/$15 on
+    # 2026-09-01 was cancelled, so there is no second row.
+    ModelPrice.claude("claude-sonnet-5", date(2026, 6, 30), "2", "10", "2.50", "4", "0.20"),
+    ModelPrice.claude("claude-opus-5-5", date(2026, 9, 22), "4", "20", "5", "8", "0.20"),
+    ModelPrice.claude("claude-opus-5", date(2026, 7, 24), "5", "25", "6.25", "10", "0.50"),
+    ModelPrice.claude("claude-fable-5-1", date(2026, 9, 1), "10", "50", "12.50", "20", "0.25"),
+    ModelPrice.claude("claude-mythos-5-1", date(2026, 9, 1), "10", "50", "12.50", "20", "0.25"),
+    ModelPrice.claude("claude-fable-5", date(2026, 6, 9), "10", "50", "12.50", "20", "1"),
+    ModelPrice.claude("claude-mythos-5", date(2026, 6, 9), "10", "50", "12.50", "20", "1"),
+    # Up to 100,000 prompt tokens; over that every token of the call pays the second tier.
+    replace(
+        ModelPrice.claude(
+            "claude-haiku-5-5", date(2026, 10, 7), "0.10", "0.50", "0.125", "0.20", "0.01"
+        ),
+        long_context_threshold=100_000,
+        long_context=ModelPrice.claude(
+            "claude-haiku-5-5", date(2026, 10, 7), "0.50", "2.50", "0.625", "1", "0.05"
+        ),
+    ),
+    # Opus 4.7 and 4.8 ("Pricing" page table). Their release dates were not checked: the
+    # effective_from below is the day the price was read, which only orders rows (events
+    # before it still get this price, the earliest known).
+    ModelPrice.claude("claude-opus-4-8", PRICES_CHECKED_ON, "5", "25", "6.25", "10", "0.50"),
+    ModelPrice.claude("claude-opus-4-7", PRICES_CHECKED_ON, "5", "25", "6.25", "10", "0.50"),
+    # Claude 4.6 and older (platform.claude.com "Pricing"). effective_from is each model's
+    # release date as best known (the 4.6 dates are approximate). claude-sonnet-4-5 reaches
+    # end-of-life on 2026-11-30 and stays for history (and the Phase 1 plan's Appendix D).
     ModelPrice.claude("claude-opus-4-6", date(2026, 2, 5), "5", "25", "6.25", "10", "0.50"),
     ModelPrice.claude("claude-opus-4-5", date(2025, 11, 24), "5", "25", "6.25", "10", "0.50"),
     ModelPrice.claude("claude-opus-4-1", date(2025, 8, 5), "15", "75", "18.75", "30", "1.50"),
@@ -174,6 +243,9 @@ _BUILT_IN: tuple[ModelPrice, ...] = (
     ModelPrice.automatic("gpt-5-mini", date(2025, 8, 7), "0.25", "0.025", "2"),
     ModelPrice.automatic("gpt-5-nano", date(2025, 8, 7), "0.05", "0.005", "0.40"),
     ModelPrice.automatic("gpt-5.1", date(2025, 11, 13), "1.25", "0.125", "10"),
+    # Official model page: input $2, cached input $0.10, cache writes $2.50 (30-minute
+    # retention), output $10, Batch 50%. Release date not found: dated the day it was read.
+    ModelPrice.automatic("gpt-6.2-sol", PRICES_CHECKED_ON, "2", "0.10", "10", cache_write="2.50"),
     ModelPrice.automatic("o1", date(2024, 12, 17), "15", "7.50", "60"),
     ModelPrice.automatic("o3", date(2025, 4, 16), "10", "2.50", "40"),
     ModelPrice.automatic("o3", date(2025, 6, 10), "2", "0.50", "8"),
@@ -211,6 +283,9 @@ _PREFIXES = ("models/", "openai/", "google/", "anthropic/", "azure/", "vertex_ai
 def canonical_model(model: str) -> str:
     """The table key a model id resolves to (dated ids and vendor spellings collapse)."""
     text = model.strip().lower()
+    unversioned = unversioned_claude_model(text)
+    if unversioned is not None:
+        return unversioned
     claude = parse_claude_model(text)
     if claude is not None:
         family, major, minor = claude
@@ -376,6 +451,12 @@ def cost_of(
     at the output price, with no batch discount: what the call costs without llmopt. With
     `batch` the model's batch multiplier applies to every kind of token, cache writes and reads
     included (Anthropic: the discounts stack).
+
+    Prompt-length tiers (Claude Haiku 5.5 over 100,000 prompt tokens) are not applied: the
+    call is charged at the base tier, so such calls are underestimated. `price_for(model)
+    .for_prompt(usage.total_input)` gives the tier that applies. (The savings ledger prices
+    events linearly from one-million-token probes of this function; applying the tier here
+    would price every Haiku 5.5 event at the long tier there.)
     """
     price = price_for(model, at=at)
     cost = (

@@ -118,6 +118,15 @@ def test_unknown_provider(caplog):
         ("claude-opus-4-6", 4096),
         ("claude-haiku-4-5-20251001", 4096),
         ("claude-haiku-4-5", 4096),
+        ("claude-opus-4-8", 1024),
+        ("claude-sonnet-5", 1024),
+        ("claude-opus-5", 512),
+        ("claude-opus-5-5", 512),
+        ("claude-sonnet-5-5", 512),
+        ("claude-haiku-5-5", 512),
+        ("claude-fable-5-1", 512),
+        ("claude-mythos-5-1", 512),
+        ("claude-mythos-preview", 4096),
     ],
 )
 def test_it_knows_the_minimum_cacheable_length_of_each_claude_model(model, minimum):
@@ -140,10 +149,60 @@ def test_it_knows_the_minimum_cacheable_length_of_each_claude_model(model, minim
         ("Claude-Haiku-4-5", ("haiku", 4, 5)),
         ("gpt-4o", None),
         ("claude-instant", None),
+        ("claude-sonnet-5-5", ("sonnet", 5, 5)),
+        ("claude-sonnet-5-20260630", ("sonnet", 5, 0)),
+        ("anthropic.claude-sonnet-5-5", ("sonnet", 5, 5)),
+        ("us.anthropic.claude-sonnet-5-5-20260928-v1:0", ("sonnet", 5, 5)),
+        ("claude-sonnet-5-5@20260928", ("sonnet", 5, 5)),
+        ("anthropic/claude-sonnet-5.5", ("sonnet", 5, 5)),
+        ("global.anthropic.claude-opus-5", ("opus", 5, 0)),
+        ("claude-fable-5-2", ("fable", 5, 2)),
+        ("anthropic/claude-mythos-5.1", ("mythos", 5, 1)),
+        ("claude-mythos-preview", None),
     ],
 )
 def test_it_parses_claude_model_ids_in_every_vendor_spelling(model, parsed):
     assert parse_claude_model(model) == parsed
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "claude-sonnet-5-5",
+        "anthropic.claude-sonnet-5-5",
+        "us.anthropic.claude-haiku-5-5",
+        "claude-opus-5-5@20260922",
+        "anthropic/claude-fable-5.1",
+    ],
+)
+@pytest.mark.parametrize("provider", ["anthropic", "bedrock", "vertexAI", "openRouter", "azureAI"])
+def test_every_claude_5_family_caches_explicitly_from_512_tokens_on_every_host(
+    provider, model, caplog
+):
+    with caplog.at_level(logging.WARNING, logger="optimization.capabilities"):
+        caps = ProviderCapabilities.detect(provider, model)
+    assert caps.cache_marker_type == "explicit"
+    assert caps.max_cache_breakpoints == 4
+    assert caps.min_cacheable_tokens == 512
+    assert caplog.records == []
+
+
+@pytest.mark.parametrize(
+    "model", ["claude-fable-5-2", "claude-mythos-5-2", "claude-fable-5", "claude-opus-4-7"]
+)
+def test_claude_models_without_an_agreed_official_minimum_fall_back_with_a_warning(model, caplog):
+    with caplog.at_level(logging.WARNING, logger="optimization.capabilities"):
+        caps = ProviderCapabilities.detect("anthropic", model)
+    assert caps.supports_caching
+    assert caps.supports_batching
+    assert caps.min_cacheable_tokens == 1024
+    assert model in caplog.text
+
+
+def test_gpt_6_models_cache_automatically():
+    caps = ProviderCapabilities.detect("openAI", "gpt-6.2-sol")
+    assert caps.cache_marker_type == "automatic"
+    assert caps.supports_batching
 
 
 def test_bedrock_serves_claude_with_explicit_caching_and_batch_inference():

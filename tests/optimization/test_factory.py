@@ -8,7 +8,12 @@ import logging
 import pytest
 from langchain_anthropic import ChatAnthropic
 
-from optimization.factory import anthropic_max_tokens, base_model_kwargs, get_generator_model
+from optimization.factory import (
+    anthropic_max_tokens,
+    anthropic_supports_sampling,
+    base_model_kwargs,
+    get_generator_model,
+)
 from optimization.wrapper import OptimizedLLMWrapper
 
 
@@ -60,6 +65,34 @@ def test_it_uses_pipeshubs_output_caps_and_optional_temperature_and_max_tokens()
     assert model.temperature == 0.7
     assert model.max_tokens == 1000
     assert get_generator_model("anthropic", entry(model="claude-opus-4-7")).temperature is None
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "claude-sonnet-5-5",
+        "anthropic.claude-sonnet-5-5",
+        "claude-haiku-5-5",
+        "claude-opus-5-5",
+        "claude-fable-5-1",
+        "claude-fable-5-2",
+        "claude-mythos-5-2",
+        "claude-mythos-preview",
+        "claude-opus-4-8",
+    ],
+)
+def test_current_claude_models_get_the_modern_cap_and_no_sampling_parameters(model: str) -> None:
+    assert anthropic_max_tokens(model) == 16384
+    assert not anthropic_supports_sampling(model)
+    built = get_generator_model("anthropic", entry(model=model, temperature=0.7))
+    assert built.temperature is None
+    assert built.max_tokens == 16384
+
+
+@pytest.mark.parametrize("model", ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-6"])
+def test_older_claude_models_keep_their_sampling_parameters(model: str) -> None:
+    assert anthropic_supports_sampling(model)
+    assert get_generator_model("anthropic", entry(model=model, temperature=0.7)).temperature == 0.7
 
 
 def test_the_base_url_comes_from_the_environment_so_the_simulator_can_stand_in(

@@ -231,14 +231,160 @@ def test_claude_prices_match_anthropics_table(
     assert price.checked_on == PRICES_CHECKED_ON
 
 
+# Cache hits below the usual 0.1x of input, as Anthropic's pricing page lists them.
+CHEAP_READS = {
+    "claude-opus-5-5": Decimal("0.05"),
+    "claude-sonnet-5-5": Decimal("0.05"),  # since the 2026-10-07 cut
+    "claude-fable-5-1": Decimal("0.025"),
+    "claude-mythos-5-1": Decimal("0.025"),
+}
+
+
 def test_claude_write_and_read_multipliers_hold_for_every_current_model():
+    checked = set()
     for model in known_models():
         if not model.startswith("claude-") or model == "claude-3-haiku":
             continue
-        price = price_for(model)
+        price = price_for(model, at=datetime(2026, 11, 25, tzinfo=UTC))
         assert price.cache_write_5m == price.input * Decimal("1.25"), model
         assert price.cache_write_1h == price.input * 2, model
-        assert price.cache_read == price.input / 10, model
+        assert price.cache_read == price.input * CHEAP_READS.get(model, Decimal("0.1")), model
+        checked.add(model)
+    assert set(CHEAP_READS) <= checked
+
+
+LATE_2026 = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("model", "input_price", "output_price", "write_5m", "write_1h", "read"),
+    [
+        ("claude-sonnet-5-5", "2", "10", "2.50", "4", "0.10"),
+        ("claude-sonnet-5", "2", "10", "2.50", "4", "0.20"),
+        ("claude-opus-5-5", "4", "20", "5", "8", "0.20"),
+        ("claude-opus-5", "5", "25", "6.25", "10", "0.50"),
+        ("claude-opus-4-8", "5", "25", "6.25", "10", "0.50"),
+        ("claude-opus-4-7", "5", "25", "6.25", "10", "0.50"),
+        ("claude-fable-5-1", "10", "50", "12.50", "20", "0.25"),
+        ("claude-mythos-5-1", "10", "50", "12.50", "20", "0.25"),
+        ("claude-fable-5", "10", "50", "12.50", "20", "1"),
+        ("claude-mythos-5", "10", "50", "12.50", "20", "1"),
+        ("claude-haiku-5-5", "0.10", "0.50", "0.125", "0.20", "0.01"),
+    ],
+)
+def test_current_claude_prices_match_the_model_pages(
+    model, input_price, output_price, write_5m, write_1h, read
+):
+    price = price_for(model, at=LATE_2026)
+    assert (price.input, price.output) == (Decimal(input_price), Decimal(output_price))
+    assert (price.cache_write_5m, price.cache_write_1h) == (Decimal(write_5m), Decimal(write_1h))
+    assert price.cache_read == Decimal(read)
+    assert price.batch_multiplier == Decimal("0.5")
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "claude-sonnet-5-5",
+        "anthropic.claude-sonnet-5-5",
+        "us.anthropic.claude-sonnet-5-5-20260928-v1:0",
+        "claude-sonnet-5-5@20260928",
+        "anthropic/claude-sonnet-5.5",
+        "Claude-Sonnet-5-5",
+    ],
+)
+def test_every_platform_spelling_of_sonnet_5_5_resolves_to_one_price(spelling):
+    assert canonical_model(spelling) == "claude-sonnet-5-5"
+    assert price_for(spelling, at=LATE_2026) == price_for("claude-sonnet-5-5", at=LATE_2026)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("anthropic.claude-haiku-5-5", "claude-haiku-5-5"),
+        ("claude-opus-5-5@20260922", "claude-opus-5-5"),
+        ("anthropic/claude-opus-5.5", "claude-opus-5-5"),
+        ("global.anthropic.claude-opus-5", "claude-opus-5"),
+        ("anthropic/claude-fable-5.1", "claude-fable-5-1"),
+        ("anthropic.claude-mythos-5-1", "claude-mythos-5-1"),
+        ("claude-opus-4-8@20260501", "claude-opus-4-8"),
+        ("anthropic.claude-mythos-preview", "claude-mythos-preview"),
+        ("openai/gpt-6.2-sol", "gpt-6.2-sol"),
+    ],
+)
+def test_new_families_resolve_from_every_platform_spelling(spelling, canonical):
+    assert canonical_model(spelling) == canonical
+
+
+def test_sonnet_5_5_cache_reads_keep_their_launch_price_before_the_cut():
+    usage = TokenUsage(cache_read_tokens=1_000_000)
+    assert cost_of(usage, "claude-sonnet-5-5", at=datetime(2026, 10, 6, tzinfo=UTC)).cost == (
+        Decimal("0.20")
+    )
+    assert cost_of(usage, "claude-sonnet-5-5", at=datetime(2026, 10, 7, tzinfo=UTC)).cost == (
+        Decimal("0.10")
+    )
+
+
+def test_sonnet_5_5_prices_writes_reads_and_batch_exactly():
+    usage = TokenUsage(
+        input_tokens=1_234,
+        cache_write_5m_tokens=2_800,
+        cache_write_1h_tokens=500,
+        cache_read_tokens=56_000,
+        output_tokens=789,
+    )
+    call = cost_of(usage, "anthropic.claude-sonnet-5-5", at=LATE_2026)
+    # 1234*2 + 2800*2.50 + 500*4 + 56000*0.10 + 789*10 = 24,958 micro-dollars per token-price
+    assert call.cost == Decimal("0.024958")
+    assert call.baseline == Decimal("0.128958")  # 60,534 input at $2 + 789 output at $10
+    batched = cost_of(usage, "claude-sonnet-5-5", batch=True, at=LATE_2026)
+    assert batched.cost == Decimal("0.012479")
+    assert batched.baseline == call.baseline
+
+
+def test_fable_5_1_reads_at_a_fortieth_of_input_and_stacks_with_batch():
+    usage = TokenUsage(cache_write_1h_tokens=100_000, cache_read_tokens=1_000_000)
+    call = cost_of(usage, "claude-fable-5-1", batch=True, at=LATE_2026)
+    # (100,000 * $20 + 1,000,000 * $0.25) / 1M = $2.25, halved by the batch discount.
+    assert call.cost == Decimal("1.125")
+    assert call.baseline == Decimal("11")
+
+
+def test_haiku_5_5_holds_both_prompt_length_tiers():
+    price = price_for("claude-haiku-5-5", at=LATE_2026)
+    assert price.for_prompt(100_000) is price
+    long = price.for_prompt(100_001)
+    assert (long.input, long.output, long.cache_read) == (
+        Decimal("0.50"),
+        Decimal("2.50"),
+        Decimal("0.05"),
+    )
+    assert (long.cache_write_5m, long.cache_write_1h) == (Decimal("0.625"), Decimal("1"))
+    assert long.for_prompt(10**9) is long  # the long tier has no further tier
+
+
+def test_haiku_5_5_calls_are_charged_the_base_tier():
+    usage = TokenUsage(input_tokens=2_000, cache_write_5m_tokens=3_000, output_tokens=400)
+    call = cost_of(usage, "claude-haiku-5-5", at=LATE_2026)
+    # 2000*0.10 + 3000*0.125 + 400*0.50 = 775 millionths of a dollar
+    assert call.cost == Decimal("0.000775")
+
+
+def test_gpt_6_2_sol_charges_its_cache_writes():
+    price = price_for("gpt-6.2-sol")
+    assert (price.input, price.cache_read, price.output) == (
+        Decimal("2"),
+        Decimal("0.10"),
+        Decimal("10"),
+    )
+    assert price.cache_write_5m == price.cache_write_1h == Decimal("2.50")
+
+
+def test_models_without_an_official_price_are_left_out():
+    for model in ("claude-fable-5-2", "claude-mythos-5-2", "claude-mythos-preview"):
+        with pytest.raises(PriceNotFound):
+            price_for(model)
 
 
 @pytest.mark.parametrize(
