@@ -2,41 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from llmopt_admin.accounts.decorators import staff_required
 from llmopt_admin.batches import selectors, services
 from llmopt_admin.batches.forms import RetryForm, UploadForm
 from llmopt_admin.batches.models import BatchJob, JobSource, JobStatus, Outcome
 
 REQUESTS_PAGE_SIZE = 100
-View = Callable[..., HttpResponse]
-
-
-def staff_required(view: View) -> View:
-    """Staff only: anonymous visitors go to the login page, signed-in non-staff get 403."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            if request.headers.get("HX-Request"):
-                return HttpResponse(status=401, headers={"HX-Redirect": "/login/?next=/batches/"})
-            return redirect_to_login(request.get_full_path())
-        if not user.is_staff:
-            raise PermissionDenied("staff only")
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 def _job(job_id: int) -> BatchJob:
