@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from llmopt_admin.configs.stores import EmbeddedConfigStore
 from optimization.stores.base import AI_MODELS_KEY
@@ -17,36 +17,11 @@ from tests.llmopt_admin.conftest import AI_MODELS_DOCUMENT, ANTHROPIC_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
 PASSWORD = "browser-test-password"
 
 
 @pytest.fixture
-def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls made by the test
-    # itself are still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server) -> Iterator[Page]:  # type: ignore[no-untyped-def]
+def page(chromium: Browser, live_server) -> Iterator[Page]:  # type: ignore[no-untyped-def]
     EmbeddedConfigStore().write(
         AI_MODELS_KEY, copy.deepcopy(AI_MODELS_DOCUMENT), expected_revision=None
     )
@@ -55,7 +30,7 @@ def page(browser: Browser, live_server) -> Iterator[Page]:  # type: ignore[no-un
     # busy machine that takes long enough to trip a browser timeout, so pay it here, once.
     with urllib.request.urlopen(f"{live_server.url}/login/", timeout=300) as response:
         assert response.status == 200
-    context = browser.new_context(base_url=live_server.url)
+    context = chromium.new_context(base_url=live_server.url)
     page = context.new_page()
     # Generous: the machine running the suite may be busy; the waits end as soon as they can.
     page.set_default_timeout(30_000)
@@ -73,8 +48,9 @@ def sign_in(page: Page) -> None:
     page.wait_for_url("**/config/")
 
 
-def test_an_operator_toggles_caching_and_a_bad_batch_size_is_rejected(page: Page) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
+def test_an_operator_toggles_caching_and_a_bad_batch_size_is_rejected(
+    page: Page, artifacts: Path
+) -> None:
     sign_in(page)
     anthropic = page.locator(f"#entry-{AI_MODELS_KEY}-0")
     caching = anthropic.locator('input[data-field="cachingEnabled"]')
@@ -83,7 +59,7 @@ def test_an_operator_toggles_caching_and_a_bad_batch_size_is_rejected(page: Page
 
     caching.check()
     expect(anthropic.locator(".save-state")).to_contain_text("Prompt caching on")
-    page.screenshot(path=str(ARTIFACTS / "config-caching-saved.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "config-caching-saved.png"), full_page=True)
 
     page.reload()
     expect(
@@ -98,13 +74,13 @@ def test_an_operator_toggles_caching_and_a_bad_batch_size_is_rejected(page: Page
     anthropic.get_by_role("button", name="Save settings").click()
     error = anthropic.locator('.field-error[data-field="batchMaxSize"]')
     expect(error).to_contain_text("batchMaxSize must be a whole number from 1 to")
-    page.screenshot(path=str(ARTIFACTS / "config-bad-batch-size.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "config-bad-batch-size.png"), full_page=True)
     stored = EmbeddedConfigStore().read(AI_MODELS_KEY).body["llm"][0]["configuration"]
     assert stored["batchMaxSize"] == 10000
 
     page.goto("/audit/")
     expect(page.locator("table.audit")).to_contain_text("cachingEnabled: false → true")
-    page.screenshot(path=str(ARTIFACTS / "audit-log.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "audit-log.png"), full_page=True)
 
 
 def test_a_switch_the_provider_cannot_use_is_disabled_in_the_browser(page: Page) -> None:

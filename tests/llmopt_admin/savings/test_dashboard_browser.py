@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from llmopt_admin.savings.selectors import Filters, ceil_hour, ledger_totals
 from llmopt_admin.savings.services import ledger_bulk_load
@@ -19,17 +19,10 @@ from llmopt_admin.savings.synthetic import synthetic_events
 from llmopt_admin.savings.templatetags.savings_format import usd
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous and safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+def page(live_server: Any, chromium: Browser) -> Iterator[Any]:
     # The first request imports the whole URL tree; pay that once, outside browser timeouts.
     with urllib.request.urlopen(f"{live_server.url}/login/", timeout=300) as response:
         assert response.status == 200
@@ -38,29 +31,19 @@ def page(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     client = Client()
     client.force_login(user)
     session = client.cookies["sessionid"].value
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        context = browser.new_context(viewport={"width": 1280, "height": 1600})
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.set_default_navigation_timeout(120_000)
-        expect.set_options(timeout=60_000)
-        yield page
-        browser.close()
+    context = chromium.new_context(viewport={"width": 1280, "height": 1600})
+    context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.set_default_navigation_timeout(120_000)
+    expect.set_options(timeout=60_000)
+    yield page
+    context.close()
 
 
-def test_the_dashboard_follows_period_and_filter_changes(page: Any, live_server: Any) -> None:
+def test_the_dashboard_follows_period_and_filter_changes(
+    page: Any, live_server: Any, artifacts: Path
+) -> None:
     ledger_bulk_load(events=synthetic_events(count=3000, days=20, seed=5))
     page.goto(f"{live_server.url}/savings/?period=30d")
     cost = page.locator('[data-figure="cost"]')
@@ -83,5 +66,4 @@ def test_the_dashboard_follows_period_and_filter_changes(page: Any, live_server:
     assert {rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())} == {"openAI"}
     assert page.locator("#chart-spend").bounding_box()["height"] > 100
     page.wait_for_selector("#what-if-table")
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "savings-dashboard.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "savings-dashboard.png"), full_page=True)
