@@ -11,7 +11,7 @@ def demo_ai_models_document() -> dict[str, Any]:
         "llm": [
             _entry(
                 "anthropic",
-                "claude-sonnet-5-5, claude-haiku-4-5",
+                "claude-sonnet-5-5, claude-haiku-5-5",
                 api_key="sk-ant-demo-0000-not-a-real-key",
                 model_key="8b0c1f9e-demo-anthropic",
                 is_default=True,

@@ -182,7 +182,7 @@ class Command(BaseCommand):
                 [{"role": ROLES[m.type], "content": m.content} for m in doc]
                 for doc in workload.documents[:count]
             ],
-            "params": {"model": "claude-haiku-4-5", "max_tokens": 256},
+            "params": {"model": "claude-haiku-5-5", "max_tokens": 256},
         }
         response = httpx.post(f"{admin}/api/batches", json=body, headers=_auth(token), timeout=30)
         if response.status_code != 201:
