@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from tests.optimization.stores.pipeshub_servers import (
     REDIS_HOST,
     REDIS_PORT,
     redis_client,
+    require_etcd,
     running_etcd,
 )
 
@@ -178,8 +178,7 @@ def test_a_store_that_pipeshub_does_not_use_is_refused(
 
 
 def test_the_etcd_store_reads_pipeshubs_document_with_pipeshubs_settings() -> None:
-    if shutil.which("etcd") is None:
-        pytest.skip("no etcd binary: apt-get install -y etcd-server (scripts/test.sh does)")
+    require_etcd()
     with running_etcd() as server:
         server.put("/services/aiModels", encrypted_by_pipeshub(pipeshub_ai_models()))
         with override_settings(

@@ -18,12 +18,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import httpx
+import pytest
 import redis
 
 REDIS_HOST = "127.0.0.1"
 REDIS_PORT = 6379
 REDIS_DB = 13
 PIPESHUB_PREFIX = "pipeshub:kv:"
+
+
+def require_etcd() -> None:
+    """Skip without Debian's etcd binary; in CI, where scripts/test.sh installs it, fail."""
+    if shutil.which("etcd") is None:
+        if os.environ.get("CI"):
+            pytest.fail("no etcd binary, though scripts/test.sh installs etcd-server")
+        pytest.skip("no etcd binary: apt-get install -y etcd-server (scripts/test.sh does)")
 
 
 def redis_client() -> redis.Redis:

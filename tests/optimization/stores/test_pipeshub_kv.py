@@ -11,7 +11,6 @@ import copy
 import hashlib
 import json
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -45,6 +44,7 @@ from tests.optimization.stores.pipeshub_servers import (
     EtcdServer,
     free_port,
     redis_client,
+    require_etcd,
     running_etcd,
 )
 from tests.store_contract import StoreContract
@@ -147,8 +147,7 @@ def store(raw_redis: redis.Redis) -> Iterator[PipesHubKVStore]:
 
 @pytest.fixture(scope="session")
 def etcd_server() -> Iterator[EtcdServer]:
-    if shutil.which("etcd") is None:
-        pytest.skip("no etcd binary: apt-get install -y etcd-server (scripts/test.sh does)")
+    require_etcd()
     with running_etcd() as server:
         yield server
 
@@ -703,8 +702,7 @@ def test_prefix_end_selects_exactly_the_keys_under_a_prefix() -> None:
 
 
 def test_etcd_with_authentication_is_used_with_pipeshubs_credentials() -> None:
-    if shutil.which("etcd") is None:
-        pytest.skip("no etcd binary: apt-get install -y etcd-server (scripts/test.sh does)")
+    require_etcd()
     with running_etcd("--auth-token-ttl=1") as server:
         server.post("/v3/auth/user/add", {"name": "root", "password": "rootpw"})
         server.post("/v3/auth/user/grant", {"user": "root", "role": "root"})
