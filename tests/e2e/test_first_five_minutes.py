@@ -12,44 +12,22 @@ import os
 import re
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.conftest import ROOT, Stack
 
 pytestmark = [pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 DOCS_SCREENSHOT = ROOT / "docs" / "dashboard.png"
 NOTHING_TO_DO = 3  # migrate_aiconfigs' exit code when every entry already has its fields
 
 
 @pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, stack: Stack) -> Iterator[Page]:
-    context = browser.new_context(base_url=stack.web_url, viewport={"width": 1280, "height": 800})
+def page(chromium: Browser, stack: Stack) -> Iterator[Page]:
+    context = chromium.new_context(base_url=stack.web_url, viewport={"width": 1280, "height": 800})
     page = context.new_page()
     # Generous but bounded: the machine may be busy; waits end as soon as they can.
     page.set_default_timeout(30_000)
