@@ -3,9 +3,11 @@
 `prepare_requests` turns LangChain message lists into compact, already-serialized requests (so
 100,000 of them cost little more memory than their JSON), `submit` splits them into batches the
 API accepts and remembers each batch in a `BatchStateStore`, `poll` waits with exponential
-backoff, `results` streams the JSONL results back as `BatchItemResult`s, and `collect` returns
-them in input order. A restarted process calls `resume` with a stored batch id instead of
-submitting (and paying for) the same requests again.
+backoff, `raw_results` streams the JSONL results back as plain dicts (`RawBatchResult`, for
+callers that store them), `results` as LangChain messages (`BatchItemResult`, the same lines
+through the same parser), and `collect` returns them in input order. A restarted process
+calls `resume` with a stored batch id instead of submitting (and paying for) the same requests
+again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anthropic
+import httpx2
+from anthropic.types import Message
 from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage, BaseMessage
 
@@ -34,7 +38,6 @@ from optimization.messages import (
     messages_to_anthropic_params,
 )
 from optimization.pricing import TokenUsage
-from optimization.telemetry import token_usage_from_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +120,154 @@ class BatchItemResult:
     def succeeded(self) -> bool:
         """True when the request produced a message."""
         return self.outcome == "succeeded"
+
+
+@dataclass(frozen=True, slots=True)
+class RawBatchResult:
+    """One line of a results file as the API sent it: decoded with `json.loads`, nothing more.
+
+    `message` is the Messages API response (a dict) when the request succeeded; `error` is the
+    API's error object (`{"type": "error", "error": {...}}`) when it errored; `error_text` is a
+    one-line description for every outcome but success. `usage` comes straight from the
+    message's usage dict.
+    """
+
+    position: int
+    custom_id: str
+    outcome: Outcome
+    message: dict[str, Any] | None
+    error: dict[str, Any] | None
+    error_text: str | None
+    usage: TokenUsage
+    batch_id: str
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the request produced a message."""
+        return self.outcome == "succeeded"
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered (None without a message)."""
+        return None if self.message is None else self.message.get("model")
+
+    @property
+    def text(self) -> str:
+        """The message's text blocks joined ("" without a message)."""
+        if self.message is None:
+            return ""
+        return "".join(
+            block.get("text") or ""
+            for block in self.message.get("content") or ()
+            if block.get("type") == "text"
+        )
+
+    @classmethod
+    def from_message(
+        cls, position: int, custom_id: str, message: dict[str, Any], *, batch_id: str = ""
+    ) -> RawBatchResult:
+        """A succeeded result from a Messages API response dict (also a standard-API call's)."""
+        return cls(
+            position,
+            custom_id,
+            "succeeded",
+            message,
+            None,
+            None,
+            token_usage_from_api(message.get("usage")),
+            batch_id,
+        )
+
+
+def token_usage_from_api(usage: Mapping[str, Any] | None) -> TokenUsage:
+    """Tokens by kind from the Messages API's `usage` dict.
+
+    `input_tokens` there already excludes cache reads and writes. Writes are split by TTL in
+    `cache_creation` when the API reports the split; without it they count as 5-minute writes
+    (Anthropic's default TTL).
+    """
+    if not usage:
+        return _NO_USAGE
+    split = usage.get("cache_creation") or {}
+    write_5m = split.get("ephemeral_5m_input_tokens") or 0
+    write_1h = split.get("ephemeral_1h_input_tokens") or 0
+    if not write_5m and not write_1h:
+        write_5m = usage.get("cache_creation_input_tokens") or 0
+    key = (
+        usage.get("input_tokens") or 0,
+        write_5m,
+        write_1h,
+        usage.get("cache_read_input_tokens") or 0,
+        usage.get("output_tokens") or 0,
+    )
+    # Results of one batch repeat the same counts a lot; TokenUsage is immutable, so equal
+    # counts share one (validated) object.
+    known = _USAGES.get(key)
+    if known is None:
+        if len(_USAGES) >= _USAGES_MAX:
+            _USAGES.clear()
+        known = _USAGES[key] = TokenUsage(*key)
+    return known
+
+
+_NO_USAGE = TokenUsage()
+_USAGES: dict[tuple[Any, ...], TokenUsage] = {}
+_USAGES_MAX = 4096
+
+
+def parse_result_line(
+    line: bytes | str, positions: Mapping[str, int], *, batch_id: str
+) -> RawBatchResult | None:
+    """One results-file line as a `RawBatchResult`; None (logged) for a custom_id not in
+    `positions`. Raises BatchError for a line that is not a result object."""
+    try:
+        data = json.loads(line)
+        custom_id = data["custom_id"]
+        result = data["result"]
+        outcome = result["type"]
+    except (ValueError, TypeError, KeyError) as exc:
+        shown = line[:200] if isinstance(line, str) else line[:200].decode(errors="replace")
+        raise BatchError(
+            f"batch {batch_id}: a results line is not a result object ({exc!r}): {shown}",
+            batch_id=batch_id,
+        ) from exc
+    position = positions.get(custom_id)
+    if position is None:
+        logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
+        return None
+    if outcome == "succeeded":
+        message = result["message"]
+        return RawBatchResult(
+            position,
+            custom_id,
+            "succeeded",
+            message,
+            None,
+            None,
+            token_usage_from_api(message.get("usage")),
+            batch_id,
+        )
+    if outcome == "errored":
+        error = result.get("error") or {}
+        inner = error.get("error") or {}
+        text = f"{inner.get('type', 'error')}: {inner.get('message', '')}"
+        return RawBatchResult(
+            position, custom_id, "errored", None, error, text, _NO_USAGE, batch_id
+        )
+    if outcome in ("canceled", "expired"):
+        return RawBatchResult(
+            position, custom_id, outcome, None, None, f"request {outcome}", _NO_USAGE, batch_id
+        )
+    return RawBatchResult(
+        position,
+        custom_id,
+        "errored",
+        None,
+        None,
+        f"unknown outcome {outcome!r}",
+        _NO_USAGE,
+        batch_id,
+    )
 
 
 class BatchSubmitError(BatchError):
@@ -453,19 +604,50 @@ class AnthropicBatchClient:
             )
         return record.custom_ids
 
+    async def result_lines(self, batch_id: str) -> AsyncIterator[bytes]:
+        """The non-empty lines of `batch_id`'s results file, as bytes, as they arrive.
+
+        Fetched by the SDK (its results_url, auth, headers and retries of the request); the
+        body is streamed, never held whole. A connection lost mid-body is raised as
+        `anthropic.APIConnectionError`, like one lost before it.
+        """
+        streaming = self.client.messages.batches.with_streaming_response
+        async with streaming.results(batch_id) as response:
+            tail = b""
+            try:
+                async for chunk in response.iter_bytes():
+                    lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
+                    tail = lines.pop()
+                    for line in lines:
+                        if line and not line.isspace():
+                            yield line
+            except httpx2.TransportError as exc:
+                raise anthropic.APIConnectionError(
+                    message=f"the results of batch {batch_id} broke off: {exc}",
+                    request=response.http_request,
+                ) from exc
+            if tail and not tail.isspace():
+                yield tail
+
+    async def raw_results(self, batch_id: str) -> AsyncIterator[RawBatchResult]:
+        """Stream `batch_id`'s results in file order as plain dicts, one `json.loads` per line.
+
+        For callers that store results rather than hand them to LangChain (no AIMessage is
+        built). Lines whose custom_id the state store does not map are logged and skipped.
+        """
+        positions = self._custom_id_map(batch_id)
+        async for line in self.result_lines(batch_id):
+            item = parse_result_line(line, positions, batch_id=batch_id)
+            if item is not None:
+                yield item
+
     async def results(self, batch_id: str) -> AsyncIterator[BatchItemResult]:
         """Stream `batch_id`'s results as they are read from the JSONL file (file order).
 
         Each line is decoded and converted on its own, so the file is never held in memory.
         """
-        positions = self._custom_id_map(batch_id)
-        decoder = await self.client.messages.batches.results(batch_id)
-        async for line in decoder:
-            position = positions.get(line.custom_id)
-            if position is None:
-                logger.warning("batch %s returned unknown custom_id %r", batch_id, line.custom_id)
-                continue
-            yield _item(batch_id, position, line.custom_id, line.result)
+        async for raw in self.raw_results(batch_id):
+            yield item_from_raw(raw)
 
     async def collect(self, batches: Sequence[SubmittedBatch]) -> list[BatchItemResult]:
         """Results of ended `batches`, in input order, one per submitted position.
@@ -531,30 +713,23 @@ def _with_timeout_flag(status: BatchStatus, timed_out: bool) -> BatchStatus:
     )
 
 
-def _item(batch_id: str, position: int, custom_id: str, result: Any) -> BatchItemResult:
-    outcome = result.type
-    if outcome == "succeeded":
-        message = anthropic_message_to_ai_message(
-            result.message, response_metadata={"batch_id": batch_id, "custom_id": custom_id}
-        )
+def item_from_raw(raw: RawBatchResult) -> BatchItemResult:
+    """The LangChain view of a raw result: an AIMessage built as ChatAnthropic builds one."""
+    if raw.message is None:
         return BatchItemResult(
-            position,
-            custom_id,
-            "succeeded",
-            message=message,
-            usage=token_usage_from_metadata(message.usage_metadata),
-            batch_id=batch_id,
+            raw.position, raw.custom_id, raw.outcome, error=raw.error_text, batch_id=raw.batch_id
         )
-    if outcome == "errored":
-        error = getattr(result.error, "error", None)
-        detail = f"{getattr(error, 'type', 'error')}: {getattr(error, 'message', '')}"
-        return BatchItemResult(position, custom_id, "errored", error=detail, batch_id=batch_id)
-    if outcome in ("canceled", "expired"):
-        return BatchItemResult(
-            position, custom_id, outcome, error=f"request {outcome}", batch_id=batch_id
-        )
+    message = anthropic_message_to_ai_message(
+        Message.construct(**raw.message),
+        response_metadata={"batch_id": raw.batch_id, "custom_id": raw.custom_id},
+    )
     return BatchItemResult(
-        position, custom_id, "errored", error=f"unknown outcome {outcome!r}", batch_id=batch_id
+        raw.position,
+        raw.custom_id,
+        "succeeded",
+        message=message,
+        usage=raw.usage,
+        batch_id=raw.batch_id,
     )
 
 
@@ -566,7 +741,11 @@ __all__ = [
     "BatchRequest",
     "BatchStatus",
     "BatchSubmitError",
+    "RawBatchResult",
     "SubmittedBatch",
     "default_custom_id",
+    "item_from_raw",
+    "parse_result_line",
     "prepare_requests",
+    "token_usage_from_api",
 ]

@@ -5,7 +5,9 @@ The database is the source of truth and every step is idempotent:
 - A job's requests are rows unique on (job, custom_id); results are upserted on that key, so a
   result stored twice (a task delivered twice, a worker killed mid-download and restarted)
   overwrites itself instead of adding a row or a charge.
-- Counts and costs of a job are recomputed from its rows, never incremented.
+- Counts and costs of a job move by what each stored chunk changed (old values versus new,
+  read in the same statement that writes them, so storing a chunk again moves nothing) and are
+  recomputed from its rows when the job ends.
 - Each provider batch is saved (with its custom_id map) the moment the provider accepts it,
   by the batch client's state store, so a restarted worker polls it instead of paying twice.
 - A job is worked on by one task at a time through a short database lease that lapses by
@@ -24,11 +26,10 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -36,9 +37,8 @@ import anthropic
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
-from langchain_core.messages import AIMessage
 
 from llmopt_admin.batches.models import (
     OPEN_JOB_STATUSES,
@@ -55,15 +55,14 @@ from llmopt_admin.batches.state_store import DjangoBatchStateStore
 from llmopt_admin.batches.validation import ValidRequest
 from optimization.batch_client import (
     AnthropicBatchClient,
-    BatchItemResult,
     BatchRequest,
     BatchStatus,
     BatchSubmitError,
+    RawBatchResult,
 )
 from optimization.exceptions import BatchError
-from optimization.messages import anthropic_message_to_ai_message
-from optimization.pricing import PriceNotFound, price_for
-from optimization.telemetry import Mode, UsageEvent, token_usage_from_metadata, usage_event_for
+from optimization.pricing import CallCost, PriceNotFound, TokenUsage, cost_of
+from optimization.telemetry import Mode, UsageEvent
 
 logger = logging.getLogger(__name__)
 
@@ -218,14 +217,19 @@ class _Provider:
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
 
-    def iterate(self, source: AsyncIterator[T]) -> Iterator[T]:
-        """Drive an async iterator from sync code, so database writes happen off the loop."""
+    def chunks(self, source: AsyncIterator[T], size: int) -> Iterator[list[T]]:
+        """Drive an async iterator from sync code a list of `size` items at a time, so database
+        writes happen off the loop and the loop is entered once per chunk, not per item."""
         iterator = aiter(source)
-        while True:
-            try:
-                yield self.loop.run_until_complete(anext(iterator))
-            except StopAsyncIteration:
-                return
+
+        async def take() -> list[T]:
+            items: list[T] = []
+            async for item in _up_to(iterator, size):
+                items.append(item)
+            return items
+
+        while chunk := self.loop.run_until_complete(take()):
+            yield chunk
 
     def close(self) -> None:
         try:
@@ -233,6 +237,14 @@ class _Provider:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
         finally:
             self.loop.close()
+
+
+async def _up_to(iterator: AsyncIterator[T], size: int) -> AsyncIterator[T]:
+    for _ in range(size):
+        try:
+            yield await anext(iterator)
+        except StopAsyncIteration:
+            return
 
 
 @contextmanager
@@ -375,9 +387,10 @@ def batch_job_poll(*, job_id: int, force: bool = False) -> None:
                     # stored stays, and the next sweep downloads (and upserts) again.
                     _refresh_totals(job)
                     raise TransientProviderError(f"batch job {job.pk}: {exc}") from exc
-        _refresh_totals(job)
-        if not job.provider_batches.filter(results_ingested_at=None).exists():
-            _finish(job)
+        if job.provider_batches.filter(results_ingested_at=None).exists():
+            _refresh_totals(job)
+        else:
+            _finish(job)  # which recomputes the totals from the rows once
 
 
 def _poll_batches(
@@ -454,18 +467,18 @@ def _cancel_at_provider(job: BatchJob, batches: list[ProviderBatch], provider: _
 
 
 def _ingest(job: BatchJob, batch: ProviderBatch, provider: _Provider) -> None:
-    """Stream the batch's results into the database, a chunk per upsert, then mark it done."""
+    """Stream the batch's results into the database a chunk per transaction, then mark it done.
+
+    The batch client's raw path: each line is decoded once and stored as the API sent it.
+    """
     started = time.monotonic()
     count = 0
-    last_refresh = started
-    results = provider.iterate(provider.batches.results(batch.batch_id))
-    for chunk in batched(results, settings.LLMOPT_BATCH_INGEST_CHUNK):
-        store_results(job=job, items=chunk, batch_mode=True)
+    row_ids = _row_ids(job)
+    results = provider.batches.raw_results(batch.batch_id)
+    for chunk in provider.chunks(results, settings.LLMOPT_BATCH_INGEST_CHUNK):
+        store_results(job=job, items=chunk, batch_mode=True, row_ids=row_ids)
         count += len(chunk)
         _renew_lease(job)
-        if time.monotonic() - last_refresh > 1.0:  # progress for the pages, at most 1/s
-            _refresh_totals(job)
-            last_refresh = time.monotonic()
     batch.results_ingested_at = timezone.now()
     batch.save(update_fields=["results_ingested_at"])
     logger.info(
@@ -473,68 +486,164 @@ def _ingest(job: BatchJob, batch: ProviderBatch, provider: _Provider) -> None:
     )
 
 
-@lru_cache(maxsize=256)
-def _has_price(model: str) -> bool:
-    try:
-        price_for(model)
-    except PriceNotFound:
-        return False
-    return True
+def _row_ids(job: BatchJob) -> dict[str, int]:
+    """custom_id → primary key of every request of the job, read once per ingest.
+
+    Chunks are then matched to their rows by primary key. Matching by (job, custom_id) lets
+    the planner, whose statistics never know a job just inserted, scan the whole job for
+    every chunk (quadratic: 100,000 results meant 100 scans of 100,000 rows).
+    """
+    return dict(job.requests.values_list("custom_id", "id"))
 
 
-def _output_json(message: AIMessage) -> dict[str, Any]:
-    return {
-        "content": message.content,
-        "tool_calls": message.tool_calls or None,
-        "response_metadata": message.response_metadata,
-        "usage_metadata": dict(message.usage_metadata or {}),
-    }
+class _Prices:
+    """Prices calls through `pricing.cost_of`, once per distinct (usage, model) of a chunk:
+    batch results repeat the same token counts a lot. Unknown models price as None, logged
+    once per model."""
+
+    def __init__(self, *, batch: bool, at: datetime) -> None:
+        self.batch = batch
+        self.at = at
+        self._known: dict[tuple[TokenUsage, str], CallCost | None] = {}
+
+    def __call__(self, usage: TokenUsage, model: str) -> CallCost | None:
+        key = (usage, model)
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        try:
+            priced: CallCost | None = cost_of(usage, model, batch=self.batch, at=self.at)
+        except PriceNotFound:
+            if model not in _UNPRICED:
+                _UNPRICED.add(model)
+                logger.warning("no price for model %r: its results have no cost", model)
+            priced = None
+        self._known[key] = priced
+        return priced
+
+
+_UNPRICED: set[str] = set()
+# COPY text format: these characters would end a field or a row, or start an escape.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+_NULL = "\\N"  # COPY text format's NULL
+
+
+def _copy_text(value: str) -> str:
+    # The membership tests run in C; most text has none of the four and is returned as is.
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _mode(usage: TokenUsage, *, batch_mode: bool) -> Mode:
+    cached = bool(
+        usage.cache_read_tokens or usage.cache_write_5m_tokens or usage.cache_write_1h_tokens
+    )
+    if batch_mode:
+        return "batch+cache" if cached else "batch"
+    return "cached" if cached else "standard"
 
 
 def store_results(
-    *, job: BatchJob, items: Sequence[BatchItemResult], batch_mode: bool = True
+    *,
+    job: BatchJob,
+    items: Sequence[RawBatchResult],
+    batch_mode: bool = True,
+    row_ids: Mapping[str, int] | None = None,
 ) -> None:
-    """Upsert results on (job, custom_id) and record usage events, in one transaction.
+    """Store results on (job, custom_id) and record usage events, in one transaction.
 
-    Storing the same results again changes nothing: same rows, same costs, and the usage
-    events' request ids are already in the ledger.
+    Each request is priced once (`pricing.cost_of`); its row and its usage event carry that
+    price. Storing the same results again changes nothing: same rows, same costs, same job
+    totals, and the usage events' request ids are already in the ledger. `row_ids`
+    (custom_id → primary key, see `_row_ids`) saves looking the rows up; a result whose
+    custom_id the job does not have is logged and left out.
     """
-    now = timezone.now()
-    rows: list[BatchJobRequest] = []
-    events: list[UsageEvent] = []
-    for item in items:
-        row = BatchJobRequest(
-            job=job,
-            custom_id=item.custom_id,
-            position=item.position,
-            params={},  # only used if the row were missing; never overwrites stored params
-            batch_id=item.batch_id or "",
-            outcome=item.outcome,
-            error=item.error or "",
-            completed_at=now,
+    if row_ids is None:
+        wanted = [item.custom_id for item in items]
+        row_ids = dict(job.requests.filter(custom_id__in=wanted).values_list("custom_id", "id"))
+    unknown = [item.custom_id for item in items if item.custom_id not in row_ids]
+    if unknown:
+        logger.warning(
+            "batch job %s: %d results name no request of the job, e.g. %r",
+            job.pk,
+            len(unknown),
+            unknown[0],
         )
+        items = [item for item in items if item.custom_id in row_ids]
+    now = timezone.now()
+    price = _Prices(batch=batch_mode, at=now)
+    rows: list[tuple[Any, ...]] = []
+    events: list[UsageEvent] = []
+    provider = job.provider
+    for item in items:
         usage = item.usage
-        row.input_tokens = usage.input_tokens
-        row.cache_write_5m_tokens = usage.cache_write_5m_tokens
-        row.cache_write_1h_tokens = usage.cache_write_1h_tokens
-        row.cache_read_tokens = usage.cache_read_tokens
-        row.output_tokens = usage.output_tokens
-        if item.message is not None:
-            row.output_text = item.message.text
-            row.output = _output_json(item.message)
-            model = str(item.message.response_metadata.get("model") or job.model)
-            event = _usage_event(job, item, model, batch_mode=batch_mode)  # priced once, here
-            if _has_price(model):  # unknown models: cost unknown, not zero
-                row.cost, row.baseline_cost = event.cost, event.baseline_cost
-            events.append(event)
-        rows.append(row)
+        cost = baseline = None
+        message = item.message
+        if message is not None:
+            model = str(message.get("model") or job.model)
+            priced = price(usage, model)
+            if priced is not None:  # unknown models: cost unknown, not zero
+                cost, baseline = priced.cost, priced.baseline
+            events.append(
+                UsageEvent(
+                    request_id=f"batchjob-{job.pk}-{item.custom_id}",
+                    timestamp=now,
+                    provider=provider,
+                    model=model,
+                    mode=_mode(usage, batch_mode=batch_mode),
+                    input_tokens=usage.input_tokens,
+                    cache_write_5m_tokens=usage.cache_write_5m_tokens,
+                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                    cache_read_tokens=usage.cache_read_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost=Decimal(0) if cost is None else cost,
+                    baseline_cost=Decimal(0) if baseline is None else baseline,
+                    batch_id=item.batch_id or None,
+                )
+            )
+        rows.append((item, cost, baseline))
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            _update_results_postgresql(job, rows)
+            _store_results_postgresql(job, rows, now, row_ids)
         else:
-            upsert_results(rows)
+            upsert_results([_row(job, item, cost, baseline, now) for item, cost, baseline in rows])
+            _refresh_totals(job)
         if events:
             record_usage_events(events)
+
+
+def _row(
+    job: BatchJob,
+    item: RawBatchResult,
+    cost: Decimal | None,
+    baseline: Decimal | None,
+    now: datetime,
+) -> BatchJobRequest:
+    usage = item.usage
+    return BatchJobRequest(
+        job=job,
+        custom_id=item.custom_id,
+        position=item.position,
+        params={},  # only used if the row were missing; never overwrites stored params
+        batch_id=item.batch_id,
+        outcome=item.outcome,
+        output_text=item.text,
+        output=item.message,
+        error=item.error_text or "",
+        input_tokens=usage.input_tokens,
+        cache_write_5m_tokens=usage.cache_write_5m_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        output_tokens=usage.output_tokens,
+        cost=cost,
+        baseline_cost=baseline,
+        completed_at=now,
+    )
 
 
 def upsert_results(rows: Sequence[BatchJobRequest]) -> None:
@@ -562,79 +671,103 @@ _RESULT_TYPES = {
     "baseline_cost": "numeric",
     "completed_at": "timestamptz",
 }
+_COUNT_FIELDS = {
+    Outcome.SUCCEEDED: "succeeded_count",
+    Outcome.ERRORED: "errored_count",
+    Outcome.CANCELED: "canceled_count",
+    Outcome.EXPIRED: "expired_count",
+}
 
 
-def _update_results_postgresql(job: BatchJob, rows: Sequence[BatchJobRequest]) -> None:
-    """COPY the results into a temporary table and update the job's rows from it in one
-    statement: the same effect as the upsert (rows exist from submission on), several times
-    faster. Rows of the job only; a custom_id the job does not have is ignored and logged."""
+def _copy_line(
+    row_id: int, item: RawBatchResult, cost: Decimal | None, baseline: Decimal | None, now: str
+) -> str:
+    """One result in COPY text format, in `id, *_RESULT_TYPES` order (batch ids are the
+    provider's, letters, digits and underscores)."""
+    usage = item.usage
+    message = item.message
+    if message is None:
+        output, output_text = _NULL, ""
+    else:
+        # The JSON encoder escapes tabs and line breaks itself; only backslashes remain.
+        output = _encode_json(message).replace("\\", "\\\\")
+        output_text = _copy_text(item.text)
+    return (
+        f"{row_id}\t{item.batch_id}\t{item.outcome}\t"
+        f"{output_text}\t{output}\t{_copy_text(item.error_text or '')}\t"
+        f"{usage.input_tokens}\t{usage.cache_write_5m_tokens}\t{usage.cache_write_1h_tokens}\t"
+        f"{usage.cache_read_tokens}\t{usage.output_tokens}\t"
+        f"{_NULL if cost is None else cost}\t{_NULL if baseline is None else baseline}\t{now}\n"
+    )
+
+
+def _store_results_postgresql(
+    job: BatchJob,
+    rows: Sequence[tuple[RawBatchResult, Decimal | None, Decimal | None]],
+    now: datetime,
+    row_ids: Mapping[str, int],
+) -> None:
+    """COPY the results into a temporary table and update their rows from it, by primary key,
+    in one statement that also reads what the rows held before, so the job's counts and costs
+    move by exactly what this chunk changed."""
     table = BatchJobRequest._meta.db_table
-    columns = ["custom_id", *_RESULT_TYPES]
     assignments = ", ".join(f"{name} = i.{name}" for name in _RESULT_TYPES)
+    stamp = now.isoformat()
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS batch_results_in (custom_id text, "
+            f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (id bigint, "
             + ", ".join(f"{name} {kind}" for name, kind in _RESULT_TYPES.items())
             + ") ON COMMIT DELETE ROWS"
         )
-        with cursor.cursor.copy(f"COPY batch_results_in ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        row.custom_id,
-                        row.batch_id,
-                        row.outcome,
-                        row.output_text,
-                        None if row.output is None else json.dumps(row.output),
-                        row.error,
-                        row.input_tokens,
-                        row.cache_write_5m_tokens,
-                        row.cache_write_1h_tokens,
-                        row.cache_read_tokens,
-                        row.output_tokens,
-                        row.cost,
-                        row.baseline_cost,
-                        row.completed_at,
-                    )
+        with cursor.cursor.copy(f"COPY {_INCOMING} FROM STDIN") as copy:
+            copy.write(
+                "".join(
+                    [
+                        _copy_line(row_ids[item.custom_id], item, cost, base, stamp)
+                        for item, cost, base in rows
+                    ]
                 )
-        # Without statistics the planner may hash-join the whole job per chunk.
-        cursor.execute("ANALYZE batch_results_in")
+            )
+        # The temporary table has no statistics, so the planner would rather hash the whole
+        # requests table (every job's rows, live or dead) than look 1,000 rows up by primary
+        # key: a scan per chunk. Join by index only, for this statement only.
+        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        # Every sub-statement sees the rows as they were before the UPDATE: `old` is the
+        # chunk's previous state, `new` what the UPDATE wrote.
         cursor.execute(
-            f"UPDATE {table} AS r SET {assignments} FROM batch_results_in AS i "  # noqa: S608  # nosec B608 - our own names
-            "WHERE r.job_id = %s AND r.custom_id = i.custom_id",
-            [job.pk],
+            "WITH old AS (SELECT r.outcome, r.cost, r.baseline_cost "  # noqa: S608  # nosec B608 - our own names
+            f"  FROM {table} AS r JOIN {_INCOMING} AS i ON r.id = i.id), "
+            f"new AS (UPDATE {table} AS r SET {assignments} FROM {_INCOMING} AS i "
+            "  WHERE r.id = i.id RETURNING r.outcome, r.cost, r.baseline_cost) "
+            "SELECT 1, outcome, count(*), sum(cost), sum(baseline_cost) FROM new GROUP BY outcome "
+            "UNION ALL "
+            "SELECT -1, outcome, count(*), sum(cost), sum(baseline_cost) FROM old GROUP BY outcome"
         )
-        updated = cursor.rowcount
-        cursor.execute("TRUNCATE batch_results_in")
-    if updated != len(rows):
-        logger.warning(
-            "batch job %s: %d of %d results matched no request",
-            job.pk,
-            len(rows) - updated,
-            len(rows),
+        changes = cursor.fetchall()
+        cursor.execute(
+            "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; "
+            f"TRUNCATE {_INCOMING}"
         )
+    _move_totals(job, changes)
 
 
-def _usage_event(
-    job: BatchJob, item: BatchItemResult, model: str, *, batch_mode: bool
-) -> UsageEvent:
-    usage = item.usage
-    cached = bool(
-        usage.cache_read_tokens or usage.cache_write_5m_tokens or usage.cache_write_1h_tokens
-    )
-    mode: Mode
-    if batch_mode:
-        mode = "batch+cache" if cached else "batch"
-    else:
-        mode = "cached" if cached else "standard"
-    return usage_event_for(
-        provider=job.provider,
-        model=model,
-        mode=mode,
-        usage=usage,
-        batch_id=item.batch_id,
-        request_id=f"batchjob-{job.pk}-{item.custom_id}",
-    )
+_INCOMING = "batch_results_incoming"
+
+
+def _move_totals(job: BatchJob, changes: Sequence[tuple[int, str, int, Any, Any]]) -> None:
+    """Add (sign +1) the new and take away (sign -1) the old counts and costs of a chunk."""
+    deltas: dict[str, Any] = {}
+    for sign, outcome, count, cost, baseline in changes:
+        field = _COUNT_FIELDS.get(outcome)
+        if field is not None:
+            deltas[field] = deltas.get(field, 0) + sign * count
+        deltas["cost"] = deltas.get("cost", Decimal(0)) + sign * (cost or Decimal(0))
+        deltas["baseline_cost"] = deltas.get("baseline_cost", Decimal(0)) + sign * (
+            baseline or Decimal(0)
+        )
+    moved = {name: F(name) + delta for name, delta in deltas.items() if delta}
+    if moved:
+        BatchJob.objects.filter(pk=job.pk).update(**moved, updated_at=timezone.now())
 
 
 def record_usage_events(events: Sequence[UsageEvent]) -> None:
@@ -703,15 +836,15 @@ def _run_standard(job: BatchJob) -> None:
     job.save(update_fields=["status", "submitted_at", "updated_at"])
     with _provider(job) as provider:
         pending = job.requests.filter(outcome=Outcome.PENDING).order_by("position")
-        rows = list(pending.values_list("position", "custom_id", "params"))
+        rows = list(pending.values_list("position", "custom_id", "params", "id"))
+        row_ids = {custom_id: row_id for _, custom_id, _, row_id in rows}
         for group in batched(rows, STANDARD_CONCURRENCY * 4):
             job.refresh_from_db(fields=["cancel_requested_at"])
             if job.cancel_requested_at is not None:
                 break
             items = provider.run(_call_standard(provider.sdk, group))
-            store_results(job=job, items=items, batch_mode=False)
+            store_results(job=job, items=items, batch_mode=False, row_ids=row_ids)
             _renew_lease(job)
-            _refresh_totals(job)
     job.requests.filter(outcome=Outcome.PENDING).update(
         outcome=Outcome.CANCELED, error="canceled by the operator", completed_at=timezone.now()
     )
@@ -719,26 +852,24 @@ def _run_standard(job: BatchJob) -> None:
 
 
 async def _call_standard(
-    sdk: anthropic.AsyncAnthropic, group: Iterable[tuple[int, str, dict[str, Any]]]
-) -> list[BatchItemResult]:
+    sdk: anthropic.AsyncAnthropic, group: Iterable[tuple[int, str, dict[str, Any], int]]
+) -> list[RawBatchResult]:
     limit = asyncio.Semaphore(STANDARD_CONCURRENCY)
 
-    async def one(position: int, custom_id: str, params: dict[str, Any]) -> BatchItemResult:
+    async def one(position: int, custom_id: str, params: dict[str, Any]) -> RawBatchResult:
         async with limit:
             try:
                 response = await sdk.messages.create(**params)
             except anthropic.APIError as exc:
-                return BatchItemResult(position, custom_id, "errored", error=str(exc)[:2000])
-        message = anthropic_message_to_ai_message(response)
-        return BatchItemResult(
-            position,
-            custom_id,
-            "succeeded",
-            message=message,
-            usage=token_usage_from_metadata(message.usage_metadata),
-        )
+                body = exc.body if isinstance(exc.body, dict) else None
+                return RawBatchResult(
+                    position, custom_id, "errored", None, body, str(exc)[:2000], TokenUsage(), ""
+                )
+        # The fields the API sent, as it sent them (what a batch result line holds).
+        message = response.model_dump(mode="json", exclude_unset=True)
+        return RawBatchResult.from_message(position, custom_id, message)
 
-    return list(await asyncio.gather(*(one(*row) for row in group)))
+    return list(await asyncio.gather(*(one(*row[:3]) for row in group)))
 
 
 # --- operator actions -------------------------------------------------------------------
