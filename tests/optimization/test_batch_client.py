@@ -27,14 +27,19 @@ from optimization.batch_client import (
     BatchItemResult,
     BatchRequest,
     BatchSubmitError,
+    RawBatchResult,
     SubmittedBatch,
     _BatchBody,
+    parse_result_line,
     prepare_requests,
+    token_usage_from_api,
 )
 from optimization.batch_state import FileBatchStateStore, InMemoryBatchStateStore
 from optimization.exceptions import BatchError
 from optimization.messages import messages_to_anthropic_params
+from optimization.pricing import TokenUsage
 from optimization.simulator import Clock
+from optimization.telemetry import token_usage_from_metadata
 from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
 
 MODEL = "claude-sonnet-4-5"
@@ -538,3 +543,193 @@ def test_an_upload_body_is_streamed_in_pieces_and_is_exactly_its_declared_size(
     assert [item["custom_id"] for item in json.loads(data)["requests"]] == [
         f"r{i}" for i in range(2, 9)
     ]
+
+
+# --- the raw results path (for callers that store results) ----------------------------------
+
+
+async def raw_results(client: AnthropicBatchClient, batch_id: str) -> list[RawBatchResult]:
+    return [item async for item in client.raw_results(batch_id)]
+
+
+def simulator_lines(simulator: LiveSimulator, batch_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """(custom_id, result) of each line of the batch's results file, in the simulator's order."""
+    [batch] = [b for b in simulator.state.batches.list() if b.id == batch_id]
+    return [(item.custom_id, item.result) for item in batch.items]
+
+
+async def test_raw_results_stream_every_line_in_file_order_with_its_outcome(
+    simulator: LiveSimulator, sdk_clients: Callable[..., NoWaitAnthropic]
+) -> None:
+    client = batch_client(sdk_clients(simulator.url, faults="batch_errored=0.5"))
+    [batch] = await client.submit(prepare_requests(questions(12), TEMPLATE))
+    await client.poll(batch.batch_id)
+    raw = await raw_results(client, batch.batch_id)
+    expected = simulator_lines(simulator, batch.batch_id)
+    assert [item.custom_id for item in raw] == [custom_id for custom_id, _ in expected]
+    assert [item.outcome for item in raw] == [result["type"] for _, result in expected]
+    assert {item.outcome for item in raw} == {"succeeded", "errored"}
+    for item, (_, result) in zip(raw, expected, strict=True):
+        assert item.position == batch.custom_ids[item.custom_id]
+        assert item.batch_id == batch.batch_id
+        if item.succeeded:
+            # the message exactly as the API sent it: a plain dict, no LangChain object
+            assert item.message == result["message"]
+            assert item.text == result["message"]["content"][0]["text"]
+            assert f"Question {item.position}" in item.text
+            assert item.model == MODEL
+            assert (item.error, item.error_text) == (None, None)
+            assert item.usage.output_tokens == result["message"]["usage"]["output_tokens"] > 0
+        else:
+            assert (item.message, item.text, item.model) == (None, "", None)
+            assert item.error == result["error"]
+            assert item.error_text == f"api_error: {result['error']['error']['message']}"
+            assert item.usage == TokenUsage()
+
+
+async def test_raw_results_read_cache_usage_straight_from_the_usage_dict(
+    simulator: LiveSimulator, sdk_clients: Callable[..., NoWaitAnthropic]
+) -> None:
+    client = batch_client(sdk_clients(simulator.url))
+    marked = {"type": "text", "text": LONG_SYSTEM, "cache_control": {"type": "ephemeral"}}
+    conversations = [[SystemMessage(content=[marked]), *m] for m in questions(5)]
+    [batch] = await client.submit(prepare_requests(conversations, TEMPLATE))
+    await client.poll(batch.batch_id)
+    raw = await raw_results(client, batch.batch_id)
+    for item in raw:
+        assert item.message is not None
+        usage = item.message["usage"]
+        assert item.usage == TokenUsage(
+            input_tokens=usage["input_tokens"],
+            cache_write_5m_tokens=usage["cache_creation"]["ephemeral_5m_input_tokens"],
+            cache_write_1h_tokens=usage["cache_creation"]["ephemeral_1h_input_tokens"],
+            cache_read_tokens=usage["cache_read_input_tokens"],
+            output_tokens=usage["output_tokens"],
+        )
+    assert sum(1 for item in raw if item.usage.cache_write_5m_tokens) == 1
+    assert sum(1 for item in raw if item.usage.cache_read_tokens) == 4
+    # the LangChain view reads the same lines: same usage as its AIMessage's usage_metadata
+    views = [item async for item in client.results(batch.batch_id)]
+    assert [view.custom_id for view in views] == [item.custom_id for item in raw]
+    for view, item in zip(views, raw, strict=True):
+        assert view.message is not None
+        assert view.usage == item.usage
+        assert token_usage_from_metadata(view.message.usage_metadata) == item.usage
+        assert view.message.text == item.text
+        assert view.message.response_metadata["id"] == item.message["id"]  # type: ignore[index]
+
+
+async def test_raw_results_report_expired_requests_without_a_message(
+    make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitAnthropic]
+) -> None:
+    simulator = frozen(make_simulator, batch_expiry_seconds=100.0)
+    time = FakeTime(simulator.clock)
+    client = batch_client(sdk_clients(simulator.url, faults="batch_expired=0.5"), time)
+    [batch] = await client.submit(prepare_requests(questions(10), TEMPLATE))
+    await client.poll(batch.batch_id)
+    raw = await raw_results(client, batch.batch_id)
+    expected = simulator_lines(simulator, batch.batch_id)
+    assert [item.outcome for item in raw] == [result["type"] for _, result in expected]
+    expired = [item for item in raw if not item.succeeded]
+    assert expired
+    assert all(item.outcome == "expired" for item in expired)
+    assert all(item.error_text == "request expired" for item in expired)
+    assert all(item.message is None and item.error is None for item in expired)
+
+
+async def test_raw_results_report_canceled_requests_without_a_message(
+    simulator: LiveSimulator, sdk_clients: Callable[..., NoWaitAnthropic]
+) -> None:
+    client = batch_client(sdk_clients(simulator.url, faults="batch_cancel_midway=1"))
+    [batch] = await client.submit(prepare_requests(questions(4), TEMPLATE))
+    await client.poll(batch.batch_id)
+    raw = await raw_results(client, batch.batch_id)
+    assert Counter(item.outcome for item in raw) == {"succeeded": 2, "canceled": 2}
+    canceled = [item for item in raw if item.outcome == "canceled"]
+    assert all(item.error_text == "request canceled" and item.message is None for item in canceled)
+
+
+def test_a_results_line_of_an_unknown_custom_id_is_skipped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    line = json.dumps({"custom_id": "ghost", "result": {"type": "expired"}})
+    with caplog.at_level(logging.WARNING):
+        assert parse_result_line(line, {"r0": 0}, batch_id="msgbatch_1") is None
+    assert "unknown custom_id 'ghost'" in caplog.text
+
+
+def test_a_results_line_that_is_not_a_result_is_a_batch_error_naming_the_batch() -> None:
+    for line in (b"not json", b'{"custom_id": "r0"}', b"[1, 2]"):
+        with pytest.raises(BatchError, match="batch msgbatch_1: a results line is not a result"):
+            parse_result_line(line, {"r0": 0}, batch_id="msgbatch_1")
+
+
+def test_an_unknown_outcome_is_reported_as_errored() -> None:
+    line = json.dumps({"custom_id": "r0", "result": {"type": "vanished"}})
+    item = parse_result_line(line, {"r0": 3}, batch_id="msgbatch_1")
+    assert item is not None
+    assert (item.position, item.outcome, item.error_text) == (
+        3,
+        "errored",
+        "unknown outcome 'vanished'",
+    )
+
+
+def test_usage_splits_cache_writes_by_ttl_when_the_api_reports_the_split() -> None:
+    split = {
+        "input_tokens": 7,
+        "cache_creation_input_tokens": 30,
+        "cache_read_input_tokens": 5,
+        "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20},
+        "output_tokens": 3,
+    }
+    assert token_usage_from_api(split) == TokenUsage(7, 10, 20, 5, 3)
+    # without the split, writes are 5-minute writes (the API's default TTL)
+    unsplit = {"input_tokens": 7, "cache_creation_input_tokens": 30, "output_tokens": 3}
+    assert token_usage_from_api(unsplit) == TokenUsage(7, 30, 0, 0, 3)
+    assert token_usage_from_api(None) == TokenUsage()
+
+
+async def test_a_results_download_cut_off_midway_is_a_connection_error(
+    sdk_clients: Callable[..., NoWaitAnthropic],
+) -> None:
+    """A provider that promises a longer body than it sends, then hangs up."""
+    first = json.dumps({"custom_id": "r0", "result": {"type": "expired"}}).encode() + b"\n"
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        if "/results" in head.split("\r\n", 1)[0]:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + first)
+        else:
+            port = writer.get_extra_info("sockname")[1]
+            body = json.dumps(
+                {
+                    "id": "msgbatch_cut",
+                    "type": "message_batch",
+                    "processing_status": "ended",
+                    "request_counts": {},
+                    "results_url": f"http://127.0.0.1:{port}/v1/messages/batches/msgbatch_cut/results",
+                }
+            ).encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        client = batch_client(sdk_clients(f"http://127.0.0.1:{port}", max_retries=0))
+        client.state_store.save("msgbatch_cut", {"r0": 0, "r1": 1}, {})
+        received: list[RawBatchResult] = []
+
+        async def download() -> None:
+            async for item in client.raw_results("msgbatch_cut"):
+                received.append(item)
+
+        with pytest.raises(anthropic.APIConnectionError, match="msgbatch_cut broke off"):
+            await download()
+    assert [(item.custom_id, item.outcome) for item in received] == [("r0", "expired")]
