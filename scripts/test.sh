@@ -40,4 +40,9 @@ fi
 [ "$status" -eq 0 ] || exit "$status"
 
 echo "== coverage floor on optimization/ (90%)"
-"$VENV/bin/coverage" report --include='optimization/*' --fail-under=90 | tail -n 1
+total=$("$VENV/bin/coverage" report --include='optimization/*' --format=total)
+echo "optimization/ coverage: $total%"
+"$VENV/bin/coverage" report --include='optimization/*' --fail-under=90 >/dev/null || {
+  echo "optimization/ coverage $total% is below its 90% floor" >&2
+  exit 1
+}
