@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib
 import json
 import logging
 import re
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anthropic
-import httpx2
+import orjson
 from anthropic.types import Message
 from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage, BaseMessage
@@ -156,11 +157,11 @@ class RawBatchResult:
         """The message's text blocks joined ("" without a message)."""
         if self.message is None:
             return ""
-        return "".join(
-            block.get("text") or ""
-            for block in self.message.get("content") or ()
-            if block.get("type") == "text"
-        )
+        content: list[Any] = self.message.get("content") or []
+        if len(content) == 1:  # the usual answer: one text block
+            block = content[0]
+            return (block.get("text") or "") if block.get("type") == "text" else ""
+        return "".join(block.get("text") or "" for block in content if block.get("type") == "text")
 
     @classmethod
     def from_message(
@@ -221,7 +222,7 @@ def parse_result_line(
     """One results-file line as a `RawBatchResult`; None (logged) for a custom_id not in
     `positions`. Raises BatchError for a line that is not a result object."""
     try:
-        data = json.loads(line)
+        data = orjson.loads(line)
         custom_id = data["custom_id"]
         result = data["result"]
         outcome = result["type"]
@@ -377,6 +378,20 @@ def _chunks(requests: Sequence[BatchRequest], max_requests: int, max_bytes: int)
     if start < len(requests):
         chunks.append(range(start, len(requests)))
     return chunks
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """The HTTP library's transport errors (httpx2 in SDK 2.x, httpx before it)."""
+    errors: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
+_TRANSPORT_ERRORS = _transport_errors()
 
 
 class _BatchBody:
@@ -621,7 +636,7 @@ class AnthropicBatchClient:
                     for line in lines:
                         if line and not line.isspace():
                             yield line
-            except httpx2.TransportError as exc:
+            except _TRANSPORT_ERRORS as exc:
                 raise anthropic.APIConnectionError(
                     message=f"the results of batch {batch_id} broke off: {exc}",
                     request=response.http_request,

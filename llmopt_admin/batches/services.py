@@ -22,18 +22,21 @@ lost task left behind.
 from __future__ import annotations
 
 import asyncio
-import json
+import concurrent.futures
 import logging
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
 import anthropic
+import orjson
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, transaction
@@ -217,19 +220,50 @@ class _Provider:
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
 
-    def chunks(self, source: AsyncIterator[T], size: int) -> Iterator[list[T]]:
-        """Drive an async iterator from sync code a list of `size` items at a time, so database
-        writes happen off the loop and the loop is entered once per chunk, not per item."""
+    def chunks(
+        self,
+        source: AsyncIterator[T],
+        size: int,
+        *,
+        then: Callable[[list[T]], Any] | None = None,
+    ) -> Iterator[Any]:
+        """Drive an async iterator from sync code a list of `size` items at a time (passed
+        through `then`, which must not touch the database, when given).
+
+        The loop runs in a thread of its own and fetches (and prepares) the next chunk while
+        the caller stores this one: the caller's database waits release the GIL, so download
+        and decoding overlap them. Database writes stay on the caller's thread and
+        connection. An error of the source is raised here, at the chunk it broke.
+        """
         iterator = aiter(source)
+        running: list[asyncio.Task[Any]] = []
 
-        async def take() -> list[T]:
-            items: list[T] = []
-            async for item in _up_to(iterator, size):
-                items.append(item)
-            return items
+        async def take() -> Any:
+            task = asyncio.current_task()
+            if task is not None:
+                running[:] = [task]
+            items = [item async for item in _up_to(iterator, size)]
+            if not items:
+                return None  # the end
+            return items if then is None else then(items)
 
-        while chunk := self.loop.run_until_complete(take()):
-            yield chunk
+        thread = threading.Thread(
+            target=self.loop.run_forever, name="batch-results-download", daemon=True
+        )
+        thread.start()
+        pending = asyncio.run_coroutine_threadsafe(take(), self.loop)
+        try:
+            while (chunk := pending.result()) is not None:
+                pending = asyncio.run_coroutine_threadsafe(take(), self.loop)
+                yield chunk
+        finally:
+            if not pending.done():  # the caller stopped early: abandon the chunk in flight
+                pending.cancel()
+                for task in running:
+                    self.loop.call_soon_threadsafe(task.cancel)
+                concurrent.futures.wait([pending])
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            thread.join()
 
     def close(self) -> None:
         try:
@@ -474,10 +508,16 @@ def _ingest(job: BatchJob, batch: ProviderBatch, provider: _Provider) -> None:
     started = time.monotonic()
     count = 0
     row_ids = _row_ids(job)
+    copy = connection.vendor == "postgresql"
+
+    def prepare(items: list[RawBatchResult]) -> PreparedResults:
+        return prepare_results(job=job, items=items, batch_mode=True, row_ids=row_ids, copy=copy)
+
     results = provider.batches.raw_results(batch.batch_id)
     for chunk in provider.chunks(results, settings.LLMOPT_BATCH_INGEST_CHUNK):
-        store_results(job=job, items=chunk, batch_mode=True, row_ids=row_ids)
-        count += len(chunk)
+        prepared = prepare(chunk)
+        write_results(job=job, prepared=prepared)
+        count += len(prepared.results)
         _renew_lease(job)
     batch.results_ingested_at = timezone.now()
     batch.save(update_fields=["results_ingested_at"])
@@ -526,7 +566,10 @@ class _Prices:
 _UNPRICED: set[str] = set()
 # COPY text format: these characters would end a field or a row, or start an escape.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _encode_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
 
 
 _NULL = "\\N"  # COPY text format's NULL
@@ -566,6 +609,37 @@ def store_results(
     if row_ids is None:
         wanted = [item.custom_id for item in items]
         row_ids = dict(job.requests.filter(custom_id__in=wanted).values_list("custom_id", "id"))
+    prepared = prepare_results(
+        job=job,
+        items=items,
+        batch_mode=batch_mode,
+        row_ids=row_ids,
+        copy=connection.vendor == "postgresql",
+    )
+    write_results(job=job, prepared=prepared)
+
+
+@dataclass(slots=True)
+class PreparedResults:
+    """A chunk of results ready to write: priced, with their usage events and (for
+    PostgreSQL) their COPY text."""
+
+    results: list[tuple[RawBatchResult, Decimal | None, Decimal | None]]
+    events: list[UsageEvent]
+    copy_text: str | None
+    now: datetime
+
+
+def prepare_results(
+    *,
+    job: BatchJob,
+    items: Sequence[RawBatchResult],
+    batch_mode: bool,
+    row_ids: Mapping[str, int],
+    copy: bool,
+) -> PreparedResults:
+    """Price `items` and build their usage events (and with `copy` their COPY text) without
+    touching the database, so it can run beside the previous chunk's write."""
     unknown = [item.custom_id for item in items if item.custom_id not in row_ids]
     if unknown:
         logger.warning(
@@ -577,7 +651,7 @@ def store_results(
         items = [item for item in items if item.custom_id in row_ids]
     now = timezone.now()
     price = _Prices(batch=batch_mode, at=now)
-    rows: list[tuple[Any, ...]] = []
+    results: list[tuple[RawBatchResult, Decimal | None, Decimal | None]] = []
     events: list[UsageEvent] = []
     provider = job.provider
     for item in items:
@@ -606,15 +680,37 @@ def store_results(
                     batch_id=item.batch_id or None,
                 )
             )
-        rows.append((item, cost, baseline))
+        results.append((item, cost, baseline))
+    copy_text = None
+    if copy:
+        stamp = now.isoformat()
+        copy_text = "".join(
+            [
+                _copy_line(row_ids[item.custom_id], item, cost, baseline, stamp)
+                for item, cost, baseline in results
+            ]
+        )
+    return PreparedResults(results, events, copy_text, now)
+
+
+def write_results(*, job: BatchJob, prepared: PreparedResults) -> None:
+    """Write a prepared chunk: its rows, the job's totals and its usage events, in one
+    transaction."""
+    if not prepared.results:
+        return
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _store_results_postgresql(job, rows, now, row_ids)
+        if prepared.copy_text is not None and connection.vendor == "postgresql":
+            _store_results_postgresql(job, prepared.copy_text)
         else:
-            upsert_results([_row(job, item, cost, baseline, now) for item, cost, baseline in rows])
+            upsert_results(
+                [
+                    _row(job, item, cost, baseline, prepared.now)
+                    for item, cost, baseline in prepared.results
+                ]
+            )
             _refresh_totals(job)
-        if events:
-            record_usage_events(events)
+        if prepared.events:
+            record_usage_events(prepared.events)
 
 
 def _row(
@@ -701,18 +797,12 @@ def _copy_line(
     )
 
 
-def _store_results_postgresql(
-    job: BatchJob,
-    rows: Sequence[tuple[RawBatchResult, Decimal | None, Decimal | None]],
-    now: datetime,
-    row_ids: Mapping[str, int],
-) -> None:
+def _store_results_postgresql(job: BatchJob, copy_text: str) -> None:
     """COPY the results into a temporary table and update their rows from it, by primary key,
     in one statement that also reads what the rows held before, so the job's counts and costs
     move by exactly what this chunk changed."""
     table = BatchJobRequest._meta.db_table
     assignments = ", ".join(f"{name} = i.{name}" for name in _RESULT_TYPES)
-    stamp = now.isoformat()
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (id bigint, "
@@ -720,14 +810,7 @@ def _store_results_postgresql(
             + ") ON COMMIT DELETE ROWS"
         )
         with cursor.cursor.copy(f"COPY {_INCOMING} FROM STDIN") as copy:
-            copy.write(
-                "".join(
-                    [
-                        _copy_line(row_ids[item.custom_id], item, cost, base, stamp)
-                        for item, cost, base in rows
-                    ]
-                )
-            )
+            copy.write(copy_text)
         # The temporary table has no statistics, so the planner would rather hash the whole
         # requests table (every job's rows, live or dead) than look 1,000 rows up by primary
         # key: a scan per chunk. Join by index only, for this statement only.
