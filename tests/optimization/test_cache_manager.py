@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from pydantic import PrivateAttr
 
 from optimization._tokens import estimate_tokens
 from optimization.cache_manager import MARKER, CacheManager, cache_control_for, ttl_of
@@ -280,6 +281,65 @@ def test_blank_text_between_markers_is_dropped() -> None:
         {"type": "text", "text": long(1100, "a"), "cache_control": {"type": "ephemeral"}},
         {"type": "text", "text": "b"},
     ]
+
+
+@pytest.mark.parametrize("kind", ["human", "tool", "assistant_with_calls"])
+def test_a_message_that_was_only_a_marker_plans_the_same_when_planned_again(kind: str) -> None:
+    # Found by the invariant test: the marker-only message goes out as "" and that output,
+    # planned again, must read as the same request (no new breakpoint on the image before it).
+    image = {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": "QQ=="},
+    }
+    last: BaseMessage = {
+        "human": HumanMessage(MARKER),
+        "tool": ToolMessage(MARKER, tool_call_id="call_1"),
+        "assistant_with_calls": AIMessage(
+            MARKER, tool_calls=[{"name": "search", "args": {"q": "x"}, "id": "call_1"}]
+        ),
+    }[kind]
+    manager = planner()
+    planned = manager.plan([HumanMessage([image]), HumanMessage([""]), last])
+    assert planned.messages[2].content == ""
+    again = manager.plan(planned.messages, planned.tools)
+    assert again.messages == planned.messages
+    assert again.breakpoints == planned.breakpoints
+
+
+def test_a_marked_message_keeps_every_other_field_of_the_original() -> None:
+    original = AIMessage(
+        long(1500, "answer"),
+        id="msg_1",
+        name="assistant",
+        additional_kwargs={"k": 1},
+        response_metadata={"model": MODEL},
+        custom="extra field",
+    )
+    manager = planner(cacheBreakpoints=["messages:-1"])
+    marked = manager.add_cache_markers([SYSTEM, original])[1]
+    assert marked is not original
+    assert marked == original.model_copy(update={"content": marked.content})
+    assert marked.model_fields_set == original.model_fields_set | {"content"}
+    assert marked.__pydantic_extra__ == {"custom": "extra field"}
+    assert marked.__pydantic_extra__ is not original.__pydantic_extra__
+    assert isinstance(original.content, str)
+
+
+class _NoteMessage(HumanMessage):
+    """A message class with a private attribute, as an application might define one."""
+
+    _note: str = PrivateAttr(default="")
+
+
+def test_a_marked_message_of_a_class_with_private_attributes_keeps_them() -> None:
+    original = _NoteMessage(long(1500, "question"))
+    original._note = "kept"
+    manager = planner(cacheBreakpoints=["messages:-1"])
+    marked = manager.add_cache_markers([SYSTEM, original])[1]
+    assert isinstance(marked, _NoteMessage)
+    assert marked._note == "kept"
+    assert marked.content[0]["cache_control"] == {"type": "ephemeral"}  # type: ignore[index]
+    assert original.content == long(1500, "question")
 
 
 def test_a_system_message_after_the_conversation_started_is_never_marked() -> None:
