@@ -3,9 +3,11 @@
 A job of BENCH_BATCH_RESULTS requests (default 100,000) is stored and submitted to the local
 simulator (its own process, over real HTTP, as a remote provider would be); once the batch has
 ended, one poll of the worker's service streams
-the results file, converts each line (the batch client's work), upserts the rows 1,000 at a
-time, prices them and records their usage events in the savings ledger — everything the Celery
-worker does. Uses its own database (BENCH_BATCHES_DATABASE_URL, default
+the results file, decodes each line (the batch client's raw path), prices each request once,
+updates the rows a chunk (LLMOPT_BATCH_INGEST_CHUNK) at a time and records their usage events
+in the savings ledger — everything the Celery worker does. The simulator serving the file runs
+on the same machine and its CPU time counts against the figure (it sends one HTTP chunk per
+line). Uses its own database (BENCH_BATCHES_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/llmopt_bench_batches), created and migrated if missing.
 Prints:
 

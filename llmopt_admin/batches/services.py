@@ -514,8 +514,7 @@ def _ingest(job: BatchJob, batch: ProviderBatch, provider: _Provider) -> None:
         return prepare_results(job=job, items=items, batch_mode=True, row_ids=row_ids, copy=copy)
 
     results = provider.batches.raw_results(batch.batch_id)
-    for chunk in provider.chunks(results, settings.LLMOPT_BATCH_INGEST_CHUNK):
-        prepared = prepare(chunk)
+    for prepared in provider.chunks(results, settings.LLMOPT_BATCH_INGEST_CHUNK, then=prepare):
         write_results(job=job, prepared=prepared)
         count += len(prepared.results)
         _renew_lease(job)
@@ -814,7 +813,13 @@ def _store_results_postgresql(job: BatchJob, copy_text: str) -> None:
         # The temporary table has no statistics, so the planner would rather hash the whole
         # requests table (every job's rows, live or dead) than look 1,000 rows up by primary
         # key: a scan per chunk. Join by index only, for this statement only.
-        cursor.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
+        # A chunk's commit need not wait for its WAL flush: were the server to lose the last
+        # chunks, it loses every later commit too (WAL is replayed in order), including the
+        # synchronous one that marks the batch ingested, so the batch is fetched again.
+        cursor.execute(
+            "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+            "SET LOCAL synchronous_commit = off"
+        )
         # Every sub-statement sees the rows as they were before the UPDATE: `old` is the
         # chunk's previous state, `new` what the UPDATE wrote.
         cursor.execute(
