@@ -733,3 +733,23 @@ async def test_a_results_download_cut_off_midway_is_a_connection_error(
         with pytest.raises(anthropic.APIConnectionError, match="msgbatch_cut broke off"):
             await download()
     assert [(item.custom_id, item.outcome) for item in received] == [("r0", "expired")]
+
+
+def test_a_raw_results_text_joins_the_text_blocks_and_skips_the_others() -> None:
+    message = {
+        "model": MODEL,
+        "content": [
+            {"type": "text", "text": "Let me look. "},
+            {"type": "tool_use", "id": "toolu_1", "name": "search", "input": {}},
+            {"type": "text", "text": "Found it."},
+        ],
+        "usage": {"input_tokens": 3, "output_tokens": 4},
+    }
+    item = RawBatchResult.from_message(0, "r0", message)
+    assert (item.text, item.outcome, item.usage) == (
+        "Let me look. Found it.",
+        "succeeded",
+        TokenUsage(input_tokens=3, output_tokens=4),
+    )
+    only_tool = RawBatchResult.from_message(0, "r0", {"content": [message["content"][1]]})
+    assert only_tool.text == ""
