@@ -245,6 +245,24 @@ class _Request:
         """Tokens before unit `u`."""
         return self.ends[u - 1] if u > 0 else 0
 
+    def copy(self) -> _Request:
+        """A copy that can read more messages without changing this one."""
+        new = _Request.__new__(_Request)
+        new.infos = self.infos.copy()
+        new.hashes = self.hashes.copy()
+        new.ends = self.ends.copy()
+        new.markable = self.markable.copy()
+        new.existing = self.existing.copy()
+        new.late_system = self.late_system.copy()
+        new.has_cuts = self.has_cuts
+        new.in_system = self.in_system
+        new.system_end = self.system_end
+        new.offset = self.offset
+        new.root = self.root
+        new.family = self.family
+        new.full_hash = self.full_hash
+        return new
+
 
 _content_of = operator.attrgetter("content")
 
@@ -267,11 +285,9 @@ class _Snapshot:
         request: _Request,
     ) -> None:
         self.messages = messages
-        self.contents = tuple(
-            [list(content) if type(content) is list else content for content in contents]
-        )
+        self.contents = contents  # see _own_contents
         self.count = len(messages)
-        self.request = request
+        self.request = request  # never changed once stored
 
     def matches(self, messages: tuple[BaseMessage, ...], contents: tuple[object, ...]) -> bool:
         count = self.count
@@ -281,21 +297,10 @@ class _Snapshot:
             and contents[:count] == self.contents
         )
 
-    def restore(self, request: _Request) -> None:
-        """Copy the reading into `request` (which has read the same tools)."""
-        old = self.request
-        request.infos = list(old.infos)
-        request.hashes = list(old.hashes)
-        request.ends = list(old.ends)
-        request.markable = list(old.markable)
-        request.existing = list(old.existing)
-        request.late_system = set(old.late_system)
-        request.has_cuts = old.has_cuts
-        request.in_system = old.in_system
-        request.system_end = old.system_end
-        request.root = old.root
-        request.family = old.family
-        request.full_hash = old.full_hash
+
+def _own_contents(contents: tuple[object, ...]) -> tuple[object, ...]:
+    """Contents to keep for comparison: content lists copied, so edits to them are seen."""
+    return tuple([list(content) if type(content) is list else content for content in contents])
 
 
 class _Rate:
@@ -394,7 +399,7 @@ class CacheManager:
         self._message_cache: OrderedDict[int, tuple[weakref.ref[BaseMessage], object, _Info]] = (
             OrderedDict()
         )
-        self._snapshots: OrderedDict[tuple[int, int, int], _Snapshot] = OrderedDict()
+        self._snapshots: OrderedDict[tuple[int, int, int, bool], _Snapshot] = OrderedDict()
         self._prefixes: OrderedDict[int, _Prefix] = OrderedDict()
         self._pending: deque[_Prefix] = deque()
         # Recent requests (full-content hash) → (last seen, automatic choice): an exact repeat,
@@ -650,39 +655,54 @@ class CacheManager:
         tools: Sequence[Mapping[str, Any]] | None,
         tools_markable: bool,
     ) -> _Request:
-        request = _Request()
+        tools_info: _Info | None = None
         chain = 0
         if tools:
-            info = self._tools_info(tools, tools_markable)
-            chain = hash((chain, info.fingerprint))
-            request.infos.append(info)
+            tools_info = self._tools_info(tools, tools_markable)
+            chain = hash((chain, tools_info.fingerprint))
+        if len(messages) < 2 or (tools_info is not None and tools_info.existing):
+            request = self._new_request(tools_info, chain)
+            self._read_messages(request, messages, 0)
+            return request
+        # A conversation replanned turn after turn: reuse the reading of the messages that are
+        # the same (normally the very same objects) as last time.
+        listed = tuple(messages)
+        contents = tuple(map(_content_of, listed))
+        key = (id(listed[0]), id(listed[1]), chain, tools_markable)
+        snapshots = self._snapshots
+        snapshot = snapshots.get(key)
+        if snapshot is not None and snapshot.matches(listed, contents):
+            count = snapshot.count
+            snapshots.move_to_end(key)
+            if count == len(listed):
+                # The same request again: its reading is never changed, so share it.
+                return snapshot.request
+            request = snapshot.request.copy()
+            self._read_messages(request, listed, count)
+            kept = snapshot.contents + _own_contents(contents[count:])
+        else:
+            request = self._new_request(tools_info, chain)
+            self._read_messages(request, listed, 0)
+            kept = _own_contents(contents)
+        snapshots[key] = _Snapshot(listed, kept, request)
+        snapshots.move_to_end(key)
+        if len(snapshots) > self._snapshot_cache_size:
+            snapshots.popitem(last=False)
+        return request
+
+    @staticmethod
+    def _new_request(tools_info: _Info | None, chain: int) -> _Request:
+        request = _Request()
+        if tools_info is not None:
+            request.infos.append(tools_info)
             request.hashes.append(chain)
-            request.ends.append(info.tokens)
+            request.ends.append(tools_info.tokens)
             request.offset = 1
-            if info.end_markable:
+            if tools_info.end_markable:
                 request.markable.append(0)
                 request.root = 0
-            request.existing.extend(((0, block), ttl) for block, ttl in info.existing)
+            request.existing.extend(((0, block), ttl) for block, ttl in tools_info.existing)
         request.family = request.full_hash = chain
-        start = 0
-        snapshot_key: tuple[int, int, int] | None = None
-        if len(messages) >= 2:
-            # A conversation replanned turn after turn: reuse the reading of the messages that
-            # are the same (normally the very same objects) as last time.
-            listed = tuple(messages)
-            contents = tuple(map(_content_of, listed))
-            snapshot_key = (id(listed[0]), id(listed[1]), chain)
-            snapshot = self._snapshots.get(snapshot_key)
-            if snapshot is not None and snapshot.matches(listed, contents):
-                snapshot.restore(request)
-                start = snapshot.count
-        self._read_messages(request, messages, start)
-        if snapshot_key is not None:
-            snapshots = self._snapshots
-            snapshots[snapshot_key] = _Snapshot(listed, contents, request)
-            snapshots.move_to_end(snapshot_key)
-            if len(snapshots) > self._snapshot_cache_size:
-                snapshots.popitem(last=False)
         return request
 
     def _read_messages(
