@@ -238,3 +238,14 @@ def test_unfinished_requests_expire_after_24_simulated_hours(
         assert ended.request_counts.expired == 7
         kinds = [r.result.type for r in client.messages.batches.results(batch.id)]
         assert kinds.count("expired") == 7
+
+
+def test_results_are_sent_in_pieces_of_whole_lines() -> None:
+    from optimization.simulator.batch_routes import PIECE_BYTES, _pieces
+
+    lines = [b'{"custom_id": "r%03d", "pad": "%s"}\n' % (i, b"x" * 900) for i in range(200)]
+    pieces = list(_pieces(lines[0], iter(lines[1:])))
+    assert b"".join(pieces) == b"".join(lines)
+    assert len(pieces) > 1
+    assert all(piece.endswith(b"\n") for piece in pieces)
+    assert all(len(piece) < PIECE_BYTES + 1000 for piece in pieces)
