@@ -95,6 +95,8 @@ Clock = Callable[[], float]
 # A breakpoint location: (unit, block) where unit 0 is the tools list when tools are given,
 # then one unit per message; block is the index in the unit's (possibly rebuilt) content.
 Location = tuple[int, int]
+# What `CachePlan` holds, as a plain tuple (add_cache_markers needs only the messages).
+_Planned = tuple[list[BaseMessage], list[dict[str, Any]] | None, int]
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ class CacheManager:
         Tools are never marked here (the caller would not receive them back); use `plan` to
         get marked tools too.
         """
-        return self._plan(messages, tools, tools_markable=False).messages
+        return self._plan(messages, tools, tools_markable=False)[0]
 
     def plan(
         self,
@@ -431,7 +433,7 @@ class CacheManager:
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> CachePlan:
         """New messages and tools (Anthropic tool dicts) with breakpoints placed."""
-        return self._plan(messages, tools, tools_markable=True)
+        return CachePlan(*self._plan(messages, tools, tools_markable=True))
 
     # -- planning -------------------------------------------------------------------------
 
@@ -441,10 +443,10 @@ class CacheManager:
         tools: Sequence[Mapping[str, Any]] | None,
         *,
         tools_markable: bool,
-    ) -> CachePlan:
+    ) -> _Planned:
         if not self._enabled:
             copied = [dict(tool) for tool in tools] if tools is not None else None
-            return CachePlan(list(messages), copied, _count_breakpoints(messages, tools))
+            return list(messages), copied, _count_breakpoints(messages, tools)
         with self._lock:
             request = self._read(messages, tools, tools_markable)
             marks, removed = self._forced(request)
@@ -611,7 +613,7 @@ class CacheManager:
     @staticmethod
     def _blocks_between(request: _Request, start: int, end: int) -> int:
         infos = request.infos
-        return sum(infos[u].wire_blocks for u in range(start + 1, end + 1))
+        return sum([info.wire_blocks for info in infos[start + 1 : end + 1]])
 
     def _reuse_rate(self, family: int, extension: bool, now: float) -> float:
         ttl = float(self._ttl)
@@ -944,7 +946,7 @@ class CacheManager:
         tools: Sequence[Mapping[str, Any]] | None,
         marks: dict[Location, int],
         removed: list[Location],
-    ) -> CachePlan:
+    ) -> _Planned:
         existing = dict(request.existing) if request.existing else _NOTHING
         edits: dict[int, dict[int, int | None]] = {}
         lowest = TTL_1H
@@ -1022,7 +1024,7 @@ class CacheManager:
                     for item in content
                 ]
             result[u - offset] = _with_content(message, new_content)
-        return CachePlan(result, tool_list, len(marks))
+        return result, tool_list, len(marks)
 
 
 _PLAIN, _SYSTEM, _ASSISTANT, _TOOL = 1, 2, 3, 4
