@@ -386,6 +386,7 @@ class CacheManager:
         self._limit = capabilities.max_cache_breakpoints
         self._min_tokens = capabilities.min_cacheable_tokens
         self._ttl = TTL_1H if config.cache_ttl >= TTL_1H else TTL_5M
+        self._ttl_seconds = float(self._ttl)
         write = float(
             capabilities.cache_write_multipliers.get(self._ttl, 1.25 if self._ttl == TTL_5M else 2)
         )
@@ -534,8 +535,10 @@ class CacheManager:
     def _choose(self, request: _Request) -> tuple[Location, ...]:
         """The automatic choice, in priority order: tail, longest seen prefix, family root."""
         now = self._clock()
-        ttl = float(self._ttl)
-        self._mature(now, ttl)
+        ttl = self._ttl_seconds
+        pending = self._pending
+        if pending and pending[0].created + ttl <= now:
+            self._mature(now, ttl)
         prefixes = self._prefixes
         decisions = self._decisions
         remembered = decisions.get(request.full_hash)
@@ -616,7 +619,7 @@ class CacheManager:
         return sum([info.wire_blocks for info in infos[start + 1 : end + 1]])
 
     def _reuse_rate(self, family: int, extension: bool, now: float) -> float:
-        ttl = float(self._ttl)
+        ttl = self._ttl_seconds
         prior = PRIOR_EXTENDED_LATER_TURN if extension else PRIOR_EXTENDED_FRESH
         overall = self._global_rates[extension].estimate(prior, PRIOR_WEIGHT, now, ttl)
         rate = self._family_rates.get((family, extension))
