@@ -29,6 +29,7 @@ from optimization.capabilities import ProviderCapabilities
 from optimization.pricing import PriceNotFound, TokenUsage, cost_of, price_for
 
 _QUANTUM = Decimal(1).scaleb(-COST_PLACES)
+_UNITS_PER_USD = 10**COST_PLACES
 ZERO = Decimal(0)
 _MILLION = 1_000_000
 # Token kinds in TokenUsage order: uncached input, 5 min write, 1 h write, cache read, output.
@@ -74,6 +75,9 @@ class Rates:
     standard: tuple[Decimal, ...]  # what cost_of charges without the batch discount
     batched: tuple[Decimal, ...]  # what cost_of charges with it
     baseline: tuple[Decimal, ...]  # cost_of's baseline: input kinds at plain input price
+    # The same three in ledger units (1e-10 USD) per token, when every rate is a whole number of
+    # them (list prices with at most 4 decimals per million): each figure is then an exact int.
+    units: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None
 
     @classmethod
     def of(cls, model: str, at: datetime) -> Rates:
@@ -84,7 +88,31 @@ class Rates:
             standard.append(plain.cost)
             baseline.append(plain.baseline)
             batched.append(cost_of(unit, model, batch=True, at=at).cost)
-        return cls(tuple(standard), tuple(batched), tuple(baseline))
+        return cls(
+            tuple(standard),
+            tuple(batched),
+            tuple(baseline),
+            _whole_units(standard, batched, baseline),
+        )
+
+    def price_units(
+        self, tokens: tuple[int, int, int, int, int], *, batch: bool
+    ) -> tuple[int, int, int, int, int] | None:
+        """`price`'s five figures (cost, baseline, cache read saved, cache write premium, batch
+        discount) as exact ints of ledger units; None when the rates are not whole units."""
+        if self.units is None:
+            return None
+        s, c, b = self.units
+        i, w5, w1, r, o = tokens
+        standard = i * s[0] + w5 * s[1] + w1 * s[2] + r * s[3] + o * s[4]
+        charged = i * c[0] + w5 * c[1] + w1 * c[2] + r * c[3] + o * c[4] if batch else standard
+        return (
+            charged,
+            i * b[0] + w5 * b[1] + w1 * b[2] + r * b[3] + o * b[4],
+            r * (b[3] - s[3]),
+            w5 * (s[1] - b[1]) + w1 * (s[2] - b[2]),
+            standard - charged,
+        )
 
     def price(self, tokens: tuple[int, int, int, int, int], *, batch: bool) -> EventCosts:
         """The event's figures; exactly what the cost_of-based definitions give."""
@@ -107,6 +135,22 @@ class Rates:
             cache_write_premium=quantize(premium.scaleb(-6)),
             batch_discount=quantize((standard - charged).scaleb(-6)) if batch else ZERO,
         )
+
+
+def _whole_units(
+    *per_million: list[Decimal],
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None:
+    scaled = [[rate.scaleb(COST_PLACES - 6) for rate in rates] for rates in per_million]
+    if any(unit != unit.to_integral_value() for rates in scaled for unit in rates):
+        return None
+    standard, batched, baseline = (tuple(int(unit) for unit in rates) for rates in scaled)
+    return standard, batched, baseline
+
+
+def units_text(units: int) -> str:
+    """Ledger units (1e-10 USD) as the decimal text of USD, e.g. 12345 -> "0.0000012345"."""
+    whole, fraction = divmod(abs(units), _UNITS_PER_USD)
+    return f"{'-' if units < 0 else ''}{whole}.{fraction:0{COST_PLACES}d}"
 
 
 _VERSION_TTL = 60.0  # seconds; a price registered at run time applies within a minute
@@ -179,5 +223,6 @@ __all__ = [
     "price_event",
     "quantize",
     "rates_for",
+    "units_text",
     "usage_of",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,20 +26,28 @@ from llmopt_admin.savings.costing import (
     ZERO,
     EventCosts,
     PriceNotFound,
+    Rates,
     cache_kind,
     cacheable_input,
     quantize,
     rates_for,
+    units_text,
 )
 from llmopt_admin.savings.models import (
     BATCH_MODES,
+    COST_PLACES,
     SUM_FIELDS,
     CostSource,
     DailyRollup,
     HourlyRollup,
     LedgerEvent,
 )
-from llmopt_admin.savings.validation import check_event
+from llmopt_admin.savings.validation import (
+    FUTURE_SLACK,
+    CheckedFields,
+    check_event,
+    check_event_fast,
+)
 from optimization.telemetry import UsageEvent
 
 logger = logging.getLogger(__name__)
@@ -132,6 +140,8 @@ def usage_events_record(*, events: Sequence[UsageEvent]) -> IngestResult:
 
 def usage_events_ingest(*, items: Sequence[Any]) -> IngestResult:
     """Validate raw JSON events one by one and record the valid ones; never raises on bad input."""
+    if connection.vendor == "postgresql":
+        return _ingest_postgresql(items)
     result = IngestResult()
     priced: list[PricedEvent] = []
     now = timezone.now()
@@ -158,6 +168,123 @@ def usage_events_ingest(*, items: Sequence[Any]) -> IngestResult:
                 }
             )
     return _record(priced, result)
+
+
+def _unpriced(index: int, request_id: str, model: str) -> dict[str, Any]:
+    return {
+        "index": index,
+        "request_id": request_id,
+        "errors": {
+            "model": f"no price is known for {model!r}; send the call's cost and baseline_cost "
+            "(non-zero decimal USD strings) with the event, or add the model to the price table "
+            "(LLMOPT_PRICES_FILE)"
+        },
+    }
+
+
+def _fields_of(event: UsageEvent, cost_given: bool) -> CheckedFields:
+    return (
+        event.request_id,
+        event.timestamp,
+        event.provider,
+        event.model,
+        event.mode,
+        event.config_entry,
+        event.batch_id,
+        *_tokens(event),
+        event.cost,
+        event.baseline_cost,
+        cost_given,
+    )
+
+
+def _ingest_postgresql(items: Sequence[Any]) -> IngestResult:
+    """usage_events_ingest on PostgreSQL: each event goes straight from its JSON to a COPY line.
+
+    Same rules and messages as the general path (check_event, event_price, _copy_line); well-
+    formed events of priced models skip the per-field messages, the UsageEvent/PricedEvent
+    objects and Decimal arithmetic (exact integer ledger units instead).
+    """
+    result = IngestResult()
+    now = timezone.now()
+    latest = now + FUTURE_SLACK
+    stamp = datetime.now(UTC).isoformat()
+    lines: dict[str, str] = {}  # request id -> COPY line; the first of a repeated id wins
+    received = mismatches = 0
+    rates: dict[tuple[str, date], Rates | None] = {}
+    kinds: dict[tuple[str, str], str | None] = {}
+    for index, raw in enumerate(items):
+        fields = check_event_fast(raw, latest=latest)
+        if fields is None:
+            checked = check_event(raw, now=now)
+            if isinstance(checked, dict):
+                request_id = raw.get("request_id") if isinstance(raw, dict) else None
+                result.rejected.append(
+                    {"index": index, "request_id": _printable(request_id), "errors": checked}
+                )
+                continue
+            fields = _fields_of(checked.event, checked.cost_given)
+        (request_id, timestamp, provider, model, mode, config_entry, batch_id) = fields[:7]
+        tokens = fields[7:12]
+        cost, baseline, cost_given = fields[12:]
+        day = (timestamp if timestamp.tzinfo is UTC else timestamp.astimezone(UTC)).date()
+        if (model, day) not in rates:
+            try:
+                rates[model, day] = rates_for(model, timestamp)
+            except PriceNotFound:
+                rates[model, day] = None
+        found = rates[model, day]
+        units = None if found is None else found.price_units(tokens, batch=mode in BATCH_MODES)
+        if found is None and not cost_given:
+            result.rejected.append(_unpriced(index, request_id, model))
+            continue
+        received += 1
+        kind = kinds.get((provider, model), _UNKNOWN)
+        if kind is _UNKNOWN:
+            kind = kinds[provider, model] = cache_kind(provider, model)
+        if units is None:  # an unpriced model, or rates not in whole ledger units: the general path
+            event = UsageEvent(
+                request_id, timestamp, provider, model, mode,  # type: ignore[arg-type]
+                *tokens, cost, baseline, config_entry, batch_id,
+            )  # fmt: skip
+            priced = event_price(event, cost_given=cost_given)
+            line = _copy_line(priced, stamp)
+            mismatch = priced.reported_cost is not None
+        else:
+            reported = quantize(cost) if cost_given else None
+            mismatch = reported is not None and reported.scaleb(COST_PLACES) != units[0]
+            line = (
+                f"{request_id.translate(_COPY_ESCAPES)}\t{timestamp.isoformat()}\t"
+                f"{provider.translate(_COPY_ESCAPES)}\t{model.translate(_COPY_ESCAPES)}\t"
+                f"{mode}\t{(config_entry or '').translate(_COPY_ESCAPES)}\t"
+                f"{(batch_id or '').translate(_COPY_ESCAPES)}\t"
+                f"{tokens[0]}\t{tokens[1]}\t{tokens[2]}\t{tokens[3]}\t{tokens[4]}\t"
+                f"{cacheable_input(kind, tokens)}\t{units_text(units[0])}\t"
+                f"{units_text(units[1])}\t{units_text(units[2])}\t{units_text(units[3])}\t"
+                f"{units_text(units[4])}\t{_PRICE_TABLE}\t"
+                f"{reported if mismatch else _NULL}\t{stamp}"
+            )
+        if request_id not in lines:
+            lines[request_id] = line
+            mismatches += mismatch
+    accepted = 0
+    if lines:
+        with transaction.atomic():
+            accepted = _write_lines([lines[key] for key in sorted(lines)])
+    result.accepted = accepted
+    result.duplicates = received - accepted
+    if mismatches:
+        logger.warning(
+            "usage ingest: %d event(s) reported a cost different from the price table's; "
+            "stored the price table's cost and kept the reported one in reported_cost",
+            mismatches,
+        )
+    return result
+
+
+_UNKNOWN = object()
+_PRICE_TABLE = str(CostSource.PRICE_TABLE.value)
+_NULL = "\\N"  # COPY text format's NULL
 
 
 def _printable(value: Any) -> str | None:
@@ -309,8 +436,13 @@ def _record_postgresql(items: list[PricedEvent]) -> int:
     if not items:
         return 0
     stamp = datetime.now(UTC).isoformat()
+    return _write_lines([_copy_line(item, stamp) for item in items])
+
+
+def _write_lines(lines: list[str]) -> int:
+    """COPY ledger lines (in request id order) and insert the new ones with their rollups."""
     with connection.cursor() as cursor:
-        _stage(cursor, [_copy_line(item, stamp) for item in items])
+        _stage(cursor, lines)
         cursor.execute(
             f"WITH inserted AS ({_insert_staged()}), "  # noqa: S608  # nosec B608 - our quoted names
             f"hourly AS ({_rollup_upsert(HourlyRollup, 'hour', 'inserted')}), "
