@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmopt_admin.savings.costing import quantize
+from llmopt_admin.savings.costing import quantize, rates_for, units_text
 from llmopt_admin.savings.services import event_price
 from optimization.pricing import PriceNotFound, TokenUsage, cost_of
 from optimization.telemetry import UsageEvent
@@ -124,3 +124,33 @@ def test_every_figure_is_exactly_what_cost_of_gives_for_the_same_tokens(
     assert costs.cache_read_saved == quantize(reads.baseline - reads.cost)
     assert costs.cache_write_premium == quantize(writes.cost - writes.baseline)
     assert costs.batch_discount == quantize(standard.cost - charged.cost)
+
+
+@given(
+    usage=st.builds(TokenUsage, tokens, tokens, tokens, tokens, tokens),
+    model=st.sampled_from(["claude-sonnet-4-5", "claude-3-haiku", "gpt-4.1", "gemini-2.5-pro"]),
+    batch=st.booleans(),
+)
+def test_whole_ledger_unit_figures_equal_the_decimal_ones(
+    usage: TokenUsage, model: str, batch: bool
+) -> None:
+    rates = rates_for(model, AT)
+    tokens = tuple(vars(usage).values())
+    units = rates.price_units(tokens, batch=batch)  # type: ignore[arg-type]
+    costs = rates.price(tokens, batch=batch)  # type: ignore[arg-type]
+    assert units is not None  # list prices have at most 4 decimals per million tokens
+    expected = (
+        costs.cost,
+        costs.baseline_cost,
+        costs.cache_read_saved,
+        costs.cache_write_premium,
+        costs.batch_discount,
+    )
+    assert tuple(Decimal(units_text(value)) for value in units) == expected
+
+
+def test_ledger_units_print_as_usd_with_ten_places() -> None:
+    assert units_text(12_345) == "0.0000012345"
+    assert units_text(30_000_000_000) == "3.0000000000"
+    assert units_text(0) == "0.0000000000"
+    assert units_text(-5) == "-0.0000000005"

@@ -13,7 +13,8 @@ from django.db.models import Sum
 from django.test import Client
 
 from llmopt_admin.savings.models import HourlyRollup, LedgerEvent
-from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST
+from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST, event_price
+from llmopt_admin.savings.validation import CheckedEvent, check_event
 
 pytestmark = pytest.mark.django_db
 URL = "/api/usage/events"
@@ -195,3 +196,47 @@ def test_text_that_postgresql_cannot_store_is_rejected_and_copy_control_characte
     assert result["accepted"] == 1
     stored = LedgerEvent.objects.get()
     assert (stored.request_id, stored.batch_id) == ("tab\there\\back\nline\rreturn", "b\\1")
+
+
+def test_every_recorded_row_holds_what_event_price_gives_whichever_way_it_was_checked(
+    staff_token: str, make_event: MakeEvent
+) -> None:
+    events = [
+        make_event(1),
+        make_event(2, mode="batch+cache", cache_write_5m_tokens=2_000, cache_write_1h_tokens=300),
+        make_event(3, cost="0.5", baseline_cost="0.9"),  # disagrees with the price table
+        make_event(4, cost=0.0123, baseline_cost=0.0210),  # numbers: the detailed check
+        make_event(5, request_id=" req-5 ", provider="openai", model="gpt-4.1"),  # padded
+        make_event(6, model="in-house-1", cost="0.25", baseline_cost="0.40"),  # unpriced
+        make_event(7, timestamp="2026-01-15T11:30:00+01:00", mode="batch"),
+        make_event(1),  # repeated in the body
+    ]
+    response = post(Client(), {"events": events}, staff_token)
+    assert response.json() == {"accepted": 7, "duplicates": 1, "rejected": []}
+    now = datetime.now().astimezone()
+    for raw in events[:7]:
+        checked = check_event(raw, now=now)
+        assert isinstance(checked, CheckedEvent)
+        priced = event_price(checked.event, cost_given=checked.cost_given)
+        row = LedgerEvent.objects.get(request_id=checked.event.request_id)
+        assert row.timestamp == checked.event.timestamp
+        assert (row.provider, row.model, row.mode) == (
+            priced.event.provider,
+            priced.event.model,
+            priced.event.mode,
+        )
+        assert (row.cost, row.baseline_cost, row.cache_read_saved) == (
+            priced.costs.cost,
+            priced.costs.baseline_cost,
+            priced.costs.cache_read_saved,
+        )
+        assert (row.cache_write_premium, row.batch_discount) == (
+            priced.costs.cache_write_premium,
+            priced.costs.batch_discount,
+        )
+        assert row.cacheable_input_tokens == priced.cacheable_input_tokens
+        assert (row.cost_source, row.reported_cost) == (priced.cost_source, priced.reported_cost)
+        assert (row.config_entry, row.batch_id) == (
+            priced.event.config_entry or "",
+            priced.event.batch_id or "",
+        )
