@@ -149,6 +149,8 @@ def _whole_units(
 
 def units_text(units: int) -> str:
     """Ledger units (1e-10 USD) as the decimal text of USD, e.g. 12345 -> "0.0000012345"."""
+    if units == 0:  # most events have no cache write premium, batch discount or read saving
+        return "0"
     whole, fraction = divmod(abs(units), _UNITS_PER_USD)
     return f"{'-' if units < 0 else ''}{whole}.{fraction:0{COST_PLACES}d}"
 

@@ -213,6 +213,7 @@ def _ingest_postgresql(items: Sequence[Any]) -> IngestResult:
     received = mismatches = 0
     rates: dict[tuple[str, date], Rates | None] = {}
     kinds: dict[tuple[str, str], str | None] = {}
+    texts: dict[tuple[str, str, str, str | None, str | None], str] = {}
     for index, raw in enumerate(items):
         fields = check_event_fast(raw, latest=latest)
         if fields is None:
@@ -253,11 +254,17 @@ def _ingest_postgresql(items: Sequence[Any]) -> IngestResult:
         else:
             reported = quantize(cost) if cost_given else None
             mismatch = reported is not None and reported.scaleb(COST_PLACES) != units[0]
+            # provider, model, mode, config entry and batch id repeat: escaped once each.
+            key = (provider, model, mode, config_entry, batch_id)
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = (
+                    f"{provider.translate(_COPY_ESCAPES)}\t{model.translate(_COPY_ESCAPES)}\t"
+                    f"{mode}\t{(config_entry or '').translate(_COPY_ESCAPES)}\t"
+                    f"{(batch_id or '').translate(_COPY_ESCAPES)}"
+                )
             line = (
-                f"{request_id.translate(_COPY_ESCAPES)}\t{timestamp.isoformat()}\t"
-                f"{provider.translate(_COPY_ESCAPES)}\t{model.translate(_COPY_ESCAPES)}\t"
-                f"{mode}\t{(config_entry or '').translate(_COPY_ESCAPES)}\t"
-                f"{(batch_id or '').translate(_COPY_ESCAPES)}\t"
+                f"{request_id.translate(_COPY_ESCAPES)}\t{timestamp.isoformat()}\t{text}\t"
                 f"{tokens[0]}\t{tokens[1]}\t{tokens[2]}\t{tokens[3]}\t{tokens[4]}\t"
                 f"{cacheable_input(kind, tokens)}\t{units_text(units[0])}\t"
                 f"{units_text(units[1])}\t{units_text(units[2])}\t{units_text(units[3])}\t"

