@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import anthropic
@@ -578,7 +578,7 @@ class AnthropicBatchClient:
                     logger.warning("polling batch %s failed, will retry: %s", batch_id, exc)
                 else:
                     if status.ended:
-                        return _with_timeout_flag(status, timed_out)
+                        return replace(status, timed_out=True) if timed_out else status
                 now = self._clock()
                 if not timed_out and now >= deadline:
                     logger.warning(
@@ -711,21 +711,6 @@ class AnthropicBatchClient:
 
 def _submitted(record: BatchRecord) -> SubmittedBatch:
     return SubmittedBatch(record.batch_id, record.custom_ids, len(record.custom_ids))
-
-
-def _with_timeout_flag(status: BatchStatus, timed_out: bool) -> BatchStatus:
-    if not timed_out:
-        return status
-    return BatchStatus(
-        batch_id=status.batch_id,
-        processing_status=status.processing_status,
-        succeeded=status.succeeded,
-        errored=status.errored,
-        canceled=status.canceled,
-        expired=status.expired,
-        processing=status.processing,
-        timed_out=True,
-    )
 
 
 def item_from_raw(raw: RawBatchResult) -> BatchItemResult:
