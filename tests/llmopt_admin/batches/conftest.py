@@ -15,8 +15,6 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings as django_settings
-from django.contrib.auth.models import User
-from django.test import Client
 
 from llmopt_admin.batches.validation import ValidRequest
 from optimization.simulator import Clock, Faults, SimulatorSettings, create_app
@@ -78,32 +76,6 @@ def fast_polls(settings: Any) -> None:
     settings.LLMOPT_BATCH_POLL_INITIAL = 0.01
     settings.LLMOPT_BATCH_POLL_MAX = 0.01
     settings.LLMOPT_ANTHROPIC_MAX_RETRIES = 6
-
-
-@pytest.fixture
-def staff(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_user(
-        "operator", password="pw-operator-1", is_staff=True
-    )
-
-
-@pytest.fixture
-def outsider(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_user("outsider", password="pw-outsider-1")
-
-
-@pytest.fixture
-def staff_client(staff: User) -> Client:
-    client = Client()
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def outsider_client(outsider: User) -> Client:
-    client = Client()
-    client.force_login(outsider)
-    return client
 
 
 # --- a real Celery worker -------------------------------------------------------------

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def token(staff: User) -> str:
-    return api_token_create(user=staff, name="pipeshub-dev")[1]
+def token(staff_user: User) -> str:
+    return api_token_create(user=staff_user, name="pipeshub-dev")[1]
 
 
 def _post(client: Client, token: str, path: str, body: Any) -> Any:
