@@ -3,8 +3,11 @@
 1. `cache_planner_us`: median time of `add_cache_markers` on a 20-message, ~30k-token
    conversation planned turn by turn (the 18 earlier messages are the same objects as in the
    previous call, the assistant reply and the new question are new). Also the same request
-   planned again (`_repeat_us`), a conversation never seen before (`_cold_us`, every text hashed
-   for the first time) and a pure-Python calibration loop, since this machine's speed varies.
+   planned again (`_repeat_us`), the same turn when the caller builds new message objects and
+   strings for every request (`_rebuilt_us`: every text hashed again, as a backend reading its
+   conversation from a store does), a conversation never seen before (`_cold_us`, every text
+   read for the first time) and a pure-Python calibration loop, since this machine's speed
+   varies.
 2. Replays of synthetic workloads through `benchmarks.cache_cost_model` (Anthropic's cache as
    documented: prefix entries at breakpoints, 20-block lookback, minimum length, TTL refreshed on
    hit, time advancing between requests), priced against an oracle that knows the future
@@ -70,6 +73,11 @@ class _Text:
 # -- timing -------------------------------------------------------------------------------
 
 
+def _rebuilt(message: BaseMessage) -> BaseMessage:
+    text = str(message.content)
+    return type(message)(text[:1] + text[1:])
+
+
 def _timing() -> None:
     rng = random.Random(SEED)
     text = _Text(rng)
@@ -93,6 +101,15 @@ def _timing() -> None:
         started = clock()
         planner.add_cache_markers(messages)
         repeat.append(clock() - started)
+    rebuilt = []
+    for messages in conversations[:100]:
+        # A backend that rebuilds its messages from its store for every request: new message
+        # objects and new strings (whose hashes Python has not cached yet), equal content.
+        planner.add_cache_markers([_rebuilt(message) for message in messages[:18]])
+        fresh = [_rebuilt(message) for message in messages]
+        started = clock()
+        planner.add_cache_markers(fresh)
+        rebuilt.append(clock() - started)
     cold = []
     for number in range(100):
         fresh = [SystemMessage(text(3000, "system"))] + [
@@ -110,6 +127,7 @@ def _timing() -> None:
     print(f"   (conversation: {len(conversations[0])} messages, ~{tokens} tokens)")
     print(f"BENCH cache_planner_us {statistics.median(turn) * 1e6:.1f} us")
     print(f"BENCH cache_planner_repeat_us {statistics.median(repeat) * 1e6:.1f} us")
+    print(f"BENCH cache_planner_rebuilt_us {statistics.median(rebuilt) * 1e6:.1f} us")
     print(f"BENCH cache_planner_cold_us {statistics.median(cold) * 1e6:.1f} us")
     print(f"BENCH python_empty_loop_1m_ms {loop_ms:.1f} ms")
 

@@ -97,6 +97,8 @@ Clock = Callable[[], float]
 Location = tuple[int, int]
 # What `CachePlan` holds, as a plain tuple (add_cache_markers needs only the messages).
 _Planned = tuple[list[BaseMessage], list[dict[str, Any]] | None, int]
+# Snapshots are found by (id of message 0, id of message 1, tools hash, tools markable).
+_SnapshotKey = tuple[int, int, int, bool]
 
 
 @dataclass(frozen=True)
@@ -174,8 +176,8 @@ def _split_marker(text: str) -> tuple[list[str], list[bool], bool]:
 class _Info:
     """One message (or the tools list) as the planner sees it, whatever its position.
 
-    Cached per message object for string content (the common case), so replanning a growing
-    conversation only reads its new messages.
+    Shared between requests once built (cached by content for string content, the common
+    case), so never changed after it is built.
     """
 
     __slots__ = (
@@ -334,11 +336,10 @@ class _Rate:
 class _Prefix:
     """One remembered prefix (ending at a message boundary)."""
 
-    __slots__ = ("created", "is_tail", "pending", "rates", "refreshed", "seen")
+    __slots__ = ("created", "is_tail", "pending", "rates", "refreshed")
 
     def __init__(self, now: float, is_tail: bool, rates: tuple[_Rate, _Rate] | None) -> None:
         self.created = now
-        self.seen = now
         # When a breakpoint of ours last wrote or read this prefix (-inf: never).
         self.refreshed = -math.inf
         self.is_tail = is_tail
@@ -351,11 +352,13 @@ class CacheManager:
 
     `token_counter(text) -> int` replaces the fast 4-characters-a-token estimate (e.g. with
     Anthropic's count_tokens); results are cached per text. `clock` (seconds, monotonic) is for
-    replays and tests; `memory_size` bounds the remembered prefixes (and, in proportion, the
-    caches of what was read: up to memory_size / 8 recent conversations are kept referenced so
-    their next turn only reads what is new). Safe to share between
-    threads and asyncio tasks: planning never awaits and holds a lock while it reads or updates
-    its memory.
+    replays and tests; `memory_size` bounds the remembered prefixes and, in proportion, the
+    caches of what was read: readings of message contents, and the messages of up to
+    memory_size / 8 recent conversations, kept referenced so that the next turn of a
+    conversation passed as the same message objects only reads what is new (a request joins
+    them once a later request reused its messages; until then only the last memory_size / 256
+    are kept). Safe to share between threads and asyncio tasks: planning never awaits and holds
+    a lock while it reads or updates its memory.
     """
 
     def __init__(
@@ -375,7 +378,9 @@ class CacheManager:
         # The reading caches scale with the memory: snapshots hold whole conversations (their
         # messages stay referenced while cached), the others hold small entries.
         self._snapshot_cache_size = max(4, self._memory_size // 8)
-        self._message_cache_size = self._memory_size * 2
+        self._trial_snapshot_cache_size = max(4, self._memory_size // 256)
+        self._content_cache_size = self._memory_size * 2
+        self._message_cache_size = max(16, self._memory_size // 2)
         self._text_cache_size = max(16, self._memory_size // 2)
         self._tool_cache_size = max(16, self._memory_size // 32)
         self._enabled = (
@@ -399,10 +404,12 @@ class CacheManager:
         self._lock = threading.Lock()
         self._text_cache: OrderedDict[tuple[int, int], tuple[int, bool]] = OrderedDict()
         self._tool_cache: OrderedDict[int, tuple[object, int, int]] = OrderedDict()
+        self._content_cache: OrderedDict[tuple[type, int, int, object], _Info] = OrderedDict()
         self._message_cache: OrderedDict[int, tuple[weakref.ref[BaseMessage], object, _Info]] = (
             OrderedDict()
         )
-        self._snapshots: OrderedDict[tuple[int, int, int, bool], _Snapshot] = OrderedDict()
+        self._snapshots: OrderedDict[_SnapshotKey, _Snapshot] = OrderedDict()
+        self._trial_snapshots: OrderedDict[_SnapshotKey, _Snapshot] = OrderedDict()
         self._prefixes: OrderedDict[int, _Prefix] = OrderedDict()
         self._pending: deque[_Prefix] = deque()
         # Recent requests (full-content hash) → (last seen, automatic choice): an exact repeat,
@@ -577,7 +584,6 @@ class CacheManager:
                 picks.append(location)
             if location is not None:
                 lsp_record.refreshed = now
-            lsp_record.seen = now
             prefixes.move_to_end(hashes[lsp])
             if lsp_record.pending:
                 self._resolve(lsp_record, reused=True)
@@ -591,7 +597,6 @@ class CacheManager:
                 if location is not None and now - root_record.refreshed >= ttl / 2:
                     picks.append(location)
                     root_record.refreshed = now
-                root_record.seen = now
                 prefixes.move_to_end(hashes[root])
         decision = tuple(picks)
         # Remember the new prefixes: the markable units after the longest seen one.
@@ -670,17 +675,23 @@ class CacheManager:
             self._read_messages(request, messages, 0)
             return request
         # A conversation replanned turn after turn: reuse the reading of the messages that are
-        # the same (normally the very same objects) as last time.
+        # the same (normally the very same objects) as last time. A new reading is kept on
+        # trial until a later request reuses it, so that a backend rebuilding its messages for
+        # every request does not keep many dead requests referenced.
         listed = tuple(messages)
         contents = tuple(map(_content_of, listed))
         key = (id(listed[0]), id(listed[1]), chain, tools_markable)
         snapshots = self._snapshots
         snapshot = snapshots.get(key)
+        proven = snapshot is not None  # an earlier reading of it was reused
+        if snapshot is None:
+            snapshot = self._trial_snapshots.pop(key, None)
         if snapshot is not None and snapshot.matches(listed, contents):
+            proven = True
             count = snapshot.count
-            snapshots.move_to_end(key)
             if count == len(listed):
                 # The same request again: its reading is never changed, so share it.
+                self._keep_snapshot(snapshots, key, snapshot, self._snapshot_cache_size)
                 return snapshot.request
             request = snapshot.request.copy()
             self._read_messages(request, listed, count)
@@ -689,11 +700,26 @@ class CacheManager:
             request = self._new_request(tools_info, chain)
             self._read_messages(request, listed, 0)
             kept = _own_contents(contents)
-        snapshots[key] = _Snapshot(listed, kept, request)
-        snapshots.move_to_end(key)
-        if len(snapshots) > self._snapshot_cache_size:
-            snapshots.popitem(last=False)
+        snapshot = _Snapshot(listed, kept, request)
+        if proven:
+            self._keep_snapshot(snapshots, key, snapshot, self._snapshot_cache_size)
+        else:
+            self._keep_snapshot(
+                self._trial_snapshots, key, snapshot, self._trial_snapshot_cache_size
+            )
         return request
+
+    @staticmethod
+    def _keep_snapshot(
+        cache: OrderedDict[_SnapshotKey, _Snapshot],
+        key: _SnapshotKey,
+        snapshot: _Snapshot,
+        size: int,
+    ) -> None:
+        cache[key] = snapshot
+        cache.move_to_end(key)
+        if len(cache) > size:
+            cache.popitem(last=False)
 
     @staticmethod
     def _new_request(tools_info: _Info | None, chain: int) -> _Request:
@@ -792,37 +818,56 @@ class CacheManager:
         return info
 
     def _message_info(self, message: BaseMessage) -> _Info:
-        """The `_Info` of one message, from the cache when its string content is unchanged."""
+        """The `_Info` of one message, from a cache for string content.
+
+        A message with string content reads the same whatever object carries it, so its reading
+        is cached by content (a backend that rebuilds its messages for every request still only
+        hashes them). An assistant turn with tool calls also depends on the calls: its reading
+        is cached per message object instead.
+        """
         content = message.content
         if type(content) is not str:
             return self._inspect(message)
-        key = id(message)
-        entry = self._message_cache.get(key)
-        kind = _KINDS.get(type(message)) or _kind_of(message)
-        plain = kind <= _SYSTEM
-        if plain:
-            check: object = hash(content)
-        elif kind == _ASSISTANT:
-            calls = message.tool_calls  # type: ignore[attr-defined]
-            invalid = len(message.invalid_tool_calls)  # type: ignore[attr-defined]
-            check = (hash(content), id(calls), len(calls), invalid)
-            # An assistant turn without tool calls reads exactly like a plain message.
-            plain = not calls and not invalid
+        cls = type(message)
+        kind = _KINDS.get(cls) or _kind_of(message)
+        extra: object = None
+        if kind == _TOOL:
+            extra = message.tool_call_id  # type: ignore[attr-defined]
+        elif kind == _ASSISTANT and (
+            message.tool_calls or message.invalid_tool_calls  # type: ignore[attr-defined]
+        ):
+            return self._assistant_info(message, content)
+        key = (cls, hash(content), len(content), extra)
+        cache = self._content_cache
+        info = cache.get(key)
+        if info is not None:
+            return info
+        has_marker = MARKER in content
+        if has_marker:
+            info = self._inspect(message)
         else:
-            check = (hash(content), message.tool_call_id)  # type: ignore[attr-defined]
-        if entry is not None and entry[1] == check and entry[0]() is message:
-            return entry[2]
-        count, has_marker = self._text_info(content)
-        if plain and not has_marker:
             info = _Info()
             info.system = kind == _SYSTEM
-            info.fingerprint = hash((message.type, (hash(content),), None))
-            info.tokens = count
+            info.fingerprint = hash((message.type, (hash(content),), extra))
+            counter = self._counter
+            info.tokens = counter(content) if counter is not None else estimate_tokens(content)
             info.n_blocks = info.wire_blocks = 1
             info.end_markable = bool(content) and not content.isspace()
-        else:
-            info = self._inspect(message)
+        if len(cache) >= self._content_cache_size:
+            cache.popitem(last=False)
+        cache[key] = info
+        return info
+
+    def _assistant_info(self, message: BaseMessage, content: str) -> _Info:
+        """The `_Info` of an assistant turn with tool calls, cached per message object."""
+        calls = message.tool_calls  # type: ignore[attr-defined]
+        check = (hash(content), id(calls), len(calls), len(message.invalid_tool_calls))  # type: ignore[attr-defined]
+        key = id(message)
         cache = self._message_cache
+        entry = cache.get(key)
+        if entry is not None and entry[1] == check and entry[0]() is message:
+            return entry[2]
+        info = self._inspect(message)
         if len(cache) >= self._message_cache_size:
             cache.popitem(last=False)
         cache[key] = (weakref.ref(message), check, info)
@@ -989,43 +1034,16 @@ class CacheManager:
             unit_edits = edits.get(u)
             message = result[u - offset]
             original = message.content
-            if info.blocks is not None:
-                content: list[Any] = list(info.blocks)
-            elif isinstance(original, str):
-                content = [original]
-            else:
-                content = list(original)
-            for block, mark in (unit_edits or {}).items():
-                item = content[block]
-                copied = {"type": "text", "text": item} if isinstance(item, str) else dict(item)
-                _set_mark(copied, mark)
-                content[block] = copied
             new_content: str | list[Any]
-            if isinstance(original, str) and not content:
-                new_content = ""
-            elif (
-                isinstance(original, str)
-                and info.blocks is None
-                and unit_edits
-                and unit_edits.get(0) is not None
-                and isinstance(message, ToolMessage)
-            ):
-                # A tool result keeps its string content on the wire, so the marked and the
-                # unmarked request are the same prompt: mark the tool_result block itself.
-                new_content = [
-                    {
-                        "type": "tool_result",
-                        "content": original,
-                        "tool_use_id": message.tool_call_id,
-                        "is_error": message.status == "error",
-                        "cache_control": cache_control_for(unit_edits[0] or TTL_5M),
-                    }
-                ]
+            if info.blocks is not None:
+                new_content = _marked_blocks(info.blocks, unit_edits or {})
+                if not new_content and isinstance(original, str):
+                    new_content = ""  # the string was only markers
+            elif isinstance(original, str):
+                # String content is one block (the caller's own breakpoints are never on it).
+                new_content = _marked_string(message, original, unit_edits or {})
             else:
-                new_content = [
-                    {"type": "text", "text": item} if isinstance(item, str) else item
-                    for item in content
-                ]
+                new_content = _marked_blocks(original, unit_edits or {})
             result[u - offset] = _with_content(message, new_content)
         return result, tool_list, len(marks)
 
@@ -1076,6 +1094,36 @@ def _with_content(message: BaseMessage, content: str | list[Any]) -> BaseMessage
     _setattr(copied, "__pydantic_fields_set__", fields_set)
     _setattr(copied, "__pydantic_private__", None)
     return copied
+
+
+def _marked_string(message: BaseMessage, text: str, edits: dict[int, int | None]) -> list[Any]:
+    """The content of a message whose string content gets a breakpoint."""
+    ttl = edits.get(0)
+    if ttl is not None and isinstance(message, ToolMessage):
+        # A tool result keeps its string content on the wire, so the marked and the unmarked
+        # request are the same prompt: mark the tool_result block itself.
+        return [
+            {
+                "type": "tool_result",
+                "content": text,
+                "tool_use_id": message.tool_call_id,
+                "is_error": message.status == "error",
+                "cache_control": cache_control_for(ttl),
+            }
+        ]
+    block = {"type": "text", "text": text}
+    _set_mark(block, ttl)
+    return [block]
+
+
+def _marked_blocks(blocks: list[Any], edits: dict[int, int | None]) -> list[Any]:
+    """A content list with the edited blocks copied and (un)marked, strings as text blocks."""
+    content = [{"type": "text", "text": item} if isinstance(item, str) else item for item in blocks]
+    for index, ttl in edits.items():
+        block = dict(content[index])
+        _set_mark(block, ttl)
+        content[index] = block
+    return content
 
 
 def _set_mark(block: dict[str, Any], ttl: int | None) -> None:

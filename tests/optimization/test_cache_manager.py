@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import gc
 import threading
+import weakref
 from typing import Any
 
 import pytest
@@ -119,6 +121,62 @@ def test_a_chat_gets_its_tail_marked_from_the_second_turn_and_reads_it_next_turn
     third = manager.add_cache_markers(history)
     assert marked_messages(third)[-1] == 5
     assert all(ttl == 300 for _, ttl in marks(third))
+
+
+def _rebuilt(message: BaseMessage) -> BaseMessage:
+    """An equal message made from scratch, with a new string, as a backend reading its store."""
+    text = "".join(list(str(message.content)))
+    if isinstance(message, ToolMessage):
+        return ToolMessage(text, tool_call_id=message.tool_call_id)
+    if isinstance(message, AIMessage):
+        return AIMessage(text, tool_calls=message.tool_calls)
+    return type(message)(text)
+
+
+def test_a_backend_that_rebuilds_its_messages_every_turn_gets_the_same_placement() -> None:
+    clock = Clock()
+    kept, rebuilt = planner(clock), planner(clock)
+    history: list[BaseMessage] = [SYSTEM, HumanMessage(long(300, "task"))]
+    for turn in range(6):
+        fresh = [_rebuilt(message) for message in history]
+        assert fresh[1] is not history[1]
+        assert fresh[1].content is not history[1].content
+        assert marks(rebuilt.add_cache_markers(fresh)) == marks(kept.add_cache_markers(history))
+        clock.now += 20
+        call = {"name": "search", "args": {"q": str(turn)}, "id": f"toolu_{turn}"}
+        history += [
+            AIMessage("", tool_calls=[call]) if turn % 2 else AIMessage(long(200, f"a{turn}")),
+            ToolMessage(long(400, f"r{turn}"), tool_call_id=f"toolu_{turn}")
+            if turn % 2
+            else HumanMessage(long(100, f"q{turn}")),
+        ]
+
+
+def test_requests_rebuilt_for_every_call_are_not_kept_alive_by_the_planner() -> None:
+    manager = planner()
+    alive: list[weakref.ref[BaseMessage]] = []
+    for number in range(200):
+        messages = [SystemMessage(str(SYSTEM.content)), HumanMessage(long(300, f"q{number}"))]
+        manager.add_cache_markers(messages)
+        alive.append(weakref.ref(messages[1]))
+    del messages
+    gc.collect()
+    # only the last memory_size / 256 readings wait for a reuse (see CacheManager)
+    assert sum(ref() is not None for ref in alive) <= 8192 // 256
+
+
+def test_a_message_whose_content_is_replaced_in_place_is_read_again() -> None:
+    manager = planner(cacheBreakpoints=["messages:-1"])
+    question = HumanMessage(long(1500, "first"))
+    messages: list[BaseMessage] = [SYSTEM, question]
+    assert marks(manager.add_cache_markers(messages)) == [((1, 0), 300)]
+    question.content = long(1500, "second") + MARKER + "tail"
+    planned = manager.add_cache_markers(messages)
+    assert [block["text"] for block in planned[1].content] == [  # type: ignore[index, union-attr]
+        long(1500, "second"),
+        "tail",
+    ]
+    assert marks(planned) == [((1, 0), 300), ((1, 1), 300)]
 
 
 def test_a_new_conversation_of_a_chatty_family_marks_its_first_turn() -> None:
