@@ -9,8 +9,8 @@ The table below was checked on 2026-11-25 (`PRICES_CHECKED_ON`) against:
   0.025x on Fable 5.1 / Mythos 5.1: the table is copied, never derived.
   Claude Haiku 5.5 is priced by prompt length (input + cache reads + writes over 100,000 tokens
   pays the higher tier on every token of the request, output included): the table holds both
-  tiers (`ModelPrice.long_context`, `ModelPrice.for_prompt`), but `cost_of` and `monthly_cost`
-  charge the base tier, so such calls are underestimated (see `cost_of`).
+  tiers (`ModelPrice.long_context`, `ModelPrice.for_prompt`) and `cost_of` and `monthly_cost`
+  charge the tier each call's prompt falls in.
   Not in the table: claude-fable-5-2 and claude-mythos-5-2 (released 2026-11-09; only gateway
   pages give a price, $8/$40, writes $10/$16, hits $0.20 - no official page in our sources) and
   claude-mythos-preview (no official price found). Add them with `register_price()` or the
@@ -327,6 +327,26 @@ def _parse_entry(model: str, entry: Any, where: str) -> ModelPrice:
     def optional(key: str, default: Decimal) -> Decimal:
         return default if entry.get(key) is None else _decimal(entry[key], f"{where}.{key}")
 
+    threshold: int | None = None
+    long_context: ModelPrice | None = None
+    tier = entry.get("long_context")
+    if tier is not None:
+        if not isinstance(tier, Mapping):
+            raise PriceFileError(f"{where}.long_context must be an object; got {tier!r}")
+        threshold = tier.get("above_tokens")
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+            raise PriceFileError(
+                f"{where}.long_context.above_tokens must be a whole number of tokens >= 1; "
+                f"got {threshold!r}"
+            )
+        if "long_context" in tier:
+            raise PriceFileError(f"{where}.long_context cannot have a long_context of its own")
+        long_context = _parse_entry(
+            model,
+            {"effective_from": effective_from.isoformat(), **tier},
+            f"{where}.long_context",
+        )
+
     return ModelPrice(
         model=model,
         effective_from=effective_from,
@@ -339,6 +359,8 @@ def _parse_entry(model: str, entry: Any, where: str) -> ModelPrice:
         else _decimal(cache_read, f"{where}.cache_read"),
         batch_multiplier=optional("batch_multiplier", BATCH_MULTIPLIER),
         checked_on=date.fromisoformat(str(entry.get("checked_on", effective_from.isoformat()))),
+        long_context_threshold=threshold,
+        long_context=long_context,
     )
 
 
@@ -349,7 +371,9 @@ def load_prices_file(path: str | os.PathLike[str]) -> list[ModelPrice]:
     "output": "15", "cache_write_5m": "3.75", "cache_write_1h": "6", "cache_read": "0.30",
     "batch_multiplier": "0.5", "checked_on": "2026-01-02"}, ...]}}`. Prices are USD per
     million tokens, as strings (exact) or numbers; cache writes default to the input price,
-    `cache_read` (alias `cached_input`) to the input price, `batch_multiplier` to 0.5.
+    `cache_read` (alias `cached_input`) to the input price, `batch_multiplier` to 0.5. A model
+    priced by prompt length adds `"long_context": {"above_tokens": 100000, "input": "0.50",
+    "output": "2.50", ...}`: the prices every token of a call pays when its prompt is longer.
     """
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -450,15 +474,16 @@ def cost_of(
     The baseline prices every input token (cached or not) at the plain input price and output
     at the output price, with no batch discount: what the call costs without llmopt. With
     `batch` the model's batch multiplier applies to every kind of token, cache writes and reads
-    included (Anthropic: the discounts stack).
-
-    Prompt-length tiers (Claude Haiku 5.5 over 100,000 prompt tokens) are not applied: the
-    call is charged at the base tier, so such calls are underestimated. `price_for(model)
-    .for_prompt(usage.total_input)` gives the tier that applies. (The savings ledger prices
-    events linearly from one-million-token probes of this function; applying the tier here
-    would price every Haiku 5.5 event at the long tier there.)
+    included (Anthropic: the discounts stack). A model priced by prompt length (Claude Haiku 5.5
+    over 100,000 prompt tokens) is charged the tier the call's prompt falls in, baseline
+    included: the same prompt costs that tier with or without llmopt.
     """
-    price = price_for(model, at=at)
+    price = price_for(model, at=at).for_prompt(usage.total_input)
+    return cost_at_price(usage, price, batch=batch)
+
+
+def cost_at_price(usage: TokenUsage, price: ModelPrice, *, batch: bool = False) -> CallCost:
+    """`cost_of` at one given price, whatever the prompt's length (no tier is chosen here)."""
     cost = (
         _per_million(usage.input_tokens, price.input)
         + _per_million(usage.cache_write_5m_tokens, price.cache_write_5m)
@@ -524,7 +549,8 @@ def monthly_cost(
     it (priced at the 5 min or 1 h write price for `cache_ttl`) when `count_write_premium`,
     else priced as plain input - the Phase 1 plan's Appendix D accounting, which ignores the
     write premium. With a zero hit rate nothing is cached or written. `batch` applies the
-    batch multiplier to everything.
+    batch multiplier to everything. Every request's prompt is `input_tokens` long, which picks
+    the price tier of a model priced by prompt length.
 
     Appendix D (1M requests, 2,000 in / 500 out, Sonnet at $3/$15): baseline $13,500; batch
     $6,750; 90% hits $8,640 (plan) or $8,790 (with the premium); both $4,320 or $4,395.
@@ -539,7 +565,8 @@ def monthly_cost(
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError(f"{name} must be a whole number >= 0; got {count!r}")
     hit_rate = _rate(cache_hit_rate)
-    price = price_for(model, at=at)
+    listed = price_for(model, at=at)
+    price = listed.for_prompt(input_tokens)
     total_input = Decimal(requests) * input_tokens
     total_output = Decimal(requests) * output_tokens
     read_tokens = total_input * hit_rate
@@ -574,6 +601,7 @@ def monthly_cost(
             "count_write_premium": count_write_premium,
             "cache_ttl": cache_ttl,
             "price_effective_from": price.effective_from,
+            "long_context_tier": price is not listed,
         },
     )
 
@@ -588,6 +616,7 @@ __all__ = [
     "PriceNotFound",
     "TokenUsage",
     "canonical_model",
+    "cost_at_price",
     "cost_of",
     "known_models",
     "load_prices_file",

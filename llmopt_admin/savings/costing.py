@@ -10,9 +10,10 @@ Policy (documented in the README's savings section and the ingest API's docs):
   (`cost_source="reported"`); its saving cannot be split by mechanism and shows as unattributed.
   An ingest event for such a model without a cost is rejected rather than recorded as free.
 
-This module adds no price or formula of its own. `cost_of` is linear in the token counts, so a
-price version's per-kind rates are read off `cost_of` once (a million tokens of each kind, with
-and without the batch discount) and each event is then a few exact Decimal products: the same
+This module adds no price or formula of its own. At one price tier `cost_of` is linear in the
+token counts (`pricing.cost_at_price`), so each tier's per-kind rates are read off it once (a
+million tokens of each kind, with and without the batch discount) and each event is then the
+tier its prompt falls in (`ModelPrice.for_prompt`) and a few exact Decimal products: the same
 numbers `cost_of` gives, at a fraction of the work per event.
 """
 
@@ -26,7 +27,13 @@ from functools import lru_cache
 
 from llmopt_admin.savings.models import BATCH_MODES, COST_PLACES
 from optimization.capabilities import ProviderCapabilities
-from optimization.pricing import PriceNotFound, TokenUsage, cost_of, price_for
+from optimization.pricing import (
+    ModelPrice,
+    PriceNotFound,
+    TokenUsage,
+    cost_at_price,
+    price_for,
+)
 
 _QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 _UNITS_PER_USD = 10**COST_PLACES
@@ -70,7 +77,7 @@ def usage_of(
 
 @dataclass(frozen=True)
 class Rates:
-    """USD per million tokens of each kind (TokenUsage order) under one price version."""
+    """USD per million tokens of each kind (TokenUsage order) under one price tier."""
 
     standard: tuple[Decimal, ...]  # what cost_of charges without the batch discount
     batched: tuple[Decimal, ...]  # what cost_of charges with it
@@ -78,22 +85,40 @@ class Rates:
     # The same three in ledger units (1e-10 USD) per token, when every rate is a whole number of
     # them (list prices with at most 4 decimals per million): each figure is then an exact int.
     units: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None
+    # Prompt-length pricing: a prompt over `long_context_threshold` tokens pays `long_context`.
+    long_context_threshold: int | None = None
+    long_context: Rates | None = None
 
     @classmethod
-    def of(cls, model: str, at: datetime) -> Rates:
+    def of(cls, price: ModelPrice) -> Rates:
+        """The rates of `price`, and of its long-context tier when it has one."""
         standard, batched, baseline = [], [], []
         for kind in _KINDS:
             unit = TokenUsage(**{kind: _MILLION})
-            plain = cost_of(unit, model, at=at)
+            plain = cost_at_price(unit, price)
             standard.append(plain.cost)
             baseline.append(plain.baseline)
-            batched.append(cost_of(unit, model, batch=True, at=at).cost)
+            batched.append(cost_at_price(unit, price, batch=True).cost)
+        long = price.long_context if price.long_context_threshold is not None else None
         return cls(
             tuple(standard),
             tuple(batched),
             tuple(baseline),
             _whole_units(standard, batched, baseline),
+            price.long_context_threshold if long is not None else None,
+            cls.of(long) if long is not None else None,
         )
+
+    def for_prompt(self, tokens: tuple[int, int, int, int, int]) -> Rates:
+        """The rates of the tier a call with these tokens (TokenUsage order) falls in."""
+        threshold = self.long_context_threshold
+        if (
+            self.long_context is not None
+            and threshold is not None
+            and tokens[0] + tokens[1] + tokens[2] + tokens[3] > threshold
+        ):
+            return self.long_context
+        return self
 
     def price_units(
         self, tokens: tuple[int, int, int, int, int], *, batch: bool
@@ -163,7 +188,8 @@ _rates: dict[tuple[str, date], tuple[Rates, float]] = {}
 def rates_for(model: str, at: datetime) -> Rates:
     """The rates of `model`'s price version in force on `at`'s UTC day (cached for a minute).
 
-    Raises PriceNotFound for a model the price table does not know.
+    Its base tier: `Rates.for_prompt` gives the tier of a given call. Raises PriceNotFound for a
+    model the price table does not know.
     """
     key = (model, at.astimezone(UTC).date())
     found = _rates.get(key)
@@ -172,8 +198,7 @@ def rates_for(model: str, at: datetime) -> Rates:
         return found[0]
     if len(_rates) >= _CACHE_LIMIT:
         _rates.clear()
-    price_for(model, at=at)  # raises PriceNotFound before any work
-    rates = Rates.of(model, at)
+    rates = Rates.of(price_for(model, at=at))
     _rates[key] = (rates, now + _VERSION_TTL)
     return rates
 
@@ -187,7 +212,7 @@ def price_event(*, usage: TokenUsage, model: str, mode: str, at: datetime) -> Ev
         usage.cache_read_tokens,
         usage.output_tokens,
     )
-    return rates_for(model, at).price(tokens, batch=mode in BATCH_MODES)
+    return rates_for(model, at).for_prompt(tokens).price(tokens, batch=mode in BATCH_MODES)
 
 
 @lru_cache(maxsize=4096)

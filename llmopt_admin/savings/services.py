@@ -127,7 +127,7 @@ def event_price(event: UsageEvent, *, cost_given: bool = True) -> PricedEvent:
             batch_discount=ZERO,
         )
         return PricedEvent(event, costs, CostSource.REPORTED, None, cacheable)
-    costs = rates.price(tokens, batch=event.mode in BATCH_MODES)
+    costs = rates.for_prompt(tokens).price(tokens, batch=event.mode in BATCH_MODES)
     reported = quantize(event.cost) if cost_given else None
     if reported is not None and reported == costs.cost:
         reported = None
@@ -239,6 +239,8 @@ def _ingest_postgresql(items: Sequence[Any]) -> IngestResult:
             except PriceNotFound:
                 rates[model, day] = None
         found = rates[model, day]
+        if found is not None:
+            found = found.for_prompt(tokens)
         units = None if found is None else found.price_units(tokens, batch=mode in BATCH_MODES)
         if found is None and not cost_given:
             result.rejected.append(_unpriced(index, request_id, model))

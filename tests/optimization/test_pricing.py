@@ -364,11 +364,42 @@ def test_haiku_5_5_holds_both_prompt_length_tiers():
     assert long.for_prompt(10**9) is long  # the long tier has no further tier
 
 
-def test_haiku_5_5_calls_are_charged_the_base_tier():
+def test_haiku_5_5_calls_pay_the_tier_their_prompt_falls_in():
     usage = TokenUsage(input_tokens=2_000, cache_write_5m_tokens=3_000, output_tokens=400)
     call = cost_of(usage, "claude-haiku-5-5", at=LATE_2026)
     # 2000*0.10 + 3000*0.125 + 400*0.50 = 775 millionths of a dollar
     assert call.cost == Decimal("0.000775")
+    # 100,001 prompt tokens (input + writes + reads): every token, output too, at the long tier
+    usage = TokenUsage(
+        input_tokens=1, cache_write_5m_tokens=40_000, cache_read_tokens=60_000, output_tokens=400
+    )
+    call = cost_of(usage, "claude-haiku-5-5", batch=True, at=LATE_2026)
+    # (1*0.50 + 40,000*0.625 + 60,000*0.05 + 400*2.50) / 1M, halved by the batch discount
+    assert call.cost == Decimal("0.01450025")
+    assert call.baseline == Decimal("0.0510005")  # 100,001 * 0.50 + 400 * 2.50
+
+
+def test_monthly_cost_prices_long_haiku_5_5_prompts_at_the_long_tier():
+    short = monthly_cost(
+        requests=1_000,
+        input_tokens=100_000,
+        output_tokens=0,
+        model="claude-haiku-5-5",
+        at=LATE_2026,
+    )
+    long = monthly_cost(
+        requests=1_000,
+        input_tokens=100_001,
+        output_tokens=0,
+        model="claude-haiku-5-5",
+        at=LATE_2026,
+    )
+    assert short.total == Decimal("10")  # 100M tokens at $0.10
+    assert long.total == Decimal("50.0005")  # 100.001M tokens at $0.50
+    assert (short.assumptions["long_context_tier"], long.assumptions["long_context_tier"]) == (
+        False,
+        True,
+    )
 
 
 def test_gpt_6_2_sol_charges_its_cache_writes():
@@ -492,6 +523,7 @@ def test_the_prices_file_overrides_and_extends_the_table(tmp_path, monkeypatch):
                     "output": "4",
                     "cached_input": "0.5",
                     "batch_multiplier": "0.6",
+                    "long_context": {"above_tokens": 200_000, "input": "2", "output": "8"},
                 },
             }
         },
@@ -506,6 +538,8 @@ def test_the_prices_file_overrides_and_extends_the_table(tmp_path, monkeypatch):
     assert acme.cache_write_5m == Decimal("1")
     assert acme.batch_multiplier == Decimal("0.6")
     assert "acme-large" in known_models()
+    long = cost_of(TokenUsage(input_tokens=200_001, output_tokens=1_000), "acme-large")
+    assert long.cost == Decimal("0.408002")  # 200,001 x $2 + 1,000 x $8
 
 
 @pytest.mark.parametrize(
@@ -530,6 +564,71 @@ def test_the_prices_file_overrides_and_extends_the_table(tmp_path, monkeypatch):
             ".input must be a number or a decimal string",
         ),
         ({"models": {"m": ["cheap"]}}, "must be an object"),
+        (
+            {
+                "models": {
+                    "m": [
+                        {
+                            "effective_from": "2026-01-01",
+                            "input": "1",
+                            "output": "1",
+                            "long_context": {"input": "2", "output": "2"},
+                        }
+                    ]
+                }
+            },
+            ".long_context.above_tokens must be a whole number of tokens >= 1; got None",
+        ),
+        (
+            {
+                "models": {
+                    "m": [
+                        {
+                            "effective_from": "2026-01-01",
+                            "input": "1",
+                            "output": "1",
+                            "long_context": {"above_tokens": 10, "input": "2"},
+                        }
+                    ]
+                }
+            },
+            ".long_context lacks 'output'",
+        ),
+        (
+            {
+                "models": {
+                    "m": [
+                        {
+                            "effective_from": "2026-01-01",
+                            "input": "1",
+                            "output": "1",
+                            "long_context": "pricier",
+                        }
+                    ]
+                }
+            },
+            ".long_context must be an object",
+        ),
+        (
+            {
+                "models": {
+                    "m": [
+                        {
+                            "effective_from": "2026-01-01",
+                            "input": "1",
+                            "output": "1",
+                            "long_context": {
+                                "above_tokens": 10,
+                                "input": "2",
+                                "output": "2",
+                                "long_context": {"above_tokens": 20},
+                            },
+                        }
+                    ]
+                }
+            },
+            ".long_context cannot have a long_context of its own",
+        ),
     ],
 )
 def test_a_broken_prices_file_fails_loudly_naming_the_problem(

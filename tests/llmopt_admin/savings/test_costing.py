@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from llmopt_admin.savings.costing import quantize, rates_for, units_text
 from llmopt_admin.savings.services import event_price
-from optimization.pricing import PriceNotFound, TokenUsage, cost_of
+from optimization.pricing import PriceNotFound, TokenUsage, cost_at_price, cost_of, price_for
 from optimization.telemetry import UsageEvent
 
 AT = datetime(2026, 1, 15, 10, tzinfo=UTC)
@@ -97,7 +97,14 @@ tokens = st.integers(min_value=0, max_value=5_000_000)
 @given(
     usage=st.builds(TokenUsage, tokens, tokens, tokens, tokens, tokens),
     model=st.sampled_from(
-        ["claude-sonnet-4-5", "claude-3-haiku", "gpt-4.1", "o3", "gemini-2.5-pro"]
+        [
+            "claude-sonnet-4-5",
+            "claude-3-haiku",
+            "claude-haiku-5-5",
+            "gpt-4.1",
+            "o3",
+            "gemini-2.5-pro",
+        ]
     ),
     mode=st.sampled_from(["standard", "cached", "batch", "batch+cache", "fallback"]),
     day=st.dates(min_value=datetime(2025, 1, 1).date(), max_value=datetime(2026, 11, 1).date()),
@@ -110,14 +117,15 @@ def test_every_figure_is_exactly_what_cost_of_gives_for_the_same_tokens(
     costs = event_price(event(model=model, mode=mode, timestamp=at, **vars(usage))).costs
     charged = cost_of(usage, model, batch=batch, at=at)
     standard = cost_of(usage, model, at=at)
-    reads = cost_of(TokenUsage(cache_read_tokens=usage.cache_read_tokens), model, at=at)
-    writes = cost_of(
+    # The split is priced at the tier of the whole call (prompt-length pricing).
+    tier = price_for(model, at=at).for_prompt(usage.total_input)
+    reads = cost_at_price(TokenUsage(cache_read_tokens=usage.cache_read_tokens), tier)
+    writes = cost_at_price(
         TokenUsage(
             cache_write_5m_tokens=usage.cache_write_5m_tokens,
             cache_write_1h_tokens=usage.cache_write_1h_tokens,
         ),
-        model,
-        at=at,
+        tier,
     )
     assert costs.cost == quantize(charged.cost)
     assert costs.baseline_cost == quantize(charged.baseline)
@@ -128,14 +136,16 @@ def test_every_figure_is_exactly_what_cost_of_gives_for_the_same_tokens(
 
 @given(
     usage=st.builds(TokenUsage, tokens, tokens, tokens, tokens, tokens),
-    model=st.sampled_from(["claude-sonnet-4-5", "claude-3-haiku", "gpt-4.1", "gemini-2.5-pro"]),
+    model=st.sampled_from(
+        ["claude-sonnet-4-5", "claude-3-haiku", "claude-haiku-5-5", "gpt-4.1", "gemini-2.5-pro"]
+    ),
     batch=st.booleans(),
 )
 def test_whole_ledger_unit_figures_equal_the_decimal_ones(
     usage: TokenUsage, model: str, batch: bool
 ) -> None:
-    rates = rates_for(model, AT)
     tokens = tuple(vars(usage).values())
+    rates = rates_for(model, AT).for_prompt(tokens)  # type: ignore[arg-type]
     units = rates.price_units(tokens, batch=batch)  # type: ignore[arg-type]
     costs = rates.price(tokens, batch=batch)  # type: ignore[arg-type]
     assert units is not None  # list prices have at most 4 decimals per million tokens
@@ -147,6 +157,27 @@ def test_whole_ledger_unit_figures_equal_the_decimal_ones(
         costs.batch_discount,
     )
     assert tuple(Decimal(units_text(value)) for value in units) == expected
+
+
+def test_a_haiku_5_5_call_over_100k_prompt_tokens_pays_the_long_tier_on_every_token() -> None:
+    late = datetime(2026, 11, 20, tzinfo=UTC)
+    short = event_price(
+        event(model="claude-haiku-5-5", timestamp=late, input_tokens=100_000, output_tokens=1_000)
+    )
+    long = event_price(
+        event(
+            model="claude-haiku-5-5",
+            timestamp=late,
+            input_tokens=1,
+            cache_read_tokens=100_000,
+            output_tokens=1_000,
+        )
+    )
+    assert short.costs.cost == Decimal("0.0105")  # 100,000 x $0.10 + 1,000 x $0.50
+    # 1 x $0.50 + 100,000 x $0.05 + 1,000 x $2.50, against 100,001 x $0.50 + 1,000 x $2.50
+    assert long.costs.cost == Decimal("0.0075005")
+    assert long.costs.baseline_cost == Decimal("0.0525005")
+    assert long.costs.cache_read_saved == Decimal("0.045")
 
 
 def test_ledger_units_print_as_usd_with_ten_places() -> None:

@@ -209,12 +209,21 @@ def test_every_recorded_row_holds_what_event_price_gives_whichever_way_it_was_ch
         make_event(5, request_id=" req-5 ", provider="openai", model="gpt-4.1"),  # padded
         make_event(6, model="in-house-1", cost="0.25", baseline_cost="0.40"),  # unpriced
         make_event(7, timestamp="2026-01-15T11:30:00+01:00", mode="batch"),
+        # one model, one day, two price tiers (prompt-length pricing over 100,000 tokens)
+        make_event(8, model="claude-haiku-5-5", input_tokens=90_000, cache_read_tokens=10_000),
+        make_event(
+            9,
+            model="claude-haiku-5-5",
+            input_tokens=90_000,
+            cache_read_tokens=10_001,
+            timestamp=make_event(8)["timestamp"],
+        ),
         make_event(1),  # repeated in the body
     ]
     response = post(Client(), {"events": events}, staff_token)
-    assert response.json() == {"accepted": 7, "duplicates": 1, "rejected": []}
+    assert response.json() == {"accepted": 9, "duplicates": 1, "rejected": []}
     now = datetime.now().astimezone()
-    for raw in events[:7]:
+    for raw in events[:-1]:
         checked = check_event(raw, now=now)
         assert isinstance(checked, CheckedEvent)
         priced = event_price(checked.event, cost_given=checked.cost_given)
@@ -240,3 +249,5 @@ def test_every_recorded_row_holds_what_event_price_gives_whichever_way_it_was_ch
             priced.event.config_entry or "",
             priced.event.batch_id or "",
         )
+    short, long = (LedgerEvent.objects.get(request_id=f"req-{n}") for n in (8, 9))
+    assert long.cost > 4 * short.cost  # every token at five times the price
