@@ -7,7 +7,8 @@ still cached, found by checking, from each of its breakpoints, the positions at 
 `lookback - 1` blocks before it (the real API looks back about 20 blocks). A hit refreshes
 the entry's TTL. Tokens after the read prefix and up to the last breakpoint that is written
 are reported as cache creation, split by the TTL of the breakpoint closing each stretch;
-everything else is plain input.
+everything else is plain input. Expired entries are dropped at least once a simulated minute,
+so a long-running simulator holds only what is live.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import threading
 from dataclasses import dataclass
 
 from optimization.simulator.prompt import TTL_SECONDS, PromptBlock, prefix_keys
+
+SWEEP_INTERVAL = 60.0  # simulated seconds between removals of every expired entry
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,15 @@ class PromptCache:
         self.lookback = lookback
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
+        self._next_sweep = float("-inf")
+
+    def __len__(self) -> int:
+        """Entries held (live ones, and expired ones not yet dropped)."""
+        return len(self._entries)
+
+    def _sweep(self, now: float) -> None:
+        self._entries = {key: e for key, e in self._entries.items() if e.expires_at > now}
+        self._next_sweep = now + SWEEP_INTERVAL
 
     def _live(self, key: str, now: float) -> _Entry | None:
         entry = self._entries.get(key)
@@ -92,6 +104,8 @@ class PromptCache:
             cumulative.append(total)
         breakpoints = [i for i, block in enumerate(blocks) if block.ttl is not None]
         with self._lock:
+            if now >= self._next_sweep:
+                self._sweep(now)
             hit = self._longest_hit(keys, breakpoints, now)
             if hit >= 0:
                 entry = self._entries[keys[hit]]

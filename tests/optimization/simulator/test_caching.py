@@ -8,6 +8,8 @@ import anthropic
 import pytest
 
 from optimization.simulator import Clock
+from optimization.simulator.caching import SWEEP_INTERVAL, PromptCache
+from optimization.simulator.prompt import PromptBlock
 from tests.optimization.simulator.conftest import MODEL
 
 LONG = "lorem ipsum dolor sit amet " * 200  # 5400 characters: 1350 estimated tokens
@@ -193,3 +195,20 @@ def test_a_conflicting_top_level_ttl_is_rejected(client: anthropic.Anthropic) ->
             extra_body={"cache_control": {"type": "ephemeral", "ttl": "5m"}},
         )
     assert "Top-level cache_control has ttl='5m'" in str(caught.value)
+
+
+def test_expired_entries_are_dropped_even_when_no_request_looks_them_up() -> None:
+    cache = PromptCache()
+
+    def request(number: int, ttl: str) -> list[PromptBlock]:
+        return [PromptBlock("system.0", f"document {number}", 2_000, ttl)]
+
+    for number in range(100):
+        cache.use(MODEL, request(number, "5m"), now=0.0, min_tokens=1024)
+    cache.use(MODEL, request(100, "1h"), now=0.0, min_tokens=1024)
+    assert len(cache) == 101
+    cache.use(MODEL, request(101, "5m"), now=299.0, min_tokens=1024)
+    assert len(cache) == 102  # all still live
+    later = cache.use(MODEL, request(100, "1h"), now=301.0 + SWEEP_INTERVAL, min_tokens=1024)
+    assert later.cache_read_input_tokens == 2_000  # the live one-hour entry stays
+    assert len(cache) == 2  # and the one written at 299 s; the hundred from 0 s are gone
