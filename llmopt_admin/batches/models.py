@@ -179,7 +179,10 @@ class ProviderBatch(models.Model):
 class BatchJobRequest(models.Model):
     """One request of a job and, once known, its outcome, output, usage and cost."""
 
-    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="requests")
+    # No index of its own: the unique constraints below start with job and serve its lookups.
+    job = models.ForeignKey(
+        BatchJob, on_delete=models.CASCADE, related_name="requests", db_index=False
+    )
     custom_id = models.CharField(max_length=64)
     position = models.PositiveIntegerField(help_text="0-based input position.")
     params = models.JSONField(help_text="Anthropic Messages API parameters.")
