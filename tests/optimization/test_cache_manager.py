@@ -655,6 +655,10 @@ def test_invariants_hold_on_arbitrary_conversations(
     again = manager.plan(planned.messages, planned.tools)
     assert again.messages == planned.messages
     assert again.tools == planned.tools
+    # the same request made of new objects (a backend rebuilding it) is planned the same
+    rebuilt = manager.plan(copy.deepcopy(messages), copy.deepcopy(tools))
+    assert rebuilt.messages == planned.messages
+    assert rebuilt.tools == planned.tools
 
 
 @invariant_settings
