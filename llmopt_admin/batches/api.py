@@ -11,7 +11,6 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
-from langchain_core.messages import convert_to_messages
 from ninja import Router, Schema, Status
 
 from llmopt_admin.accounts.models import ApiToken, token_digest
@@ -23,8 +22,6 @@ from llmopt_admin.batches.validation import (
     ValidRequest,
     validate_requests,
 )
-from optimization.batch_client import default_custom_id
-from optimization.messages import messages_to_anthropic_params
 
 router = Router(tags=["batches"])
 
@@ -151,6 +148,13 @@ def _error_dicts(errors: list[RequestError]) -> list[dict[str, str]]:
 
 def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | RequestsInvalid:
     """(where, request) pairs built from `messages` + `params` with THE one converter."""
+    # LangChain and the Anthropic SDK load only when a job comes in this form, so that starting
+    # the web app or a manage.py command never waits for them.
+    from langchain_core.messages import convert_to_messages
+
+    from optimization.batch_client import default_custom_id
+    from optimization.messages import messages_to_anthropic_params
+
     conversations = body.get("messages")
     params = body.get("params")
     if not isinstance(params, dict):
