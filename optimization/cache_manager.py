@@ -356,7 +356,7 @@ class CacheManager:
     caches of what was read: readings of message contents, and the messages of up to
     memory_size / 8 recent conversations, kept referenced so that the next turn of a
     conversation passed as the same message objects only reads what is new (a request joins
-    them once a later request reused its messages; until then only the last memory_size / 256
+    them once a later request reused its messages; until then only the last memory_size / 64
     are kept). Safe to share between threads and asyncio tasks: planning never awaits and holds
     a lock while it reads or updates its memory.
     """
@@ -378,7 +378,7 @@ class CacheManager:
         # The reading caches scale with the memory: snapshots hold whole conversations (their
         # messages stay referenced while cached), the others hold small entries.
         self._snapshot_cache_size = max(4, self._memory_size // 8)
-        self._trial_snapshot_cache_size = max(4, self._memory_size // 256)
+        self._trial_snapshot_cache_size = max(4, self._memory_size // 64)
         self._content_cache_size = self._memory_size * 2
         self._message_cache_size = max(16, self._memory_size // 2)
         self._text_cache_size = max(16, self._memory_size // 2)

@@ -161,8 +161,8 @@ def test_requests_rebuilt_for_every_call_are_not_kept_alive_by_the_planner() -> 
         alive.append(weakref.ref(messages[1]))
     del messages
     gc.collect()
-    # only the last memory_size / 256 readings wait for a reuse (see CacheManager)
-    assert sum(ref() is not None for ref in alive) <= 8192 // 256
+    # only the last memory_size / 64 readings wait for a reuse (see CacheManager)
+    assert sum(ref() is not None for ref in alive) <= 8192 // 64
 
 
 def test_a_message_whose_content_is_replaced_in_place_is_read_again() -> None:
