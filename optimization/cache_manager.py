@@ -53,7 +53,7 @@ from bisect import bisect_right
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
@@ -691,7 +691,7 @@ class CacheManager:
             count = snapshot.count
             if count == len(listed):
                 # The same request again: its reading is never changed, so share it.
-                self._keep_snapshot(snapshots, key, snapshot, self._snapshot_cache_size)
+                _put_bounded(snapshots, key, snapshot, self._snapshot_cache_size)
                 return snapshot.request
             request = snapshot.request.copy()
             self._read_messages(request, listed, count)
@@ -702,24 +702,10 @@ class CacheManager:
             kept = _own_contents(contents)
         snapshot = _Snapshot(listed, kept, request)
         if proven:
-            self._keep_snapshot(snapshots, key, snapshot, self._snapshot_cache_size)
+            _put_bounded(snapshots, key, snapshot, self._snapshot_cache_size)
         else:
-            self._keep_snapshot(
-                self._trial_snapshots, key, snapshot, self._trial_snapshot_cache_size
-            )
+            _put_bounded(self._trial_snapshots, key, snapshot, self._trial_snapshot_cache_size)
         return request
-
-    @staticmethod
-    def _keep_snapshot(
-        cache: OrderedDict[_SnapshotKey, _Snapshot],
-        key: _SnapshotKey,
-        snapshot: _Snapshot,
-        size: int,
-    ) -> None:
-        cache[key] = snapshot
-        cache.move_to_end(key)
-        if len(cache) > size:
-            cache.popitem(last=False)
 
     @staticmethod
     def _new_request(tools_info: _Info | None, chain: int) -> _Request:
@@ -787,9 +773,7 @@ class CacheManager:
             entry = cache.get(id(tool))
             if entry is None or entry[0] is not tool:
                 entry = (tool, _fingerprint(tool), _chars(tool) // 4)
-                if len(cache) >= self._tool_cache_size:
-                    cache.popitem(last=False)
-                cache[id(tool)] = entry
+                _put_bounded(cache, id(tool), entry, self._tool_cache_size)
             fingerprints.append(entry[1])
             tokens += entry[2]
             if "cache_control" in tool:
@@ -801,20 +785,19 @@ class CacheManager:
         info.existing = tuple(existing)
         return info
 
+    def _count_tokens(self, text: str) -> int:
+        counter = self._counter
+        return counter(text) if counter is not None else estimate_tokens(text)
+
     def _text_info(self, text: str) -> tuple[int, bool]:
         """(tokens, contains a marker) for one text, cached for long texts."""
-        counter = self._counter
-        if len(text) < _TEXT_CACHE_MIN_CHARS and counter is None:
+        if len(text) < _TEXT_CACHE_MIN_CHARS and self._counter is None:
             return estimate_tokens(text), MARKER in text
         key = (hash(text), len(text))
         info = self._text_cache.get(key)
         if info is None:
-            count = counter(text) if counter is not None else estimate_tokens(text)
-            info = (count, MARKER in text)
-            cache = self._text_cache
-            if len(cache) >= self._text_cache_size:
-                cache.popitem(last=False)
-            cache[key] = info
+            info = (self._count_tokens(text), MARKER in text)
+            _put_bounded(self._text_cache, key, info, self._text_cache_size)
         return info
 
     def _message_info(self, message: BaseMessage) -> _Info:
@@ -849,13 +832,10 @@ class CacheManager:
             info = _Info()
             info.system = kind == _SYSTEM
             info.fingerprint = hash((message.type, (hash(content),), extra))
-            counter = self._counter
-            info.tokens = counter(content) if counter is not None else estimate_tokens(content)
+            info.tokens = self._count_tokens(content)
             info.n_blocks = info.wire_blocks = 1
             info.end_markable = bool(content) and not content.isspace()
-        if len(cache) >= self._content_cache_size:
-            cache.popitem(last=False)
-        cache[key] = info
+        _put_bounded(cache, key, info, self._content_cache_size)
         return info
 
     def _assistant_info(self, message: BaseMessage, content: str) -> _Info:
@@ -868,9 +848,7 @@ class CacheManager:
         if entry is not None and entry[1] == check and entry[0]() is message:
             return entry[2]
         info = self._inspect(message)
-        if len(cache) >= self._message_cache_size:
-            cache.popitem(last=False)
-        cache[key] = (weakref.ref(message), check, info)
+        _put_bounded(cache, key, (weakref.ref(message), check, info), self._message_cache_size)
         return info
 
     def _inspect(self, message: BaseMessage) -> _Info:
@@ -1068,6 +1046,18 @@ def _kind_of(message: BaseMessage) -> int:
 
 
 _NOTHING: Mapping[Location, int] = {}
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _put_bounded(cache: OrderedDict[_K, _V], key: _K, value: _V, size: int) -> None:
+    """Store `key` as the newest entry of `cache`, dropping the oldest beyond `size` entries."""
+    cache.pop(key, None)
+    if len(cache) >= size:
+        cache.popitem(last=False)
+    cache[key] = value
+
+
 _default_copy = BaseModel.__copy__
 _setattr = object.__setattr__
 
