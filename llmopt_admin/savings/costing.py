@@ -85,9 +85,8 @@ class Rates:
     # The same three in ledger units (1e-10 USD) per token, when every rate is a whole number of
     # them (list prices with at most 4 decimals per million): each figure is then an exact int.
     units: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]] | None = None
-    # Prompt-length pricing: a prompt over `long_context_threshold` tokens pays `long_context`.
-    long_context_threshold: int | None = None
-    long_context: Rates | None = None
+    tier: ModelPrice | None = None  # the price these rates were read off
+    long_context: Rates | None = None  # the rates of `tier.long_context`, if it has one
 
     @classmethod
     def of(cls, price: ModelPrice) -> Rates:
@@ -99,26 +98,21 @@ class Rates:
             standard.append(plain.cost)
             baseline.append(plain.baseline)
             batched.append(cost_at_price(unit, price, batch=True).cost)
-        long = price.long_context if price.long_context_threshold is not None else None
         return cls(
             tuple(standard),
             tuple(batched),
             tuple(baseline),
             _whole_units(standard, batched, baseline),
-            price.long_context_threshold if long is not None else None,
-            cls.of(long) if long is not None else None,
+            price,
+            cls.of(price.long_context) if price.long_context is not None else None,
         )
 
     def for_prompt(self, tokens: tuple[int, int, int, int, int]) -> Rates:
         """The rates of the tier a call with these tokens (TokenUsage order) falls in."""
-        threshold = self.long_context_threshold
-        if (
-            self.long_context is not None
-            and threshold is not None
-            and tokens[0] + tokens[1] + tokens[2] + tokens[3] > threshold
-        ):
-            return self.long_context
-        return self
+        if self.long_context is None or self.tier is None:
+            return self
+        prompt = tokens[0] + tokens[1] + tokens[2] + tokens[3]
+        return self.long_context if self.tier.for_prompt(prompt) is not self.tier else self
 
     def price_units(
         self, tokens: tuple[int, int, int, int, int], *, batch: bool
