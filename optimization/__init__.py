@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from optimization.batch_scope import batching
 from optimization.capabilities import PROVIDERS, ProviderCapabilities
 from optimization.config import OPTIMIZATION_DEFAULTS, OptimizationConfig
 from optimization.exceptions import (
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from optimization.accumulator import BatchAccumulator
     from optimization.batch_client import AnthropicBatchClient
     from optimization.cache_manager import CacheManager
+    from optimization.dropin import optimize, optimized_factory
     from optimization.factory import get_generator_model
     from optimization.wrapper import OptimizedLLMWrapper
 
@@ -29,6 +31,8 @@ _LAZY = {
     "BatchAccumulator": "optimization.accumulator",
     "CacheManager": "optimization.cache_manager",
     "OptimizedLLMWrapper": "optimization.wrapper",
+    "optimize": "optimization.dropin",
+    "optimized_factory": "optimization.dropin",
     "get_generator_model": "optimization.factory",
 }
 
@@ -55,6 +59,9 @@ __all__ = [
     "OptimizationError",
     "OptimizedLLMWrapper",
     "ProviderCapabilities",
+    "batching",
     "get_generator_model",
     "migrate_aiconfigs",
+    "optimize",
+    "optimized_factory",
 ]

@@ -61,6 +61,7 @@ from pydantic import BaseModel
 from optimization._tokens import estimate_tokens
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
+from optimization.system_split import StablePrefixSplitter
 
 MARKER = "[CACHE_BREAKPOINT]"
 # Anthropic bills an image by its size (width x height / 750); one at the default maximum size
@@ -73,6 +74,9 @@ TTL_1H = 3600
 # conversation (the request extends an earlier request's tail) and for fresh requests.
 PRIOR_EXTENDED_LATER_TURN = 0.9
 PRIOR_EXTENDED_FRESH = 0.1
+# Prior probability that a static prefix (tools + system prompt) seen for the first time is sent
+# again within the TTL: system prompts are written to be reused.
+PRIOR_STATIC_PREFIX_REUSED = 0.9
 # Weight (in requests) of the prior against the global rate, and of the global rate against a
 # family's own observations.
 PRIOR_WEIGHT = 4.0
@@ -338,7 +342,7 @@ class _Prefix:
 
     __slots__ = ("created", "is_tail", "pending", "rates", "refreshed")
 
-    def __init__(self, now: float, is_tail: bool, rates: tuple[_Rate, _Rate] | None) -> None:
+    def __init__(self, now: float, is_tail: bool, rates: tuple[_Rate, ...] | None) -> None:
         self.created = now
         # When a breakpoint of ours last wrote or read this prefix (-inf: never).
         self.refreshed = -math.inf
@@ -417,6 +421,9 @@ class CacheManager:
         self._decisions: OrderedDict[int, tuple[float, tuple[Location, ...]]] = OrderedDict()
         self._family_rates: OrderedDict[tuple[int, bool], _Rate] = OrderedDict()
         self._global_rates = {True: _Rate(), False: _Rate()}
+        # How often a static prefix (tools + system) written on its first request was read.
+        self._root_rate = _Rate()
+        self._splitter = StablePrefixSplitter(self._count_tokens, self._min_tokens)
 
     @property
     def enabled(self) -> bool:
@@ -456,6 +463,7 @@ class CacheManager:
             copied = [dict(tool) for tool in tools] if tools is not None else None
             return list(messages), copied, _count_breakpoints(messages, tools)
         with self._lock:
+            messages = self._split_system(messages)
             request = self._read(messages, tools, tools_markable)
             marks, removed = self._forced(request)
             slots = self._limit - len(marks)
@@ -472,6 +480,24 @@ class CacheManager:
                         marks[location] = self._ttl
                         slots -= 1
         return self._build(request, messages, tools, marks, removed)
+
+    def _split_system(self, messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
+        """Messages whose leading system string, if its end changes, is cut where it is stable.
+
+        The cut is a marker (a forced breakpoint) between the stable start and the rest, so the
+        stable part is read from the cache while the rest changes; the text stays the same.
+        """
+        if not messages or self._rules is not None:
+            return messages
+        first = messages[0]
+        content = first.content
+        if type(content) is not str or not isinstance(first, SystemMessage):
+            return messages
+        boundary = self._splitter.boundary(content)
+        if not boundary or MARKER in content:
+            return messages
+        marked = content[:boundary] + MARKER + content[boundary:]
+        return [first.model_copy(update={"content": marked}), *messages[1:]]
 
     def _forced(self, request: _Request) -> tuple[dict[Location, int], list[Location]]:
         """Breakpoints the caller placed or asked for with markers, within the limit.
@@ -588,19 +614,35 @@ class CacheManager:
             if lsp_record.pending:
                 self._resolve(lsp_record, reused=True)
         root = request.root
+        new_root = False
         if root is not None and root != lsp and root != tail:
             root_record = prefixes.get(hashes[root])
+            location = self._end(request, root)
             if root_record is not None:
-                location = self._end(request, root)
                 # Refresh the shared tools + system entry for other conversations before it
                 # can expire, while this one reads a longer prefix.
                 if location is not None and now - root_record.refreshed >= ttl / 2:
                     picks.append(location)
                     root_record.refreshed = now
+                if root_record.pending:
+                    self._resolve(root_record, reused=True)
                 prefixes.move_to_end(hashes[root])
+            elif location is not None and self._writes_new_root(request, root, now):
+                # A long static prefix seen for the first time: write it now so that the next
+                # request (often on a new model object) reads it.
+                picks.append(location)
+                new_root = True
         decision = tuple(picks)
         # Remember the new prefixes: the markable units after the longest seen one.
         for u in markable[bisect_right(markable, lsp) :]:
+            if u == root and new_root:
+                record = _Prefix(now, False, (self._root_rate,))
+                record.refreshed = now
+                prefixes[hashes[u]] = record
+                self._root_rate.pending += 1
+                self._root_rate.created_sum += now
+                self._pending.append(record)
+                continue
             if u != tail:
                 prefixes[hashes[u]] = _Prefix(now, False, None)
                 continue
@@ -617,6 +659,19 @@ class CacheManager:
         if len(decisions) > self._memory_size:
             decisions.popitem(last=False)
         return decision
+
+    def _writes_new_root(self, request: _Request, root: int, now: float) -> bool:
+        """Whether to write a static prefix on its first request.
+
+        Not when its system text is one whose end changes (it was cut at its stable part),
+        nor once this traffic has shown that its new static prefixes are not sent again.
+        """
+        if request.infos[root].cuts:
+            return False
+        rate = self._root_rate.estimate(
+            PRIOR_STATIC_PREFIX_REUSED, PRIOR_WEIGHT, now, self._ttl_seconds
+        )
+        return rate > self._threshold
 
     @staticmethod
     def _blocks_between(request: _Request, start: int, end: int) -> int:

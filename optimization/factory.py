@@ -1,11 +1,10 @@
-"""`get_generator_model`: PipesHub's model factory, with the optimization wrapper as an opt-in.
+"""`get_generator_model`: PipesHub's model factory, passed through `optimize`.
 
 Same signature and config shape as PipesHub's backend/python/app/utils/aimodels.py
 (`config["configuration"]`, `isDefault`, comma-separated model names whose first is the
-default, PipesHub's Claude output-token caps). The returned model is the plain LangChain model
-unless `configuration["optimizationEnabled"]` is true; then it is an `OptimizedLLMWrapper`
-around it. A broken optimization config never breaks model creation: it logs a warning and the
-plain model is returned.
+default, PipesHub's Claude output-token caps), for backends that have no factory of their own:
+`get_generator_model` is `optimized_factory(build_generator_model)`, the one path through
+`optimize` that a decorated backend factory takes too.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from optimization.config import OptimizationConfig
+from optimization.dropin import optimized_factory
 
 logger = logging.getLogger(__name__)
 
@@ -283,41 +282,28 @@ def build_base_model(
     return _load_class(class_key)(**kwargs)
 
 
-def get_generator_model(
+def build_generator_model(
     provider: str,
     config: dict[str, Any],
     model_name: str | None = None,
     reasoning_effort: str | None = None,
 ) -> BaseChatModel:
-    """PipesHub's `get_generator_model`, wrapping the model only when optimization is enabled.
-
-    Disabled (the default) returns the base model itself, untouched.
-    """
+    """PipesHub's `get_generator_model` as this package reproduces it: the plain model."""
     model_name = resolve_model_name(provider, config, model_name)
     logger.info("getting generator model: provider=%s, model_name=%s", provider, model_name)
-    base = build_base_model(provider, config, model_name, reasoning_effort)
-    configuration: Mapping[str, Any] = config["configuration"]
-    parsed = OptimizationConfig.from_dict(configuration, provider=provider)
-    if not parsed.optimization_enabled:
-        return base
-    try:
-        from optimization.wrapper import OptimizedLLMWrapper
+    return build_base_model(provider, config, model_name, reasoning_effort)
 
-        return OptimizedLLMWrapper(base, provider, configuration)
-    except Exception as exc:
-        logger.warning(
-            "optimization config for %s/%s is unusable (%s): using the plain model",
-            provider,
-            model_name,
-            type(exc).__name__,
-        )
-        return base
+
+# For backends without a factory of their own: the same path through `optimize` as a decorated
+# PipesHub factory takes. Optimization off (the default) returns the plain model, untouched.
+get_generator_model = optimized_factory(build_generator_model)
 
 
 __all__ = [
     "anthropic_max_tokens",
     "base_model_kwargs",
     "build_base_model",
+    "build_generator_model",
     "get_generator_model",
     "resolve_model_name",
 ]

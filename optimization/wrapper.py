@@ -1,28 +1,35 @@
-"""`OptimizedLLMWrapper`: any LangChain chat model, with prompt caching and Message Batches.
+"""`OptimizedLLMWrapper`: the optimizing behaviour that `optimize()` adds to a chat model's class.
 
-- `ainvoke` / `invoke` / `astream` / `stream`: when `OptimizationConfig.wants_caching` says so,
-  the `CacheManager` plans cache breakpoints on a copy of the messages (and bound tools) before
-  the base model sends them. With strategy `batch_only` and batching wanted, single async calls
-  are queued in a `BatchAccumulator` instead and answered from a Message Batch (cheaper, slower).
-- `abatch` / `batch`: when `wants_batching` says so and the base model is `ChatAnthropic`, all
-  inputs go to the Message Batches API in one submit (split as needed), with cache markers too.
-- Everything else is the base model's: `bind_tools`, `with_structured_output`, `_llm_type`,
-  `_identifying_params`, callbacks and `usage_metadata`.
+`optimize(model, ...)` returns an instance of a subclass of `type(model)` named as that class
+(`class ChatAnthropic(OptimizedLLMWrapper, ChatAnthropic)`), holding the very same field values,
+so every `isinstance`, `type(llm).__name__`, field read, `model_copy`, `bind_tools` and
+`with_structured_output` behaves as the plain model's. The subclass overrides only the call
+paths:
+
+- `_generate` / `_agenerate` / `_stream` / `_astream`: when caching is on, the process-wide
+  `CacheManager` of this traffic plans cache breakpoints on a copy of the messages (and bound
+  tools) before the model's own method sends them. Inside `async with batching():` an
+  `_agenerate` of a batching model is queued and answered from a Message Batch instead.
+- `abatch` / `batch`: when batching is on, all inputs go to the Message Batches API in one
+  submit (split as needed), with cache markers too.
 
 Fallback (`fallbackToStandard`, default on): a cache-related API error is retried once without
 markers; inputs a batch did not answer (submit refused, errored, canceled, expired) are retried
 through the standard API with bounded concurrency. A request that succeeded is never resent.
 With fallback off the errors surface as `CacheError` / `BatchError` (cause and positions).
-Every call emits one `UsageEvent` to `recorder`, or, when none was given, to the process-wide
-`recorders.default_recorder()` looked up at record time; recording never blocks or raises.
+Every call emits one `UsageEvent` to the recorder given to `optimize`, or, when none was given,
+to the process-wide `recorders.default_recorder()` looked up at record time; recording never
+blocks or raises.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
 from langchain_core.callbacks import (
@@ -35,17 +42,9 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
-from langchain_core.runnables import (
-    Runnable,
-    RunnableBinding,
-    RunnableConfig,
-    RunnableParallel,
-    RunnableSequence,
-    ensure_config,
-)
-from pydantic import ConfigDict, Field, PrivateAttr
+from langchain_core.runnables import RunnableConfig, ensure_config
+from pydantic import PrivateAttr
 
-from optimization.accumulator import BatchAccumulator
 from optimization.batch_client import (
     AnthropicBatchClient,
     BatchItemResult,
@@ -54,21 +53,29 @@ from optimization.batch_client import (
     SubmittedBatch,
     prepare_requests,
 )
-from optimization.cache_manager import MARKER
+from optimization.batch_scope import current_scope
+from optimization.cache_manager import MARKER, CacheManager
 from optimization.capabilities import ProviderCapabilities
-from optimization.config import FIELDS, OptimizationConfig
+from optimization.config import OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
 from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
 
+if TYPE_CHECKING:
+    from optimization.batch_state import BatchStateStore
+
 logger = logging.getLogger(__name__)
 
 ANTHROPIC_BATCH_API = "anthropic_message_batches"
-_OPTIMIZATION_KEYS = frozenset(spec.name for spec in FIELDS)
 DEFAULT_FALLBACK_CONCURRENCY = 8
 
+# Set while one of our overrides runs, so that the model's own methods calling each other
+# (ChatAnthropic's _agenerate streams through _astream when `streaming=True`) plan and record once.
+_IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llmopt_in_call", default=False)
 
-def _model_name(model: BaseChatModel) -> str:
+
+def model_name_of(model: BaseChatModel) -> str:
+    """The model id a chat model calls (`model`, `model_name`, `model_id` or deployment)."""
     for attribute in ("model", "model_name", "model_id", "deployment_name"):
         value = getattr(model, attribute, None)
         if isinstance(value, str) and value:
@@ -81,188 +88,86 @@ def _is_cache_error(exc: BaseException) -> bool:
     return isinstance(exc, anthropic.BadRequestError) and "cache_control" in str(exc)
 
 
-class OptimizedLLMWrapper(BaseChatModel):
-    """A chat model that applies prompt caching and batching to `base_model`, per configuration.
+# One (messages, call kwargs) waiting in a batching scope, with the model that was called.
+QueuedCall = tuple["OptimizedLLMWrapper", list[BaseMessage], dict[str, Any]]
 
-    `OptimizedLLMWrapper(base_model, provider, configuration)` or the same as keywords.
-    `configuration` is the `llm[i].configuration` dict: only its optimization fields are kept
-    (read tolerantly), so secrets such as `apiKey` never travel with the wrapper when it is
-    pickled or serialized (the base model serializes its own key as a secret reference).
-    `recorder` receives usage events (default: `recorders.default_recorder()`), `state_store`
-    remembers submitted batches (default: in memory), `batch_client_options` and
-    `accumulator_options` are passed to `AnthropicBatchClient` / `BatchAccumulator`
-    (e.g. an injected `sleep`).
+
+@dataclass(eq=False)
+class Optimization:
+    """What an optimized model does: its parsed settings, capabilities and shared planner.
+
+    Read it as `llm.llmopt`. `cache_manager` is shared by every model of the same traffic in
+    this process (see `planner_memory`), so a new model per request still caches.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    base_model: BaseChatModel
     provider: str
-    configuration: dict[str, Any] = Field(default_factory=dict, repr=False)
-    recorder: Any = Field(default=None, exclude=True, repr=False)
-    state_store: Any = Field(default=None, exclude=True, repr=False)
+    config: OptimizationConfig
+    capabilities: ProviderCapabilities
+    caching: bool
+    batching: bool
+    cache_manager: CacheManager | None = None
+    recorder: UsageRecorder | None = None
     config_entry: str | None = None
+    state_store: BatchStateStore | None = None
     fallback_concurrency: int = DEFAULT_FALLBACK_CONCURRENCY
-    batch_client_options: dict[str, Any] = Field(default_factory=dict, exclude=True)
-    accumulator_options: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    batch_client_options: Mapping[str, Any] = field(default_factory=dict)
+    # The batch client of the event loop last used (httpx pools are loop-bound).
+    batch_clients: dict[int, AnthropicBatchClient] = field(default_factory=dict, repr=False)
 
-    _config: OptimizationConfig = PrivateAttr()
-    _capabilities: ProviderCapabilities = PrivateAttr()
-    _cache_manager: Any = PrivateAttr(default=None)
-    _batch_clients: dict[int, AnthropicBatchClient] = PrivateAttr(default_factory=dict)
-    _accumulators: dict[
-        int, BatchAccumulator[tuple[list[BaseMessage], dict[str, Any]], AIMessage]
-    ] = PrivateAttr(default_factory=dict)
 
-    def __init__(
-        self,
-        base_model: BaseChatModel | None = None,
-        provider: str | None = None,
-        configuration: Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        if base_model is not None:
-            kwargs["base_model"] = base_model
-        if provider is not None:
-            kwargs["provider"] = provider
-        if configuration is not None:
-            kwargs["configuration"] = configuration
-        if "configuration" in kwargs:
-            kwargs["configuration"] = {
-                key: value
-                for key, value in dict(kwargs["configuration"]).items()
-                if key in _OPTIMIZATION_KEYS
-            }
-        super().__init__(**kwargs)
+# The mixin's `super()` is the optimized model's own class (ChatAnthropic...), never the
+# abstract BaseChatModel, hence the `safe-super` ignores below.
+class OptimizedLLMWrapper(BaseChatModel):
+    """Prompt caching and Message Batches for a LangChain chat model (a mixin: use `optimize`).
+
+    `optimize()` builds `class <Name>(OptimizedLLMWrapper, <ModelClass>)` once per model class
+    and copies the given model into it; this class adds no field, only the `llmopt` settings
+    (`Optimization`) and the optimized call paths.
+    """
+
+    _llmopt: Optimization = PrivateAttr()
+
+    @property
+    def llmopt(self) -> Optimization:
+        """What this model optimizes and how."""
+        return self._llmopt
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the constructor call that rebuilds it (parsed state is derived again).
+        """Pickle as the plain model plus the settings that `optimize` applies again."""
+        from optimization.dropin import plain_model
 
-        Pickles when the base model does (ChatAnthropic does until its SDK client was built).
-        """
-        fields = {name: getattr(self, name) for name in type(self).model_fields}
-        return (_rebuild, (type(self), fields))
-
-    def model_post_init(self, context: Any, /) -> None:
-        """Parse the configuration and detect what the provider and model support."""
-        super().model_post_init(context)
-        self._config = OptimizationConfig.from_dict(self.configuration, provider=self.provider)
-        for warning in self._config.warnings:
-            logger.warning("optimization config for %s: %s", self.provider, warning)
-        self._capabilities = ProviderCapabilities.detect(
-            self.provider, _model_name(self.base_model)
-        )
-        if self.caching:
-            from optimization.cache_manager import CacheManager
-
-            self._cache_manager = CacheManager(self._capabilities, self._config)
-
-    # --- what is on --------------------------------------------------------------------------
-
-    @property
-    def optimization_config(self) -> OptimizationConfig:
-        """The parsed optimization configuration."""
-        return self._config
-
-    @property
-    def capabilities(self) -> ProviderCapabilities:
-        """What the provider and model support."""
-        return self._capabilities
-
-    @property
-    def caching(self) -> bool:
-        """True when calls get cache breakpoints."""
-        return self._config.wants_caching(self._capabilities)
-
-    @property
-    def batching(self) -> bool:
-        """True when `abatch` goes through a batch API this wrapper has a client for."""
-        from langchain_anthropic import ChatAnthropic
-
-        return (
-            self._config.wants_batching(self._capabilities)
-            and self._capabilities.batch_api == ANTHROPIC_BATCH_API
-            and isinstance(self.base_model, ChatAnthropic)
-        )
-
-    # --- the base model's identity -----------------------------------------------------------
-
-    @property
-    def _llm_type(self) -> str:
-        return self.base_model._llm_type
-
-    @property
-    def _identifying_params(self) -> dict[str, Any]:
-        return dict(self.base_model._identifying_params)
-
-    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> Any:
-        return self.base_model._get_ls_params(stop=stop, **kwargs)
-
-    @classmethod
-    def is_lc_serializable(cls) -> bool:
-        """Serializable like its base model (the base serializes its own secrets masked)."""
-        return True
-
-    def bind_tools(
-        self, tools: Sequence[Any], **kwargs: Any
-    ) -> Runnable[LanguageModelInput, AIMessage]:
-        """Bind tools the way the base model does, keeping calls on this wrapper."""
-        return cast(
-            "Runnable[LanguageModelInput, AIMessage]",
-            self._rebind(self.base_model.bind_tools(tools, **kwargs)),
-        )
-
-    def with_structured_output(
-        self, schema: Any, *, include_raw: bool = False, **kwargs: Any
-    ) -> Any:
-        """Structured output exactly as the base model builds it, with calls on this wrapper."""
-        return self._rebind(
-            self.base_model.with_structured_output(schema, include_raw=include_raw, **kwargs)
-        )
-
-    def _rebind(self, runnable: Any) -> Any:
-        """The same runnable with every use of the base model replaced by this wrapper."""
-        if runnable is self.base_model:
-            return self
-        if isinstance(runnable, RunnableBinding):
-            bound = self._rebind(runnable.bound)
-            if bound is runnable.bound:
-                return runnable
-            return RunnableBinding(
-                bound=bound,
-                kwargs=runnable.kwargs,
-                config=runnable.config,
-                config_factories=runnable.config_factories,
-                custom_input_type=runnable.custom_input_type,
-                custom_output_type=runnable.custom_output_type,
-            )
-        if isinstance(runnable, RunnableSequence):
-            return RunnableSequence(*[self._rebind(step) for step in runnable.steps])
-        if isinstance(runnable, RunnableParallel):
-            return RunnableParallel(
-                {key: self._rebind(step) for key, step in runnable.steps__.items()}
-            )
-        return runnable
+        state = self._llmopt
+        settings = {
+            "configuration": state.config.to_dict(),
+            "recorder": state.recorder,
+            "config_entry": state.config_entry,
+            "state_store": state.state_store,
+        }
+        return (_reoptimize, (plain_model(self), state.provider, settings))
 
     # --- single calls ------------------------------------------------------------------------
 
     def _plan(
         self, messages: list[BaseMessage], kwargs: dict[str, Any]
     ) -> tuple[list[BaseMessage], dict[str, Any], bool]:
-        if self._cache_manager is None:
+        manager = self._llmopt.cache_manager
+        if manager is None:
             return messages, kwargs, False
-        plan = self._cache_manager.plan(messages, kwargs.get("tools"))
+        plan = manager.plan(messages, kwargs.get("tools"))
         planned_kwargs = dict(kwargs)
         if plan.tools is not None:
             planned_kwargs["tools"] = plan.tools
         return list(plan.messages), planned_kwargs, plan.breakpoints > 0
 
+    def _mode(self) -> Mode:
+        return "cached" if self._llmopt.cache_manager is not None else "standard"
+
     def _cache_failed(self, exc: Exception) -> None:
-        if not self._config.fallback_to_standard:
+        if not self._llmopt.config.fallback_to_standard:
             raise CacheError(
                 f"the provider refused the cache breakpoints: {exc}",
-                provider=self.provider,
-                model=_model_name(self.base_model),
+                provider=self._llmopt.provider,
+                model=model_name_of(self),
             ) from exc
         logger.warning("cache breakpoints refused, retrying without them: %s", exc)
 
@@ -273,21 +178,25 @@ class OptimizedLLMWrapper(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if _IN_CALL.get():
+            return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
         planned, planned_kwargs, marked = self._plan(messages, kwargs)
-        mode: Mode = "cached" if self._cache_manager is not None else "standard"
+        mode = self._mode()
+        token = _IN_CALL.set(True)
         try:
-            result = self.base_model._generate(
-                planned, stop=stop, run_manager=run_manager, **planned_kwargs
-            )
-        except Exception as exc:
-            if not (marked and _is_cache_error(exc)):
-                raise
-            self._cache_failed(exc)
-            mode = "fallback"
-            messages, kwargs = _without_cache_markers(messages, kwargs)
-            result = self.base_model._generate(
-                messages, stop=stop, run_manager=run_manager, **kwargs
-            )
+            try:
+                result = super()._generate(  # type: ignore[safe-super]
+                    planned, stop=stop, run_manager=run_manager, **planned_kwargs
+                )
+            except Exception as exc:
+                if not (marked and _is_cache_error(exc)):
+                    raise
+                self._cache_failed(exc)
+                mode = "fallback"
+                messages, kwargs = _without_cache_markers(messages, kwargs)
+                result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
+        finally:
+            _IN_CALL.reset(token)
         self._record_result(result, mode)
         return result
 
@@ -298,10 +207,20 @@ class OptimizedLLMWrapper(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        if self.batching and self._config.optimization_strategy == "batch_only":
+        if _IN_CALL.get():
+            return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
+        scope = current_scope() if self._llmopt.batching else None
+        if scope is not None and scope.accepts():
             if stop:
                 kwargs = {**kwargs, "stop": stop}
-            message = await self._get_accumulator().submit((messages, kwargs))
+            config = self._llmopt.config
+            message = await scope.submit(
+                self.batch_key(),
+                (self, messages, kwargs),
+                flush=self.run_batch,
+                max_size=config.batch_max_size,
+                wait=config.batch_timeout,
+            )
             return ChatResult(generations=[ChatGeneration(message=message)])
         return await self._agenerate_standard(messages, stop, run_manager, **kwargs)
 
@@ -315,20 +234,24 @@ class OptimizedLLMWrapper(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         planned, planned_kwargs, marked = self._plan(messages, kwargs)
-        mode: Mode = "cached" if self._cache_manager is not None else "standard"
+        mode = self._mode()
+        token = _IN_CALL.set(True)
         try:
-            result = await self.base_model._agenerate(
-                planned, stop=stop, run_manager=run_manager, **planned_kwargs
-            )
-        except Exception as exc:
-            if not (marked and _is_cache_error(exc)):
-                raise
-            self._cache_failed(exc)
-            fallback = True
-            messages, kwargs = _without_cache_markers(messages, kwargs)
-            result = await self.base_model._agenerate(
-                messages, stop=stop, run_manager=run_manager, **kwargs
-            )
+            try:
+                result = await super()._agenerate(
+                    planned, stop=stop, run_manager=run_manager, **planned_kwargs
+                )
+            except Exception as exc:
+                if not (marked and _is_cache_error(exc)):
+                    raise
+                self._cache_failed(exc)
+                fallback = True
+                messages, kwargs = _without_cache_markers(messages, kwargs)
+                result = await super()._agenerate(
+                    messages, stop=stop, run_manager=run_manager, **kwargs
+                )
+        finally:
+            _IN_CALL.reset(token)
         self._record_result(result, "fallback" if fallback else mode)
         return result
 
@@ -339,12 +262,15 @@ class OptimizedLLMWrapper(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        if _IN_CALL.get():
+            yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
+            return
         planned, planned_kwargs, marked = self._plan(messages, kwargs)
-        mode: Mode = "cached" if self._cache_manager is not None else "standard"
+        mode = self._mode()
         usage: UsageMetadata | None = None
         started = False
         try:
-            for chunk in self.base_model._stream(
+            for chunk in super()._stream(
                 planned, stop=stop, run_manager=run_manager, **planned_kwargs
             ):
                 started = True
@@ -356,9 +282,7 @@ class OptimizedLLMWrapper(BaseChatModel):
             self._cache_failed(exc)
             mode = "fallback"
             messages, kwargs = _without_cache_markers(messages, kwargs)
-            for chunk in self.base_model._stream(
-                messages, stop=stop, run_manager=run_manager, **kwargs
-            ):
+            for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         self._record(usage, mode)
@@ -370,12 +294,18 @@ class OptimizedLLMWrapper(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        if _IN_CALL.get():
+            async for chunk in super()._astream(
+                messages, stop=stop, run_manager=run_manager, **kwargs
+            ):
+                yield chunk
+            return
         planned, planned_kwargs, marked = self._plan(messages, kwargs)
-        mode: Mode = "cached" if self._cache_manager is not None else "standard"
+        mode = self._mode()
         usage: UsageMetadata | None = None
         started = False
         try:
-            async for chunk in self.base_model._astream(
+            async for chunk in super()._astream(
                 planned, stop=stop, run_manager=run_manager, **planned_kwargs
             ):
                 started = True
@@ -387,7 +317,7 @@ class OptimizedLLMWrapper(BaseChatModel):
             self._cache_failed(exc)
             mode = "fallback"
             messages, kwargs = _without_cache_markers(messages, kwargs)
-            async for chunk in self.base_model._astream(
+            async for chunk in super()._astream(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             ):
                 usage = _add_chunk_usage(usage, chunk)
@@ -404,67 +334,54 @@ class OptimizedLLMWrapper(BaseChatModel):
     def _record(
         self, usage_metadata: Mapping[str, Any] | None, mode: Mode, batch_id: str | None = None
     ) -> None:
+        state = self._llmopt
         try:
             event = usage_event_for(
-                provider=self.provider,
-                model=_model_name(self.base_model),
+                provider=state.provider,
+                model=model_name_of(self),
                 mode=mode,
                 usage=token_usage_from_metadata(usage_metadata),
                 batch_id=batch_id,
-                config_entry=self.config_entry,
+                config_entry=state.config_entry,
             )
-            recorder: UsageRecorder = self.recorder or default_recorder()
+            recorder: UsageRecorder = state.recorder or default_recorder()
             recorder.record(event)
         except Exception as exc:  # telemetry must never break the call
             logger.warning("recording usage failed: %s", exc)
 
     # --- batches -----------------------------------------------------------------------------
 
-    def _batch_client(self) -> AnthropicBatchClient:
-        """A batch client on a fresh SDK client per event loop (httpx pools are loop-bound)."""
-        loop_id = id(asyncio.get_running_loop())
-        client = self._batch_clients.get(loop_id)
-        if client is None:
-            params = dict(cast(Any, self.base_model)._client_params)
-            options: dict[str, Any] = {"state_store": self.state_store}
-            options.update(self.batch_client_options)
-            client = AnthropicBatchClient(
-                anthropic.AsyncAnthropic(**params),
-                model=_model_name(self.base_model),
-                max_requests=self._config.batch_max_size,
-                **options,
-            )
-            self._batch_clients = {loop_id: client}
-        return client
-
-    def _get_accumulator(
-        self,
-    ) -> BatchAccumulator[tuple[list[BaseMessage], dict[str, Any]], AIMessage]:
-        """The accumulator of the running event loop (its futures and timer are loop-bound)."""
-        loop_id = id(asyncio.get_running_loop())
-        accumulator = self._accumulators.get(loop_id)
-        if accumulator is None:
-            accumulator = BatchAccumulator(
-                self._flush_accumulated,
-                max_size=self._config.batch_max_size,
-                timeout=self._config.batch_timeout,
-                **self.accumulator_options,
-            )
-            self._accumulators[loop_id] = accumulator
-        return accumulator
-
-    async def _flush_accumulated(
-        self, items: list[tuple[list[BaseMessage], dict[str, Any]]]
-    ) -> list[AIMessage | BaseException]:
-        return await self._run_batch(
-            [messages for messages, _ in items], [kwargs for _, kwargs in items]
+    def batch_key(self) -> tuple[object, ...]:
+        """Calls with equal keys can share one Message Batch (same key, endpoint and model)."""
+        params = self._sdk_client_params()
+        return (
+            type(self),
+            params.get("api_key"),
+            params.get("base_url"),
+            model_name_of(self),
         )
 
-    async def aclose(self) -> None:
-        """Flush single calls still waiting in this event loop's accumulator."""
-        accumulator = self._accumulators.pop(id(asyncio.get_running_loop()), None)
-        if accumulator is not None:
-            await accumulator.aclose()
+    def _sdk_client_params(self) -> dict[str, Any]:
+        """The Anthropic SDK client arguments this model's own client is built with."""
+        return dict(cast(Any, self)._client_params)
+
+    def _batch_client(self) -> AnthropicBatchClient:
+        """A batch client on a fresh SDK client per event loop (httpx pools are loop-bound)."""
+        state = self._llmopt
+        loop_id = id(asyncio.get_running_loop())
+        client = state.batch_clients.get(loop_id)
+        if client is None:
+            options: dict[str, Any] = {"state_store": state.state_store}
+            options.update(state.batch_client_options)
+            client = AnthropicBatchClient(
+                anthropic.AsyncAnthropic(**self._sdk_client_params()),
+                model=model_name_of(self),
+                max_requests=state.config.batch_max_size,
+                **options,
+            )
+            state.batch_clients.clear()
+            state.batch_clients[loop_id] = client
+        return client
 
     async def resume_open(self) -> dict[str, list[AIMessage | BaseException]]:
         """Collect every batch the state store lists as open (submitted by an earlier process).
@@ -474,7 +391,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         its usage event.
         """
         resumed = await self._batch_client().resume_open()
-        mode: Mode = "batch+cache" if self._cache_manager is not None else "batch"
+        mode = self._batch_mode()
         answers: dict[str, list[AIMessage | BaseException]] = {}
         for batch_id, items in resumed.items():
             answers[batch_id] = []
@@ -486,6 +403,9 @@ class OptimizedLLMWrapper(BaseChatModel):
                     answers[batch_id].append(_item_error(item))
         return answers
 
+    def _batch_mode(self) -> Mode:
+        return "batch+cache" if self._llmopt.cache_manager is not None else "batch"
+
     def _template(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         from langchain_anthropic import ChatAnthropic
 
@@ -493,39 +413,41 @@ class OptimizedLLMWrapper(BaseChatModel):
 
         params = dict(kwargs)
         stop = params.pop("stop", None)
-        return request_template(cast(ChatAnthropic, self.base_model), stop=stop, **params)
+        return request_template(cast(ChatAnthropic, self), stop=stop, **params)
 
-    async def _run_batch(
-        self, conversations: list[list[BaseMessage]], kwargs_list: list[dict[str, Any]]
-    ) -> list[AIMessage | BaseException]:
-        """Send `conversations` as Message Batches; per position an AIMessage or an error."""
-        plan = self._cache_manager.plan if self._cache_manager is not None else None
-        requests: list[BatchRequest] = []
-        groups: dict[str, list[int]] = {}
-        for position, kwargs in enumerate(kwargs_list):
-            groups.setdefault(repr(sorted(kwargs.items())), []).append(position)
-        # One template per distinct set of call params (usually exactly one).
+    async def run_batch(self, calls: Sequence[QueuedCall]) -> list[AIMessage | BaseException]:
+        """Send `calls` (each model's own params) as Message Batches through this model's key.
+
+        Per position an AIMessage or an error; failed positions fall back to the standard API
+        (each on its own model) when `fallbackToStandard` is on.
+        """
+        # One template per model and distinct set of call params (usually exactly one).
+        groups: dict[tuple[int, str], list[int]] = {}
+        for position, (model, _, kwargs) in enumerate(calls):
+            groups.setdefault((id(model), repr(sorted(kwargs.items()))), []).append(position)
         by_position: dict[int, BatchRequest] = {}
         for positions in groups.values():
-            template = self._template(kwargs_list[positions[0]])
-            prepared = prepare_requests([conversations[i] for i in positions], template, plan=plan)
+            model, _, kwargs = calls[positions[0]]
+            manager = model._llmopt.cache_manager
+            prepared = prepare_requests(
+                [calls[i][1] for i in positions],
+                model._template(kwargs),
+                plan=manager.plan if manager is not None else None,
+            )
             for position, request in zip(positions, prepared, strict=True):
                 by_position[position] = BatchRequest(f"r{position}", request.body)
-        requests = [by_position[i] for i in range(len(conversations))]
-        return await self._send_batch(conversations, kwargs_list, requests)
+        requests = [by_position[i] for i in range(len(calls))]
+        return await self._send_batch(calls, requests)
 
     async def _send_batch(
-        self,
-        conversations: list[list[BaseMessage]],
-        kwargs_list: list[dict[str, Any]],
-        requests: list[BatchRequest],
+        self, calls: Sequence[QueuedCall], requests: list[BatchRequest]
     ) -> list[AIMessage | BaseException]:
         client = self._batch_client()
         results: list[AIMessage | BaseException | None] = [None] * len(requests)
         submitted: list[SubmittedBatch] = []
         failed: dict[int, BaseException] = {}
         try:
-            submitted = await client.submit(requests, meta={"provider": self.provider})
+            submitted = await client.submit(requests, meta={"provider": self._llmopt.provider})
         except BatchSubmitError as exc:
             submitted = exc.submitted
             failed.update(dict.fromkeys(exc.positions, exc))
@@ -535,41 +457,42 @@ class OptimizedLLMWrapper(BaseChatModel):
             # A poll that cannot finish raises: those requests may have succeeded, so they
             # are not resent; the batch id stays in the state store for `resume`.
             await asyncio.gather(*(client.poll(batch.batch_id) for batch in submitted))
-            items = await client.collect(submitted)
-            mode: Mode = "batch+cache" if self._cache_manager is not None else "batch"
-            for item in items:
+            for item in await client.collect(submitted):
                 if item.succeeded and item.message is not None:
                     results[item.position] = item.message
-                    self._record(item.message.usage_metadata, mode, batch_id=item.batch_id)
+                    model = calls[item.position][0]
+                    model._record(
+                        item.message.usage_metadata, model._batch_mode(), batch_id=item.batch_id
+                    )
                 else:
                     failed[item.position] = _item_error(item)
         if failed:
-            await self._handle_failures(conversations, kwargs_list, failed, results)
+            await self._handle_failures(calls, failed, results)
         return [result if result is not None else BatchError("no result") for result in results]
 
     async def _handle_failures(
         self,
-        conversations: list[list[BaseMessage]],
-        kwargs_list: list[dict[str, Any]],
+        calls: Sequence[QueuedCall],
         failed: dict[int, BaseException],
         results: list[AIMessage | BaseException | None],
     ) -> None:
-        if not self._config.fallback_to_standard:
+        if not self._llmopt.config.fallback_to_standard:
             for position, error in failed.items():
                 results[position] = error
             return
         logger.warning(
             "%d batched request(s) failed; retrying them through the standard API", len(failed)
         )
-        semaphore = asyncio.Semaphore(max(1, self.fallback_concurrency))
+        semaphore = asyncio.Semaphore(max(1, self._llmopt.fallback_concurrency))
 
         async def retry(position: int) -> None:
-            kwargs = dict(kwargs_list[position])
+            model, messages, call_kwargs = calls[position]
+            kwargs = dict(call_kwargs)
             stop = kwargs.pop("stop", None)
             async with semaphore:
                 try:
-                    result = await self._agenerate_standard(
-                        conversations[position], stop, None, fallback=True, **kwargs
+                    result = await model._agenerate_standard(
+                        messages, stop, None, fallback=True, **kwargs
                     )
                     results[position] = cast(AIMessage, result.generations[0].message)
                 except Exception as exc:
@@ -585,8 +508,8 @@ class OptimizedLLMWrapper(BaseChatModel):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[AIMessage]:
-        """Through the Message Batches API when batching is on, else as the base model would."""
-        if not inputs or not self.batching:
+        """Through the Message Batches API when batching is on, else as the model would."""
+        if not inputs or not self._llmopt.batching:
             return await super().abatch(
                 inputs, config, return_exceptions=return_exceptions, **kwargs
             )
@@ -612,7 +535,9 @@ class OptimizedLLMWrapper(BaseChatModel):
         run_managers = await callback_manager.on_chat_model_start(
             self._serialized, conversations, invocation_params=self._identifying_params
         )
-        outcomes = await self._run_batch(conversations, [call_kwargs] * len(conversations))
+        outcomes = await self.run_batch(
+            [(self, messages, call_kwargs) for messages in conversations]
+        )
         errors: dict[int, BaseException] = {}
         for position, (manager, outcome) in enumerate(zip(run_managers, outcomes, strict=True)):
             if isinstance(outcome, BaseException):
@@ -644,15 +569,18 @@ class OptimizedLLMWrapper(BaseChatModel):
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            if self.batching and inputs:
+            if self._llmopt.batching and inputs:
                 return asyncio.run(
                     self.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
                 )
         return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
 
 
-def _rebuild(cls: type[OptimizedLLMWrapper], fields: dict[str, Any]) -> OptimizedLLMWrapper:
-    return cls(**fields)
+def _reoptimize(model: BaseChatModel, provider: str, settings: dict[str, Any]) -> BaseChatModel:
+    from optimization.dropin import optimize
+
+    configuration = settings.pop("configuration")
+    return optimize(model, provider, configuration, **settings)
 
 
 def _strip_block(block: Any) -> Any:
@@ -713,4 +641,4 @@ def _item_error(item: BatchItemResult) -> BatchError:
     )
 
 
-__all__ = ["OptimizedLLMWrapper"]
+__all__ = ["Optimization", "OptimizedLLMWrapper", "model_name_of"]

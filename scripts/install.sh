@@ -12,6 +12,6 @@ fi
 stamp="$VENV/.installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "== installing llmopt and its dependencies into $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[admin,test]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[admin,providers,test]"
   touch "$stamp"
 fi
