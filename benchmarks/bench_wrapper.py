@@ -7,6 +7,10 @@ breakpoints), so the simulator does the same work for both and the difference is
 own: planning the breakpoints, recording the usage event, the extra Runnable layer. Calls are
 interleaved so drift hits both alike. Targets: ratio <= 1.3, added < 1 ms (Phase 1 plan).
 
+BENCH optimize_us: what `optimize()` adds to building a model, per model (PipesHub builds one
+per chat request and per document): the copy into the optimized class plus the config parsing
+and the shared planner lookup.
+
 BENCH batch_prepare_requests_per_s: LangChain conversations converted to serialized batch
 requests per second (best of several runs; the machine is shared). BENCH
 batch_prepare_peak_memory_ratio: tracemalloc peak while preparing 100,000 requests and producing
@@ -34,10 +38,10 @@ from optimization.batch_client import (
 from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
+from optimization.dropin import optimize
 from optimization.recorders import InMemoryUsageRecorder
 from optimization.simulator import SimulatorSettings, create_app
 from optimization.simulator.testing import serve
-from optimization.wrapper import OptimizedLLMWrapper
 
 MODEL = "claude-sonnet-4-5"
 CONFIGURATION = {"optimizationEnabled": True, "cachingEnabled": True}
@@ -70,7 +74,7 @@ async def call_times(url: str) -> tuple[list[float], list[float]]:
     planned = CacheManager(capabilities, OptimizationConfig.from_dict(CONFIGURATION)).plan(messages)
     bare = chat_model(url)
     recorder = InMemoryUsageRecorder()
-    wrapper = OptimizedLLMWrapper(chat_model(url), "anthropic", CONFIGURATION, recorder=recorder)
+    wrapper = optimize(chat_model(url), "anthropic", CONFIGURATION, recorder=recorder)
     bare_times: list[float] = []
     wrapper_times: list[float] = []
     for iteration in range(WARMUP + ITERATIONS):
@@ -143,7 +147,20 @@ def batch_preparation() -> None:
     print(f"BENCH batch_prepare_peak_memory_ratio {peak / payload:.2f} x")
 
 
+def optimize_cost() -> None:
+    given = chat_model("http://127.0.0.1:9")
+    rounds = 2_000
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            optimize(given, "anthropic", CONFIGURATION)
+        best = min(best, (time.perf_counter() - started) / rounds)
+    print(f"BENCH optimize_us {best * 1e6:.1f} us")
+
+
 def main() -> None:
+    optimize_cost()
     wrapper_overhead()
     batch_preparation()
 

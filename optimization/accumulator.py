@@ -106,16 +106,6 @@ class BatchAccumulator(Generic[T, R]):
         while self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    def discard(self) -> None:
-        """Refuse new items and cancel those still queued (nothing more is sent)."""
-        self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        queued, self._queue = self._queue, []
-        for _, future in queued:
-            future.cancel()
-
     async def aclose(self) -> None:
         """Refuse new items, flush what is queued and wait for it."""
         self._closed = True

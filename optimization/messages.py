@@ -9,12 +9,20 @@ fast enough to prepare 100,000 of them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from langchain_anthropic import ChatAnthropic
 from langchain_anthropic.chat_models import _format_messages
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
+from langchain_core.messages.tool import tool_call_chunk as create_tool_call_chunk
 
 # Keys of ChatAnthropic's payload that the Message Batches API cannot carry per request:
 # `betas` travel as a header on the beta endpoint, and `stream` is meaningless there.
@@ -133,9 +141,28 @@ def anthropic_message_to_ai_message(
     return ai_message
 
 
+def message_to_chunk(message: AIMessage) -> AIMessageChunk:
+    """`message` as the one and last chunk of a stream (tool calls as complete chunks)."""
+    return AIMessageChunk(
+        content=message.content,
+        id=message.id,
+        additional_kwargs=message.additional_kwargs,
+        response_metadata=message.response_metadata,
+        usage_metadata=message.usage_metadata,
+        tool_call_chunks=[
+            create_tool_call_chunk(
+                name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=index
+            )
+            for index, call in enumerate(message.tool_calls)
+        ],
+        chunk_position="last",
+    )
+
+
 __all__ = [
     "anthropic_message_to_ai_message",
     "format_messages",
+    "message_to_chunk",
     "messages_to_anthropic_params",
     "request_template",
 ]

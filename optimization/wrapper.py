@@ -53,11 +53,12 @@ from optimization.batch_client import (
     SubmittedBatch,
     prepare_requests,
 )
-from optimization.batch_scope import current_scope
+from optimization.batch_scope import in_batching_scope, submit_to_batch
 from optimization.cache_manager import MARKER, CacheManager
 from optimization.capabilities import ProviderCapabilities
-from optimization.config import OptimizationConfig
+from optimization.config import OPTIMIZATION_DEFAULTS, OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
+from optimization.messages import message_to_chunk
 from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
 
@@ -110,7 +111,7 @@ class Optimization:
     config_entry: str | None = None
     state_store: BatchStateStore | None = None
     fallback_concurrency: int = DEFAULT_FALLBACK_CONCURRENCY
-    batch_client_options: Mapping[str, Any] = field(default_factory=dict)
+    batch_client_options: dict[str, Any] = field(default_factory=dict)
     # The batch client of the event loop last used (httpx pools are loop-bound).
     batch_clients: dict[int, AnthropicBatchClient] = field(default_factory=dict, repr=False)
 
@@ -138,7 +139,12 @@ class OptimizedLLMWrapper(BaseChatModel):
 
         state = self._llmopt
         settings = {
-            "configuration": state.config.to_dict(),
+            # Only the optimization fields: the entry's own (apiKey...) never travel with it.
+            "configuration": {
+                key: value
+                for key, value in state.config.to_dict().items()
+                if key in OPTIMIZATION_DEFAULTS
+            },
             "recorder": state.recorder,
             "config_entry": state.config_entry,
             "state_store": state.state_store,
@@ -209,20 +215,35 @@ class OptimizedLLMWrapper(BaseChatModel):
     ) -> ChatResult:
         if _IN_CALL.get():
             return await super()._agenerate(messages, stop=stop, run_manager=run_manager, **kwargs)
-        scope = current_scope() if self._llmopt.batching else None
-        if scope is not None and scope.accepts():
-            if stop:
-                kwargs = {**kwargs, "stop": stop}
-            config = self._llmopt.config
-            message = await scope.submit(
-                self.batch_key(),
-                (self, messages, kwargs),
-                flush=self.run_batch,
-                max_size=config.batch_max_size,
-                wait=config.batch_timeout,
-            )
+        message = await self._from_batch(messages, stop, kwargs)
+        if message is not None:
             return ChatResult(generations=[ChatGeneration(message=message)])
         return await self._agenerate_standard(messages, stop, run_manager, **kwargs)
+
+    async def _from_batch(
+        self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
+    ) -> AIMessage | None:
+        """The answer from a Message Batch inside `batching()`, or None to call as usual."""
+        if not (self._llmopt.batching and in_batching_scope()):
+            return None
+        # A structured-output call may ask to stream; a batch answers in one piece.
+        call_kwargs = {k: v for k, v in kwargs.items() if v is not None and k != "stream"}
+        if stop:
+            call_kwargs["stop"] = stop
+        try:
+            self._template(call_kwargs)
+        except ValueError as exc:
+            logger.info("call params cannot be batched (%s): standard API", exc)
+            return None
+        config = self._llmopt.config
+        message: AIMessage = await submit_to_batch(
+            self.batch_key(),
+            (self, messages, call_kwargs),
+            flush=self.run_batch,
+            max_size=config.batch_max_size,
+            wait=config.batch_timeout,
+        )
+        return message
 
     async def _agenerate_standard(
         self,
@@ -299,6 +320,10 @@ class OptimizedLLMWrapper(BaseChatModel):
                 messages, stop=stop, run_manager=run_manager, **kwargs
             ):
                 yield chunk
+            return
+        batched = await self._from_batch(messages, stop, kwargs)
+        if batched is not None:
+            yield ChatGenerationChunk(message=message_to_chunk(batched))
             return
         planned, planned_kwargs, marked = self._plan(messages, kwargs)
         mode = self._mode()

@@ -10,6 +10,8 @@ Tools: with `tool_choice` "any" (first tool) or "tool" (the named one), and with
 the last user turn names a tool and carries no tool_result, the answer is a single tool_use
 block whose input fills the schema's required properties (strings get the echo words,
 integers their count, booleans true, enums their first value), stop_reason "tool_use".
+Structured output (`output_config.format` with a JSON schema): the text is a JSON object filled
+the same way.
 """
 
 from __future__ import annotations
@@ -99,7 +101,10 @@ def tool_input(schema: dict[str, Any], words: str) -> dict[str, Any]:
 
 
 def _text_answer(request: MessagesRequest, digest: str) -> tuple[str, str, str | None]:
-    text = f"echo:{digest[:12]} {_echo_words(request)}"
+    if request.output_schema is not None:
+        text = json.dumps(tool_input(request.output_schema, _echo_words(request)))
+    else:
+        text = f"echo:{digest[:12]} {_echo_words(request)}"
     limit = request.max_tokens * CHARS_PER_TOKEN
     cut, reason, sequence = len(text), "end_turn", None
     for stop in request.stop_sequences:

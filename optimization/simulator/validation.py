@@ -81,6 +81,8 @@ class MessagesRequest:
     stop_sequences: list[str]
     stream: bool
     blocks: list[PromptBlock]
+    # `output_config.format.schema` of a structured-output request (JSON answers only).
+    output_schema: dict[str, Any] | None = None
 
     @property
     def breakpoints(self) -> list[int]:
@@ -342,4 +344,22 @@ def parse_messages_request(
         stop_sequences=list(body.get("stop_sequences") or []),
         stream=bool(body.get("stream", False)),
         blocks=blocks,
+        output_schema=_output_schema(body.get("output_config")),
     )
+
+
+def _output_schema(output_config: Any) -> dict[str, Any] | None:
+    """The JSON schema a structured-output request asks the answer to follow, if any."""
+    if output_config is None:
+        return None
+    if not isinstance(output_config, dict):
+        raise invalid("output_config: Input should be a valid dictionary")
+    answer_format = output_config.get("format")
+    if answer_format is None:
+        return None
+    if not isinstance(answer_format, dict) or answer_format.get("type") != "json_schema":
+        raise invalid("output_config.format.type: Input should be 'json_schema'")
+    schema = answer_format.get("schema")
+    if not isinstance(schema, dict):
+        raise invalid("output_config.format.schema: Field required")
+    return schema

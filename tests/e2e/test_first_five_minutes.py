@@ -118,7 +118,7 @@ def test_a_new_operator_turns_on_caching_and_batching_and_sees_the_savings(
         "--job-timeout",
         "90",
     )
-    assert "OptimizedLLMWrapper (optimized)" in demo.stdout, demo.stdout
+    assert "ChatAnthropic (optimized)" in demo.stdout, demo.stdout
     assert "lost" not in demo.stdout, demo.stdout
     # The bulk documents went through the Message Batches API, not the standard-API fallback.
     assert "through the standard API" not in demo.stderr, demo.stderr

@@ -34,8 +34,8 @@ def test_get_generator_model_with_optimization_disabled_returns_the_base_model()
 def test_get_generator_model_with_optimization_enabled_wraps_the_model() -> None:
     model = get_generator_model("anthropic", entry(optimizationEnabled=True, cachingEnabled=True))
     assert isinstance(model, OptimizedLLMWrapper)
-    assert isinstance(model.base_model, ChatAnthropic)
-    assert model.caching
+    assert isinstance(model, ChatAnthropic)
+    assert model.llmopt.caching
 
 
 def test_a_model_outside_the_list_of_a_non_default_entry_is_refused() -> None:
@@ -117,7 +117,7 @@ def test_an_unknown_provider_is_refused() -> None:
 def test_a_broken_optimization_config_logs_and_returns_the_base_model(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    config = entry(optimizationEnabled=True, batchMaxSize="lots")
+    config = entry(optimizationEnabled=True, batchingEnabled=True, batchMaxSize="lots")
     with caplog.at_level(logging.WARNING):
         model = get_generator_model("anthropic", config)
     # tolerant parsing: the bad field falls back to its default and is reported

@@ -24,6 +24,9 @@ DESIGN_NAMES = {
     "BatchError",
     "CacheError",
     "ConfigValidationError",
+    "optimize",
+    "optimized_factory",
+    "batching",
 }
 
 

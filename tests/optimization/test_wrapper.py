@@ -1,4 +1,4 @@
-"""OptimizedLLMWrapper over real HTTP against the simulator (the simulator is the provider)."""
+"""Optimized models over real HTTP against the simulator (the simulator is the provider)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
 from optimization.batch_client import prepare_requests
+from optimization.batch_scope import batching
 from optimization.batch_state import FileBatchStateStore
+from optimization.dropin import optimize, plain_model
 from optimization.exceptions import BatchError, CacheError
 from optimization.factory import get_generator_model
 from optimization.recorders import InMemoryUsageRecorder, set_default_recorder
@@ -34,14 +36,27 @@ def base(url: str, **kwargs: Any) -> ChatAnthropic:
     return ChatAnthropic(model=MODEL, api_key="sk-test", base_url=url, max_tokens=64, **kwargs)
 
 
-def wrapper(url: str, recorder: InMemoryUsageRecorder, **config: Any) -> OptimizedLLMWrapper:
+def wrapper(
+    url: str,
+    recorder: InMemoryUsageRecorder,
+    base_kwargs: dict[str, Any] | None = None,
+    **config: Any,
+) -> OptimizedLLMWrapper:
+    """A ChatAnthropic on `url`, optimized with `config` (something must apply)."""
     configuration = {"optimizationEnabled": True, **config}
-    return OptimizedLLMWrapper(base(url), "anthropic", configuration, recorder=recorder)
+    model = optimize(
+        base(url, **(base_kwargs or {})), "anthropic", configuration, recorder=recorder
+    )
+    assert isinstance(model, OptimizedLLMWrapper)
+    return model
+
+
+FAULTY_BATCHES = {"default_headers": {"x-simulator-faults": "batch_errored=1"}}
 
 
 async def test_ainvoke_with_cache_disabled_sends_no_breakpoints(simulator_url: str) -> None:
     recorder = InMemoryUsageRecorder()
-    model = wrapper(simulator_url, recorder, cachingEnabled=False)
+    model = wrapper(simulator_url, recorder, cachingEnabled=False, batchingEnabled=True)
     reply = await model.ainvoke([SystemMessage(LONG_SYSTEM), HumanMessage("Hi")])
     assert isinstance(reply, AIMessage)
     details = reply.usage_metadata["input_token_details"]  # type: ignore[index]
@@ -76,13 +91,44 @@ def test_invoke_and_stream_work_and_each_call_records_one_event(simulator_url: s
     assert len(recorder.events) == 2
 
 
-def test_the_wrapper_keeps_the_base_models_identity(simulator_url: str) -> None:
-    model = wrapper(simulator_url, InMemoryUsageRecorder())
+def test_an_optimized_model_keeps_the_class_and_every_field_of_the_model_it_was_given(
+    simulator_url: str,
+) -> None:
+    given = base(simulator_url, temperature=0.2, max_retries=2, timeout=360)
+    model = optimize(given, "anthropic", {"optimizationEnabled": True, "cachingEnabled": True})
+    assert model is not given
+    assert isinstance(model, ChatAnthropic)
+    assert type(model).__name__ == "ChatAnthropic"
+    assert model.model_dump() == given.model_dump()
+    assert (model.model, model.max_tokens, model.temperature) == (MODEL, 64, 0.2)
+    assert (model.max_retries, model.default_request_timeout) == (2, 360)
     assert model._llm_type == "anthropic-chat"
-    assert model._identifying_params["model"] == MODEL
-    keyword = OptimizedLLMWrapper(base_model=base(simulator_url), provider="anthropic")
-    assert not keyword.caching
-    assert not keyword.batching
+    assert model.get_name() == "ChatAnthropic"  # what tracing shows
+    copy = model.model_copy(update={"max_tokens": 8})
+    assert isinstance(copy, OptimizedLLMWrapper)
+    assert copy.max_tokens == 8
+    assert copy.llmopt.caching
+    plain = plain_model(model)
+    assert type(plain) is ChatAnthropic
+    assert plain.model_dump() == given.model_dump()
+
+
+def test_nothing_applies_and_the_given_model_comes_back_itself(simulator_url: str) -> None:
+    given = base(simulator_url)
+    for configuration in (
+        {},
+        {"optimizationEnabled": False, "cachingEnabled": True, "batchingEnabled": True},
+        {"optimizationEnabled": True},
+        {"optimizationEnabled": True, "cachingEnabled": True, "cacheBreakpoints": "off"},
+        {"optimizationEnabled": True, "cachingEnabled": True, "optimizationStrategy": "batch_only"},
+        {
+            "optimizationEnabled": True,
+            "batchingEnabled": True,
+            "optimizationStrategy": "cache_only",
+        },
+    ):
+        assert optimize(given, "anthropic", configuration) is given, configuration
+    assert optimize(given, "openAI", {"optimizationEnabled": True, "cachingEnabled": True}) is given
 
 
 async def test_bound_tools_reach_the_provider_through_the_wrapper(simulator_url: str) -> None:
@@ -103,7 +149,7 @@ async def test_bound_tools_reach_the_provider_through_the_wrapper(simulator_url:
 async def test_abatch_with_batching_enabled_uses_the_batch_api_in_order(simulator_url: str) -> None:
     recorder = InMemoryUsageRecorder()
     model = wrapper(simulator_url, recorder, batchingEnabled=True)
-    model.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
+    model.llmopt.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
     replies = await model.abatch([f"Question {i}" for i in range(5)])
     assert len(replies) == 5
     assert all(isinstance(r, AIMessage) for r in replies)
@@ -114,18 +160,22 @@ async def test_abatch_with_batching_enabled_uses_the_batch_api_in_order(simulato
 
 async def test_abatch_with_batching_disabled_uses_the_standard_api(simulator_url: str) -> None:
     recorder = InMemoryUsageRecorder()
-    model = wrapper(simulator_url, recorder, batchingEnabled=False)
+    model = wrapper(simulator_url, recorder, batchingEnabled=False, cachingEnabled=True)
     replies = await model.abatch(["a", "b"])
     assert all("batch_id" not in r.response_metadata for r in replies)
-    assert [e.mode for e in recorder.events] == ["standard", "standard"]
+    assert [e.mode for e in recorder.events] == ["cached", "cached"]
 
 
 async def test_failed_batch_items_fall_back_to_the_standard_api(simulator_url: str) -> None:
     recorder = InMemoryUsageRecorder()
-    model = wrapper(simulator_url, recorder, batchingEnabled=True, fallbackToStandard=True)
-    model.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
-    model.base_model.default_headers = {"x-simulator-faults": "batch_errored=0.5"}
-    model._batch_clients.clear()
+    model = wrapper(
+        simulator_url,
+        recorder,
+        {"default_headers": {"x-simulator-faults": "batch_errored=0.5"}},
+        batchingEnabled=True,
+        fallbackToStandard=True,
+    )
+    model.llmopt.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
     replies = await model.abatch([f"Q{i}" for i in range(8)])
     assert all(isinstance(r, AIMessage) for r in replies)
     modes = [e.mode for e in recorder.events]
@@ -138,10 +188,13 @@ async def test_failed_batch_items_raise_batch_error_when_fallback_is_off(
     simulator_url: str,
 ) -> None:
     model = wrapper(
-        simulator_url, InMemoryUsageRecorder(), batchingEnabled=True, fallbackToStandard=False
+        simulator_url,
+        InMemoryUsageRecorder(),
+        FAULTY_BATCHES,
+        batchingEnabled=True,
+        fallbackToStandard=False,
     )
-    model.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
-    model.base_model.default_headers = {"x-simulator-faults": "batch_errored=1"}
+    model.llmopt.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
     with pytest.raises(BatchError) as caught:
         await model.abatch(["a", "b", "c"])
     assert caught.value.positions == [0, 1, 2]
@@ -164,6 +217,7 @@ async def test_a_factory_built_wrapper_records_to_the_default_recorder_set_after
     }
     model = get_generator_model("anthropic", config)
     assert isinstance(model, OptimizedLLMWrapper)
+    assert isinstance(model, ChatAnthropic)
     memory = InMemoryUsageRecorder()
     set_default_recorder(memory)  # looked up at record time, not frozen when the model was built
     try:
@@ -195,7 +249,7 @@ class ManualTimer:
 
 
 def fast_batches(model: OptimizedLLMWrapper) -> OptimizedLLMWrapper:
-    model.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
+    model.llmopt.batch_client_options.update(poll_initial=0.05, poll_max=0.2)
     return model
 
 
@@ -227,62 +281,90 @@ async def test_abatch_with_caching_and_batching_on_marks_batched_requests_too(
         wrapper(simulator.url, recorder, batchingEnabled=True, cachingEnabled=True)
     )
     system = SystemMessage(LONG_SYSTEM + uuid.uuid4().hex)
-    await model.ainvoke([system, HumanMessage("Warm up")])  # the planner now knows the prefix
+    await model.ainvoke([system, HumanMessage("Warm up")])  # writes the long system prompt
     replies = await model.abatch([[system, HumanMessage(f"Question {i}")] for i in range(3)])
-    # the batch processes one request at a time: the first writes the system prompt, the
-    # others read it
-    assert sorted(bool(e.cache_read_tokens) for e in recorder.events[1:]) == [False, True, True]
-    assert sum(bool(e.cache_write_5m_tokens) for e in recorder.events[1:]) == 1
+    # every batched request reads the system prompt the warm-up call wrote
+    assert recorder.events[0].cache_write_5m_tokens > 0
+    assert [bool(e.cache_read_tokens) for e in recorder.events[1:]] == [True] * 3
+    assert sum(e.cache_write_5m_tokens for e in recorder.events[1:]) == 0
     assert [e.mode for e in recorder.events] == ["cached"] + ["batch+cache"] * 3
     assert all(r.response_metadata["batch_id"] for r in replies)
 
 
-async def test_batch_only_strategy_queues_single_calls_until_the_timer_fires(
+def batching_model(url: str, recorder: InMemoryUsageRecorder, **config: Any) -> Any:
+    """A new model per call, as PipesHub builds one per document."""
+    return fast_batches(wrapper(url, recorder, batchingEnabled=True, **config))
+
+
+async def test_inside_batching_single_calls_wait_for_the_timeout_and_go_out_as_one_batch(
     simulator: LiveSimulator,
 ) -> None:
-    timer = ManualTimer()
     recorder = InMemoryUsageRecorder()
-    model = fast_batches(
-        wrapper(
-            simulator.url,
-            recorder,
-            batchingEnabled=True,
-            optimizationStrategy="batch_only",
-            batchTimeout=30,
-        )
-    )
-    model.accumulator_options["sleep"] = timer.sleep
-    calls = [asyncio.create_task(model.ainvoke(f"Question {i}")) for i in range(3)]
-    await timer.started.wait()
-    assert timer.requested == [30.0]
-    assert simulator.batch_ids() == []  # nothing sent before the timer fires
-    assert not any(call.done() for call in calls)
-    timer.fire()
-    replies = await asyncio.gather(*calls)
+    async with batching():
+        calls = [
+            asyncio.create_task(
+                batching_model(simulator.url, recorder, batchTimeout=0.5).ainvoke(f"Question {i}")
+            )
+            for i in range(3)
+        ]
+        await asyncio.sleep(0.2)
+        assert simulator.batch_ids() == []  # nothing sent before the timeout
+        assert not any(call.done() for call in calls)
+        replies = await asyncio.gather(*calls)
     assert [f"Question {i}" in str(r.content) for i, r in enumerate(replies)] == [True] * 3
     assert len(simulator.batch_ids()) == 1
     assert {r.response_metadata["batch_id"] for r in replies} == set(simulator.batch_ids())
     assert [e.mode for e in recorder.events] == ["batch"] * 3
-    await model.aclose()
 
 
-async def test_batch_only_strategy_sends_as_soon_as_batch_max_size_calls_wait(
+async def test_inside_batching_calls_go_out_as_soon_as_batch_max_size_wait(
     simulator: LiveSimulator,
 ) -> None:
-    timer = ManualTimer()
-    model = fast_batches(
-        wrapper(
-            simulator.url,
-            InMemoryUsageRecorder(),
-            batchingEnabled=True,
-            optimizationStrategy="batch_only",
-            batchMaxSize=2,
-        )
+    recorder = InMemoryUsageRecorder()
+
+    async def one_document(number: int) -> AIMessage:
+        # each document in its own scope and with its own model, as PipesHub indexes them
+        async with batching():
+            model = batching_model(simulator.url, recorder, batchMaxSize=2, batchTimeout=3600)
+            return await model.ainvoke(f"Question {number}")
+
+    replies = await asyncio.wait_for(asyncio.gather(one_document(0), one_document(1)), 30)
+    assert len({r.response_metadata["batch_id"] for r in replies}) == 1
+
+
+async def test_outside_batching_no_call_waits_for_a_batch_even_with_batch_only(
+    simulator: LiveSimulator,
+) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = batching_model(
+        simulator.url, recorder, optimizationStrategy="batch_only", batchTimeout=3600
     )
-    model.accumulator_options["sleep"] = timer.sleep
-    replies = await asyncio.gather(model.ainvoke("Question 0"), model.ainvoke("Question 1"))
-    assert all(r.response_metadata["batch_id"] for r in replies)
-    assert timer.requested == []  # the size, not the timer, sent them
+    reply = await asyncio.wait_for(model.ainvoke("Health check"), 30)
+    assert "batch_id" not in reply.response_metadata
+    assert simulator.batch_ids() == []
+    assert [e.mode for e in recorder.events] == ["standard"]
+
+
+async def test_a_streamed_or_structured_call_inside_batching_is_answered_by_the_batch(
+    simulator: LiveSimulator,
+) -> None:
+    recorder = InMemoryUsageRecorder()
+    async with batching():
+        model = batching_model(simulator.url, recorder, batchTimeout=0.2)
+        streamed, trip = await asyncio.gather(
+            _collect(model.astream("Question 0")),
+            model.with_structured_output(Trip, method="json_schema", stream=True).ainvoke(
+                "Plan a trip"
+            ),
+        )
+    assert "Question 0" in "".join(str(chunk.content) for chunk in streamed)
+    assert isinstance(trip, Trip)
+    assert len(simulator.batch_ids()) == 1
+    assert [e.mode for e in recorder.events] == ["batch", "batch"]
+
+
+async def _collect(stream: Any) -> list[Any]:
+    return [chunk async for chunk in stream]
 
 
 class ProcessKilled(BaseException):
@@ -298,8 +380,8 @@ async def test_a_new_process_collects_an_open_batch_with_resume_open(
         raise ProcessKilled
 
     first = wrapper(simulator.url, InMemoryUsageRecorder(), batchingEnabled=True)
-    first.state_store = FileBatchStateStore(tmp_path)
-    first.batch_client_options["sleep"] = die
+    first.llmopt.state_store = FileBatchStateStore(tmp_path)
+    first.llmopt.batch_client_options["sleep"] = die
     with pytest.raises(ProcessKilled):
         await first.abatch([f"Question {i}" for i in range(3)])
     [batch_id] = simulator.batch_ids()
@@ -307,7 +389,7 @@ async def test_a_new_process_collects_an_open_batch_with_resume_open(
     simulator.clock.advance(10)  # the batch finishes while no process watches it
     recorder = InMemoryUsageRecorder()
     second = wrapper(simulator.url, recorder, batchingEnabled=True)
-    second.state_store = FileBatchStateStore(tmp_path)
+    second.llmopt.state_store = FileBatchStateStore(tmp_path)
     resumed = await second.resume_open()
     assert list(resumed) == [batch_id]
     assert [f"Question {i}" in str(r.content) for i, r in enumerate(resumed[batch_id])] == [
@@ -323,9 +405,8 @@ async def test_resume_open_reports_requests_that_did_not_succeed(
 ) -> None:
     simulator = make_simulator(FAST)
     store = FileBatchStateStore(tmp_path)
-    model = wrapper(simulator.url, InMemoryUsageRecorder(), batchingEnabled=True)
-    model.state_store = store
-    model.base_model.default_headers = {"x-simulator-faults": "batch_errored=1"}
+    model = wrapper(simulator.url, InMemoryUsageRecorder(), FAULTY_BATCHES, batchingEnabled=True)
+    model.llmopt.state_store = store
     client = model._batch_client()
     template = {"model": MODEL, "max_tokens": 16}
     await client.submit(prepare_requests([[HumanMessage("Hi")]], template))
@@ -357,48 +438,44 @@ async def test_structured_output_is_built_by_the_base_model_and_called_on_the_wr
     assert len(recorder.events) == 2
 
 
-def test_the_wrapper_pickles_without_the_configurations_secrets(simulator_url: str) -> None:
+def test_an_optimized_model_pickles_without_the_configurations_secrets(
+    simulator_url: str,
+) -> None:
     recorder = InMemoryUsageRecorder()
-    model = OptimizedLLMWrapper(
-        base(simulator_url),
-        "anthropic",
-        {"optimizationEnabled": True, "cachingEnabled": True, "apiKey": "sk-in-config"},
-        recorder=recorder,
-    )
+    configuration = {"optimizationEnabled": True, "cachingEnabled": True, "apiKey": "sk-in-config"}
+    model = optimize(base(simulator_url), "anthropic", configuration, recorder=recorder)
     assert b"sk-in-config" not in pickle.dumps(model)
     copy = pickle.loads(pickle.dumps(model))
-    assert copy.caching
-    assert copy.configuration == {"optimizationEnabled": True, "cachingEnabled": True}
+    assert isinstance(copy, OptimizedLLMWrapper)
+    assert isinstance(copy, ChatAnthropic)
+    assert copy.llmopt.caching
+    assert copy.llmopt.config.caching_enabled
     assert isinstance(copy.invoke("Hello"), AIMessage)
 
 
-def test_pickling_fails_exactly_where_the_base_models_does(simulator_url: str) -> None:
-    model = wrapper(simulator_url, InMemoryUsageRecorder())
+def test_pickling_fails_exactly_where_the_plain_models_does(simulator_url: str) -> None:
+    model = wrapper(simulator_url, InMemoryUsageRecorder(), cachingEnabled=True)
     model.invoke("Hello")  # ChatAnthropic now holds an SDK client with locks
-    with pytest.raises(TypeError) as base_error:
-        pickle.dumps(model.base_model)
-    with pytest.raises(TypeError) as wrapper_error:
+    with pytest.raises(TypeError) as plain_error:
+        pickle.dumps(plain_model(model))
+    with pytest.raises(TypeError) as optimized_error:
         pickle.dumps(model)
-    assert str(wrapper_error.value) == str(base_error.value)
+    assert str(optimized_error.value) == str(plain_error.value)
 
 
-def test_langchain_serialization_round_trips_with_the_key_as_a_secret_reference(
+def test_langchain_serialization_writes_the_plain_class_with_the_key_as_a_secret_reference(
     simulator_url: str,
 ) -> None:
-    model = OptimizedLLMWrapper(
-        base(simulator_url), "anthropic", {"optimizationEnabled": True, "apiKey": "sk-in-config"}
-    )
+    # Deliberate: the optimization lives in the aiconfigs entry, not in the serialized model;
+    # a loaded model is optimized again by the factory that builds it.
+    model = wrapper(simulator_url, InMemoryUsageRecorder(), cachingEnabled=True)
     text = dumps(model)
+    assert text == dumps(plain_model(model))
     assert "sk-test" not in text
-    assert "sk-in-config" not in text
     loaded = loads(
-        text,
-        secrets_map={"ANTHROPIC_API_KEY": "sk-test"},
-        valid_namespaces=["optimization"],
-        allowed_objects=[OptimizedLLMWrapper, ChatAnthropic],
+        text, secrets_map={"ANTHROPIC_API_KEY": "sk-test"}, allowed_objects=[ChatAnthropic]
     )
-    assert isinstance(loaded, OptimizedLLMWrapper)
-    assert loaded.provider == "anthropic"
+    assert type(loaded) is ChatAnthropic
     assert isinstance(loaded.invoke("Hello"), AIMessage)
 
 
@@ -486,9 +563,12 @@ async def test_refused_breakpoints_raise_cache_error_when_fallback_is_off(
 
 
 async def test_errors_unrelated_to_caching_are_not_retried(simulator_url: str) -> None:
-    model = wrapper(simulator_url, InMemoryUsageRecorder(), cachingEnabled=True)
-    model.base_model.default_headers = {"x-simulator-faults": "server_error=1"}
-    model.base_model.max_retries = 0
+    model = wrapper(
+        simulator_url,
+        InMemoryUsageRecorder(),
+        {"default_headers": {"x-simulator-faults": "server_error=1"}, "max_retries": 0},
+        cachingEnabled=True,
+    )
     with pytest.raises(anthropic.InternalServerError):
         await model.ainvoke(caller_marked(1))
 
@@ -519,7 +599,7 @@ async def test_a_request_too_large_for_any_batch_sends_all_through_the_standard_
 ) -> None:
     recorder = InMemoryUsageRecorder()
     model = fast_batches(wrapper(simulator.url, recorder, batchingEnabled=True))
-    model.batch_client_options["max_bytes"] = 1_000
+    model.llmopt.batch_client_options["max_bytes"] = 1_000
     replies = await model.abatch(mixed_sizes())
     assert all(f"Question {i}" in str(r.content) for i, r in enumerate(replies))
     assert simulator.batch_ids() == []
@@ -534,7 +614,7 @@ async def test_without_fallback_an_unsendable_batch_fails_every_position(
             simulator.url, InMemoryUsageRecorder(), batchingEnabled=True, fallbackToStandard=False
         )
     )
-    model.batch_client_options["max_bytes"] = 1_000
+    model.llmopt.batch_client_options["max_bytes"] = 1_000
     with pytest.raises(BatchError, match="4 of 4 batched request") as caught:
         await model.abatch(mixed_sizes())
     assert caught.value.positions == [0, 1, 2, 3]
@@ -551,8 +631,11 @@ class BrokenRecorder:
 async def test_a_failing_recorder_never_breaks_the_call(
     simulator_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    model = OptimizedLLMWrapper(
-        base(simulator_url), "anthropic", {"optimizationEnabled": True}, recorder=BrokenRecorder()
+    model = optimize(
+        base(simulator_url),
+        "anthropic",
+        {"optimizationEnabled": True, "cachingEnabled": True},
+        recorder=BrokenRecorder(),
     )
     with caplog.at_level(logging.WARNING):
         reply = await model.ainvoke("Hello")

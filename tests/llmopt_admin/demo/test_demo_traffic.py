@@ -74,7 +74,7 @@ def test_it_optimizes_the_anthropic_entry_and_records_real_savings(
     assert configuration["optimizationEnabled"] is True
     assert configuration["cachingEnabled"] is True
     assert configuration["batchingEnabled"] is True
-    assert "OptimizedLLMWrapper (optimized)" in output
+    assert "ChatAnthropic (optimized)" in output
 
     events = LedgerEvent.objects.all()
     assert events.count() == 4 + 3 + 3

@@ -1,4 +1,4 @@
-"""Drive real traffic through get_generator_model -> OptimizedLLMWrapper -> the simulator.
+"""Drive real traffic through get_generator_model -> an optimized model -> the simulator.
 
 Usage events go to the running admin's ingest API over HTTP (as the backend's recorder sends
 them), and one bulk job goes through the admin's batch API, so the dashboard and the batch pages
@@ -26,7 +26,8 @@ from llmopt_admin.configs.services import config_entry_update
 from llmopt_admin.configs.stores import get_config_store
 from llmopt_admin.demo.traffic import Progress, run_workload
 from llmopt_admin.demo.workload import DemoWorkload, build_workload
-from optimization import OptimizedLLMWrapper, get_generator_model
+from optimization import get_generator_model
+from optimization.dropin import is_optimized
 from optimization.recorders import HttpUsageRecorder, set_default_recorder
 from optimization.stores.base import AI_MODELS_KEY, DocumentNotFound
 
@@ -76,7 +77,7 @@ class Command(BaseCommand):
             seed=options["seed"],
         )
         model = get_generator_model("anthropic", entry)
-        optimized = isinstance(model, OptimizedLLMWrapper)
+        optimized = is_optimized(model)
         self.stdout.write(
             f"Sending {workload.calls} calls through {type(model).__name__} "
             f"({'optimized' if optimized else 'unoptimized'}) to {os.environ['ANTHROPIC_BASE_URL']}"
