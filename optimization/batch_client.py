@@ -30,6 +30,7 @@ from anthropic.types import Message
 from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage, BaseMessage
 
+from optimization._anthropic_adapter import streamed_batch_results
 from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
 from optimization.capabilities import ANTHROPIC_BATCH_MAX_BYTES, ANTHROPIC_BATCH_MAX_REQUESTS
 from optimization.exceptions import BatchError
@@ -626,11 +627,10 @@ class AnthropicBatchClient:
         body is streamed, never held whole. A connection lost mid-body is raised as
         `anthropic.APIConnectionError`, like one lost before it.
         """
-        streaming = self.client.messages.batches.with_streaming_response
-        async with streaming.results(batch_id) as response:
+        async with streamed_batch_results(self.client, batch_id) as (body, request):
             tail = b""
             try:
-                async for chunk in response.iter_bytes():
+                async for chunk in body:
                     lines = (tail + chunk).split(b"\n") if tail else chunk.split(b"\n")
                     tail = lines.pop()
                     for line in lines:
@@ -639,7 +639,7 @@ class AnthropicBatchClient:
             except _TRANSPORT_ERRORS as exc:
                 raise anthropic.APIConnectionError(
                     message=f"the results of batch {batch_id} broke off: {exc}",
-                    request=response.http_request,
+                    request=request,
                 ) from exc
             if tail and not tail.isspace():
                 yield tail

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from langchain_anthropic import ChatAnthropic
-from langchain_anthropic.chat_models import _format_messages
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -23,6 +22,8 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langchain_core.messages.tool import tool_call_chunk as create_tool_call_chunk
+
+from optimization import _anthropic_adapter as adapter
 
 # Keys of ChatAnthropic's payload that the Message Batches API cannot carry per request:
 # `betas` travel as a header on the beta endpoint, and `stream` is meaningless there.
@@ -73,7 +74,7 @@ def format_messages(
     plain = _plain_turns(messages)
     if plain is not None:
         return plain
-    return _format_messages(list(messages), model=model)
+    return adapter.format_messages(messages, model=model)
 
 
 def messages_to_anthropic_params(
@@ -103,7 +104,7 @@ def request_template(
     standard call would. Merge it with `messages_to_anthropic_params(messages, **template)`.
     Raises ValueError for params the Message Batches API cannot take per request (betas).
     """
-    payload = chat_model._get_request_payload(_PLACEHOLDER, stop=stop, **kwargs)
+    payload = adapter.request_payload(chat_model, _PLACEHOLDER, stop=stop, **kwargs)
     payload.pop("messages", None)
     payload.pop("system", None)
     # With anthropic>=1, langchain-anthropic moves temperature/top_p/top_k into `extra_body`,
@@ -131,8 +132,7 @@ def anthropic_message_to_ai_message(
     from ChatAnthropic's own output formatting; `response_metadata` gets the API response's
     fields (model, stop_reason, id, ...) plus anything given here (e.g. the batch id).
     """
-    # _format_output never reads `self`; calling it unbound avoids building a client.
-    result = ChatAnthropic._format_output(cast(ChatAnthropic, None), message)
+    result = adapter.format_output(message)
     generation = result.generations[0]
     ai_message = cast(AIMessage, generation.message)
     ai_message.response_metadata.update(result.llm_output or {})

@@ -45,6 +45,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import PrivateAttr
 
+from optimization._anthropic_adapter import client_params
 from optimization.batch_client import (
     AnthropicBatchClient,
     BatchItemResult,
@@ -388,7 +389,9 @@ class OptimizedLLMWrapper(BaseChatModel):
 
     def _sdk_client_params(self) -> dict[str, Any]:
         """The Anthropic SDK client arguments this model's own client is built with."""
-        return dict(cast(Any, self)._client_params)
+        from langchain_anthropic import ChatAnthropic
+
+        return client_params(cast(ChatAnthropic, self))
 
     def _batch_client(self) -> AnthropicBatchClient:
         """A batch client on a fresh SDK client per event loop (httpx pools are loop-bound)."""

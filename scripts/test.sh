@@ -39,6 +39,25 @@ if [ "$status" -eq 5 ]; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
+# PipesHub pins older langchain-anthropic/langchain-core (and through them anthropic 0.x) than
+# this project installs: the package's own tests run against those pins too.
+PINS_VENV=${PINS_VENV:-.venv-pipeshub-pins}
+if [ ! -x "$PINS_VENV/bin/python" ]; then
+  "${PYTHON:-python3}" -m venv "$PINS_VENV"
+fi
+pins_stamp="$PINS_VENV/.installed"
+if [ ! -f "$pins_stamp" ] || [ pyproject.toml -nt "$pins_stamp" ] || [ tests/pins/pipeshub.txt -nt "$pins_stamp" ]; then
+  echo "== installing the package with PipesHub's LangChain pins into $PINS_VENV"
+  "$PINS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -e ".[providers,test]" -c tests/pins/pipeshub.txt
+  touch "$pins_stamp"
+fi
+echo "== pytest optimization/ on PipesHub's pins ($("$PINS_VENV/bin/python" -m pip list 2>/dev/null | grep -E '^langchain-anthropic ' | tr -s ' '))"
+# The serialization snapshot is that of the newest langchain-anthropic; the stores need no LangChain.
+"$PINS_VENV/bin/python" -m pytest -p no:django -p no:cacheprovider -q tests/optimization \
+  --ignore=tests/optimization/stores \
+  --deselect tests/optimization/test_langchain_standard.py::TestOptimizedLLMWrapperStandard::test_serdes
+
 echo "== coverage floor on optimization/ (90%)"
 total=$("$VENV/bin/coverage" report --include='optimization/*' --format=total)
 echo "optimization/ coverage: $total%"

@@ -11,10 +11,19 @@ from contextlib import ExitStack
 
 import pytest
 
+from optimization.planner_memory import forget_all
 from optimization.simulator import Clock, create_app
 from optimization.simulator.settings import SimulatorSettings
 from optimization.simulator.testing import serve
 from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
+
+
+@pytest.fixture(autouse=True)
+def fresh_planner_memory() -> Iterator[None]:
+    """Each test starts as a fresh process: no planner remembers another test's prefixes."""
+    forget_all()
+    yield
+    forget_all()
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_anthropic import ChatAnthropic
-from langchain_anthropic.chat_models import _format_messages
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
+from optimization import _anthropic_adapter as adapter
 from optimization.messages import (
     _plain_turns,
     anthropic_message_to_ai_message,
@@ -166,7 +166,7 @@ def conversations(draw: st.DrawFn) -> list[BaseMessage]:
 @given(conversations())
 def test_format_messages_equals_chat_anthropics_own_conversion(messages: list[BaseMessage]) -> None:
     try:
-        expected = _format_messages(list(messages), model="claude-sonnet-4-5")
+        expected = adapter.format_messages(messages, model="claude-sonnet-4-5")
     except ValueError as error:
         with pytest.raises(ValueError, match=str(error)[:30]):
             format_messages(messages, model="claude-sonnet-4-5")
