@@ -31,6 +31,7 @@ from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage, BaseMessage
 
 from optimization._anthropic_adapter import streamed_batch_results
+from optimization.batch_create import BatchCreator
 from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
 from optimization.capabilities import ANTHROPIC_BATCH_MAX_BYTES, ANTHROPIC_BATCH_MAX_REQUESTS
 from optimization.exceptions import BatchError
@@ -455,9 +456,11 @@ class AnthropicBatchClient:
     """Submit, poll, stream results of and cancel Message Batches.
 
     `client` is an `anthropic.AsyncAnthropic` (ChatAnthropic's own `_async_client` works, so the
-    base URL and key come from the chat model). The SDK retries 429/529/5xx with the server's
-    retry-after; polls additionally ride out those errors until `timeout`, then cancel the batch.
-    `sleep` and `clock` are injectable so tests control time.
+    base URL and key come from the chat model). A batch is created at most once per group of
+    requests (`optimization.batch_create`: no blind retries of the create). Other calls let the
+    SDK retry 429/529/5xx with the server's retry-after; polls additionally ride out those
+    errors until `timeout`, then cancel the batch. `sleep` and `clock` are injectable so tests
+    control time.
     """
 
     def __init__(
@@ -472,6 +475,7 @@ class AnthropicBatchClient:
         max_requests: int = MAX_REQUESTS_PER_BATCH,
         max_bytes: int = MAX_BYTES_PER_BATCH,
         state_store: BatchStateStore | None = None,
+        create_options: Mapping[str, Any] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -486,53 +490,66 @@ class AnthropicBatchClient:
         self.max_requests = max(1, min(max_requests, MAX_REQUESTS_PER_BATCH))
         self.max_bytes = max(1, min(max_bytes, MAX_BYTES_PER_BATCH))
         self.state_store: BatchStateStore = state_store or InMemoryBatchStateStore()
+        # BatchCreator's knobs (attempts, reconcile_delays, in_flight_grace), for tests mostly.
+        self.create_options = dict(create_options or {})
         self._sleep = sleep
         self._clock = clock
 
     async def submit(
-        self, requests: Sequence[BatchRequest], *, meta: Mapping[str, Any] | None = None
+        self,
+        requests: Sequence[BatchRequest],
+        *,
+        meta: Mapping[str, Any] | None = None,
+        reconcile_open: bool = False,
     ) -> list[SubmittedBatch]:
         """Submit `requests` as one or more batches; position i is `requests[i]`.
 
-        Splits above `max_requests` requests or `max_bytes` serialized bytes. Each accepted batch
-        is saved in the state store before the next is sent. Raises BatchError for invalid or
-        duplicate custom_ids, BatchSubmitError when a later batch is refused.
+        Splits above `max_requests` requests or `max_bytes` serialized bytes. Each group is
+        created at most once (see `optimization.batch_create`) and saved in the state store
+        before the next is sent. With `reconcile_open` (a store that belongs to these requests
+        alone, such as one job's), intents an earlier crashed attempt left open are settled
+        first and requests already in an adopted batch are not sent again; BatchInFlight when
+        that cannot be told yet. Raises BatchError for invalid or duplicate custom_ids, or when
+        nothing could be submitted; BatchSubmitError when a later batch was not.
         """
         self._check_custom_ids(requests)
+        creator = BatchCreator(
+            self.client, self.state_store, **{"sleep": self._sleep, **self.create_options}
+        )
+        positions_of = {request.custom_id: i for i, request in enumerate(requests)}
         submitted: list[SubmittedBatch] = []
+        if reconcile_open:
+            for batch in await creator.reconcile_open():
+                record = self.state_store.load(batch.id)
+                if record is not None:
+                    mine = {
+                        cid: positions_of[cid] for cid in record.custom_ids if cid in positions_of
+                    }
+                    submitted.append(SubmittedBatch(batch.id, mine, len(record.custom_ids)))
+            already = {cid for batch in submitted for cid in batch.custom_ids}
+            requests = [request for request in requests if request.custom_id not in already]
         for positions in _chunks(requests, self.max_requests, self.max_bytes):
+            custom_ids = {
+                requests[i].custom_id: positions_of[requests[i].custom_id] for i in positions
+            }
+            group_meta = {"model": self.model, "request_count": len(positions), **(meta or {})}
             try:
                 body = _BatchBody(requests, positions)
-                batch = await self.client.post(
-                    "/v1/messages/batches",
-                    cast_to=MessageBatch,
-                    content=body,
-                    options={
-                        "headers": {
-                            "Content-Type": "application/json",
-                            "Content-Length": str(body.size),
-                        }
-                    },
-                )
-            except anthropic.APIError as exc:
-                not_sent = list(range(positions.start, len(requests)))
+                batch = await creator.create(body, body.size, custom_ids, group_meta)
+            except (BatchError, anthropic.APIError) as exc:
+                cause = exc.__cause__ if isinstance(exc, BatchError) else exc
+                not_sent = sorted(positions_of[r.custom_id] for r in requests[positions.start :])
                 if not submitted:
                     raise BatchError(
                         f"submitting a batch of {len(positions)} requests failed: {exc}",
                         positions=not_sent,
-                    ) from exc
+                    ) from cause
                 raise BatchSubmitError(
                     f"submitting batch {len(submitted) + 1} failed after "
                     f"{len(submitted)} were accepted: {exc}",
                     submitted=submitted,
                     positions=not_sent,
-                ) from exc
-            custom_ids = {requests[i].custom_id: i for i in positions}
-            self.state_store.save(
-                batch.id,
-                custom_ids,
-                {"model": self.model, "request_count": len(positions), **(meta or {})},
-            )
+                ) from cause
             logger.info("submitted message batch %s with %d requests", batch.id, len(positions))
             submitted.append(SubmittedBatch(batch.id, custom_ids, len(positions)))
         return submitted

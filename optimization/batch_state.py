@@ -1,8 +1,11 @@
 """Where submitted batches are remembered, so a restarted process resumes instead of paying twice.
 
 A record holds the batch id, its custom_id → input position map and free-form metadata
-(model, submit time, caller's job id). The admin adds a database-backed store with the same
-protocol.
+(model, submit time, caller's job id). An intent is saved before each create call and resolved
+after it (into a record, or dropped): an intent still open after a crash or a lost response
+means "this group may already be a batch at the provider", and is reconciled with the
+provider's list before the group is ever sent again (see `optimization.batch_create`). The
+admin adds a database-backed store with the same protocol.
 """
 
 from __future__ import annotations
@@ -28,8 +31,30 @@ class BatchRecord:
     done: bool = False
 
 
+@dataclass(frozen=True)
+class SubmitIntent:
+    """A group of requests about to be sent as one batch (saved before the create call).
+
+    `not_before` (Unix seconds, wall clock) is when the create was first attempted: the batch,
+    if the provider made it, was created at or after it.
+    """
+
+    intent_id: str
+    custom_ids: Mapping[str, int]
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    not_before: float = 0.0
+
+
 class BatchStateStore(Protocol):
     """Persists submitted batches until their results have been collected."""
+
+    def save_intent(self, intent: SubmitIntent) -> None: ...
+
+    def list_intents(self) -> list[SubmitIntent]: ...
+
+    def resolve_intent(self, intent_id: str, batch_id: str | None) -> None:
+        """Turn the intent into the record of `batch_id`, or drop it (None: never created)."""
+        ...
 
     def save(
         self, batch_id: str, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
@@ -47,7 +72,27 @@ class InMemoryBatchStateStore:
 
     def __init__(self) -> None:
         self._records: dict[str, BatchRecord] = {}
+        self._intents: dict[str, SubmitIntent] = {}
         self._lock = threading.Lock()
+
+    def save_intent(self, intent: SubmitIntent) -> None:
+        """Remember a group about to be sent."""
+        with self._lock:
+            self._intents[intent.intent_id] = intent
+
+    def list_intents(self) -> list[SubmitIntent]:
+        """Groups whose create call has no known outcome yet, oldest first."""
+        with self._lock:
+            return sorted(self._intents.values(), key=lambda intent: intent.not_before)
+
+    def resolve_intent(self, intent_id: str, batch_id: str | None) -> None:
+        """Record the group as `batch_id`, or forget it (None)."""
+        with self._lock:
+            intent = self._intents.pop(intent_id, None)
+            if intent is not None and batch_id is not None:
+                self._records[batch_id] = BatchRecord(
+                    batch_id, dict(intent.custom_ids), dict(intent.meta)
+                )
 
     def save(self, batch_id: str, custom_ids: Mapping[str, int], meta: Mapping[str, Any]) -> None:
         """Remember `batch_id` with its custom_id map and metadata (replacing earlier ones)."""
@@ -86,6 +131,41 @@ class FileBatchStateStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.intents = self.directory / "intents"
+        self.intents.mkdir(exist_ok=True)
+
+    def save_intent(self, intent: SubmitIntent) -> None:
+        """Persist a group about to be sent (atomically, before the create call)."""
+        data = {
+            "intent_id": intent.intent_id,
+            "custom_ids": dict(intent.custom_ids),
+            "meta": dict(intent.meta),
+            "not_before": intent.not_before,
+        }
+        _write_atomically(self.intents / f"{_SAFE_NAME.sub('_', intent.intent_id)}.json", data)
+
+    def list_intents(self) -> list[SubmitIntent]:
+        """Groups whose create call has no known outcome yet, oldest first."""
+        intents = []
+        for path in self.intents.glob("*.json"):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            intents.append(
+                SubmitIntent(
+                    data["intent_id"],
+                    {str(k): int(v) for k, v in data["custom_ids"].items()},
+                    data.get("meta", {}),
+                    float(data.get("not_before", 0.0)),
+                )
+            )
+        return sorted(intents, key=lambda intent: intent.not_before)
+
+    def resolve_intent(self, intent_id: str, batch_id: str | None) -> None:
+        """Write the record of `batch_id` (when given), then remove the intent."""
+        path = self.intents / f"{_SAFE_NAME.sub('_', intent_id)}.json"
+        if batch_id is not None and path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.save(batch_id, data["custom_ids"], data.get("meta", {}))
+        path.unlink(missing_ok=True)
 
     def _path(self, batch_id: str) -> Path:
         return self.directory / f"{_SAFE_NAME.sub('_', batch_id)}.json"
@@ -97,16 +177,7 @@ class FileBatchStateStore:
             "meta": dict(record.meta),
             "done": record.done,
         }
-        fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, default=str)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._path(record.batch_id))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomically(self._path(record.batch_id), data)
 
     @staticmethod
     def _read(path: Path) -> BatchRecord:
@@ -139,4 +210,24 @@ class FileBatchStateStore:
             self._write(BatchRecord(record.batch_id, record.custom_ids, record.meta, done=True))
 
 
-__all__ = ["BatchRecord", "BatchStateStore", "FileBatchStateStore", "InMemoryBatchStateStore"]
+def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
+    """Write JSON to `path` so that a reader sees the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = [
+    "BatchRecord",
+    "BatchStateStore",
+    "FileBatchStateStore",
+    "InMemoryBatchStateStore",
+    "SubmitIntent",
+]

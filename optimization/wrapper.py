@@ -482,10 +482,8 @@ class OptimizedLLMWrapper(BaseChatModel):
         except BatchError as exc:  # nothing was submitted: every request still needs an answer
             failed.update(dict.fromkeys(range(len(requests)), exc))
         if submitted:
-            # A poll that cannot finish raises: those requests may have succeeded, so they
-            # are not resent; the batch id stays in the state store for `resume`.
-            await asyncio.gather(*(client.poll(batch.batch_id) for batch in submitted))
-            for item in await client.collect(submitted):
+            followed = await self._follow(client, submitted, results)
+            for item in await client.collect(followed):
                 if item.succeeded and item.message is not None:
                     results[item.position] = item.message
                     model = calls[item.position][0]
@@ -497,6 +495,38 @@ class OptimizedLLMWrapper(BaseChatModel):
         if failed:
             await self._handle_failures(calls, failed, results)
         return [result if result is not None else BatchError("no result") for result in results]
+
+    @staticmethod
+    async def _follow(
+        client: AnthropicBatchClient,
+        submitted: list[SubmittedBatch],
+        results: list[AIMessage | BaseException | None],
+    ) -> list[SubmittedBatch]:
+        """The batches polled to their end. A batch that cannot be followed (it vanished, or
+        the polling gave up) answers each of its positions with a BatchError: those requests
+        may have been processed and billed, so they are not resent; the batch id stays in the
+        state store for `resume_open`."""
+        polled = await asyncio.gather(
+            *(client.poll(batch.batch_id) for batch in submitted), return_exceptions=True
+        )
+        followed: list[SubmittedBatch] = []
+        for batch, outcome in zip(submitted, polled, strict=True):
+            if not isinstance(outcome, BaseException):
+                followed.append(batch)
+                continue
+            if not isinstance(outcome, Exception):  # cancellation, interpreter exit: not ours
+                raise outcome
+            positions = sorted(batch.custom_ids.values())
+            lost = BatchError(
+                f"batch {batch.batch_id} could not be followed to its end: {outcome}",
+                batch_id=batch.batch_id,
+                positions=positions,
+                custom_ids=list(batch.custom_ids),
+            )
+            lost.__cause__ = outcome
+            for position in positions:
+                results[position] = lost
+        return followed
 
     async def _handle_failures(
         self,

@@ -152,7 +152,9 @@ class ProviderBatch(models.Model):
         ENDED = "ended", "Ended"
 
     job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="provider_batches")
-    batch_id = models.CharField(max_length=120, unique=True)
+    # Unique per job, not globally: a provider that reuses an id (after losing its state) must
+    # never move another job's batch onto this one.
+    batch_id = models.CharField(max_length=120)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
     custom_ids = models.JSONField(default=dict, help_text="custom_id → input position.")
     meta = models.JSONField(default=dict, blank=True)
@@ -167,6 +169,9 @@ class ProviderBatch(models.Model):
 
     class Meta:
         ordering = ("id",)
+        constraints = [
+            models.UniqueConstraint(fields=("job", "batch_id"), name="batches_job_batch_id")
+        ]
 
     def __str__(self) -> str:
         return self.batch_id
@@ -174,6 +179,28 @@ class ProviderBatch(models.Model):
     @property
     def is_done(self) -> bool:
         return self.results_ingested_at is not None
+
+
+class ProviderBatchIntent(models.Model):
+    """A group of a job's requests about to become a provider batch (saved before the create).
+
+    Removed once the create's outcome is known (then a ProviderBatch exists, or nothing was
+    created). One still here after a crash or a lost response is reconciled with the provider's
+    list of batches before these requests are ever sent again.
+    """
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="batch_intents")
+    intent_id = models.CharField(max_length=64, unique=True)
+    custom_ids = models.JSONField(default=dict, help_text="custom_id → input position.")
+    meta = models.JSONField(default=dict, blank=True)
+    not_before = models.FloatField(help_text="Unix time of the first create attempt.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("not_before", "id")
+
+    def __str__(self) -> str:
+        return self.intent_id
 
 
 class BatchJobRequest(models.Model):

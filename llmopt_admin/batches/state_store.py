@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 from django.db import connections, transaction
 from django.utils import timezone
 
-from llmopt_admin.batches.models import BatchJob, ProviderBatch
-from optimization.batch_state import BatchRecord
+from llmopt_admin.batches.models import BatchJob, ProviderBatch, ProviderBatchIntent
+from optimization.batch_state import BatchRecord, SubmitIntent
 
 T = TypeVar("T")
 
@@ -84,19 +84,72 @@ class DjangoBatchStateStore:
         known = self.positions
         mapped = {cid: known.get(cid, i) if known else i for cid, i in custom_ids.items()}
 
-        def save() -> None:
-            with transaction.atomic():
-                ProviderBatch.objects.update_or_create(
-                    batch_id=batch_id,
-                    defaults={
-                        "job": job,
-                        "custom_ids": mapped,
-                        "meta": dict(meta),
-                        "request_count": len(custom_ids),
-                    },
-                )
+        _off_the_loop(lambda: self._save(job, batch_id, mapped, meta))
 
-        _off_the_loop(save)
+    @staticmethod
+    def _save(
+        job: BatchJob, batch_id: str, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
+    ) -> None:
+        # Scoped to the job: the same id at another job is another batch (a provider that
+        # reused an id), never moved here.
+        ProviderBatch.objects.update_or_create(
+            job=job,
+            batch_id=batch_id,
+            defaults={
+                "custom_ids": dict(custom_ids),
+                "meta": dict(meta),
+                "request_count": len(custom_ids),
+            },
+        )
+
+    def save_intent(self, intent: SubmitIntent) -> None:
+        """Record, before the create call, that these requests are about to become a batch."""
+        job = self.job
+        if job is None:
+            raise ValueError("a DjangoBatchStateStore without a job cannot save intents")
+        known = self.positions
+        mapped = {cid: known.get(cid, i) if known else i for cid, i in intent.custom_ids.items()}
+        _off_the_loop(
+            lambda: ProviderBatchIntent.objects.create(
+                job=job,
+                intent_id=intent.intent_id,
+                custom_ids=mapped,
+                meta=dict(intent.meta),
+                not_before=intent.not_before,
+            )
+        )
+
+    def list_intents(self) -> list[SubmitIntent]:
+        """This job's groups whose create has no known outcome yet, oldest first."""
+
+        def load() -> list[SubmitIntent]:
+            intents = ProviderBatchIntent.objects.all()
+            if self.job is not None:
+                intents = intents.filter(job=self.job)
+            return [
+                SubmitIntent(i.intent_id, dict(i.custom_ids), dict(i.meta), i.not_before)
+                for i in intents
+            ]
+
+        return _off_the_loop(load)
+
+    def resolve_intent(self, intent_id: str, batch_id: str | None) -> None:
+        """In one transaction: the intent becomes the batch's record (or is dropped)."""
+
+        def resolve() -> None:
+            with transaction.atomic():
+                intent = (
+                    ProviderBatchIntent.objects.select_for_update()
+                    .filter(intent_id=intent_id)
+                    .first()
+                )
+                if intent is None:  # another run settled it
+                    return
+                if batch_id is not None:
+                    self._save(intent.job, batch_id, intent.custom_ids, intent.meta)
+                intent.delete()
+
+        _off_the_loop(resolve)
 
     def load(self, batch_id: str) -> BatchRecord | None:
         """The record of `batch_id`, or None when this store does not know it."""

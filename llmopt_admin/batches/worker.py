@@ -59,6 +59,7 @@ from optimization.batch_client import (
     BatchSubmitError,
     RawBatchResult,
 )
+from optimization.batch_create import BatchInFlight
 from optimization.exceptions import BatchError
 from optimization.pricing import CallCost, PriceNotFound, TokenUsage, cost_of
 from optimization.telemetry import Mode, UsageEvent
@@ -86,6 +87,10 @@ T = TypeVar("T")
 
 class TransientProviderError(Exception):
     """The provider could not be reached or was overloaded; the step is retried later."""
+
+
+class LeaseLost(TransientProviderError):
+    """Another run took the job over (this one outlived its lease): stop without writing more."""
 
 
 # --- leases and the event loop ----------------------------------------------------------
@@ -117,9 +122,12 @@ def _lease_length() -> timedelta:
 
 
 def _renew_lease(job: BatchJob) -> None:
-    BatchJob.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(
+    """Extend this run's claim on the job; LeaseLost when another run holds it now."""
+    renewed = BatchJob.objects.filter(pk=job.pk, lease_owner=job.lease_owner).update(
         lease_until=timezone.now() + _lease_length()
     )
+    if not renewed:
+        raise LeaseLost(f"batch job {job.pk}: the lease passed to another run")
 
 
 class _Provider:
@@ -232,12 +240,18 @@ def batch_job_submit(*, job_id: int) -> None:
     TransientProviderError when the provider is unreachable or overloaded; the task retries.
     """
     with _leased(job_id) as job:
-        if job is None or job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+        if job is None:
             return
-        if job.cancel_requested_at is not None and not job.provider_batches.exists():
+        standard = job.mode == JobMode.STANDARD
+        if job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING) and not (
+            standard and job.status == JobStatus.IN_PROGRESS  # a killed run resumes
+        ):
+            return
+        nothing_sent = not (job.provider_batches.exists() or job.batch_intents.exists())
+        if job.cancel_requested_at is not None and nothing_sent:
             _cancel_unsent(job)
             return
-        if job.mode == JobMode.STANDARD:
+        if standard:
             _run_standard(job)
             return
         job.status = JobStatus.SUBMITTING
@@ -254,13 +268,23 @@ def _submit_batches(job: BatchJob) -> None:
         if custom_id not in sent:
             pending.append(BatchRequest.from_params(custom_id, params))
             positions[custom_id] = position
-    if pending and job.cancel_requested_at is not None:
-        # Canceled while part of it was already accepted: send no more, collect the rest.
-        _mark_unsent(job, list(positions), "the job was canceled", outcome=Outcome.CANCELED)
-    elif pending:
+    canceled = job.cancel_requested_at is not None
+    if pending or job.batch_intents.exists():
+        _renew_lease(job)
         with _provider(job, positions) as provider:
             try:
-                provider.run(provider.batches.submit(pending, meta={"job_id": job.pk}))
+                # Open intents are settled first: a batch an earlier run created without
+                # hearing back is adopted, never sent again. A canceled job sends nothing new.
+                provider.run(
+                    provider.batches.submit(
+                        [] if canceled else pending, meta={"job_id": job.pk}, reconcile_open=True
+                    )
+                )
+            except BatchInFlight as exc:
+                # An earlier run's create may still be running at the provider: never send
+                # these requests again before that is known.
+                _note_error(job, f"submitting paused, will retry: {exc}")
+                raise TransientProviderError(str(exc)) from exc
             except BatchSubmitError as exc:
                 # Some batches were accepted (and saved); the rest were not sent.
                 if _is_transient(exc.__cause__):
@@ -273,6 +297,12 @@ def _submit_batches(job: BatchJob) -> None:
                     raise TransientProviderError(str(exc)) from exc
                 _fail(job, f"the provider refused the batch: {exc}")
                 return
+    if canceled:
+        # Canceled while part of it was already accepted: send no more, collect the rest.
+        sent = {cid for pb in job.provider_batches.all() for cid in pb.custom_ids}
+        unsent = [cid for cid in positions if cid not in sent]
+        if unsent:
+            _mark_unsent(job, unsent, "the job was canceled", outcome=Outcome.CANCELED)
     now = timezone.now()
     ProviderBatch.objects.filter(job=job, next_poll_at=None).update(
         next_poll_at=now + timedelta(seconds=settings.LLMOPT_BATCH_POLL_INITIAL)
@@ -334,6 +364,8 @@ def batch_job_poll(*, job_id: int, force: bool = False) -> None:
     with _leased(job_id) as job:
         if job is None or job.status not in (JobStatus.IN_PROGRESS, JobStatus.CANCELING):
             return
+        if job.mode == JobMode.STANDARD:  # no provider batches: its submit run resumes it
+            return
         open_batches = list(job.provider_batches.filter(results_ingested_at=None))
         if open_batches:
             with _provider(job) as provider:
@@ -356,6 +388,8 @@ def _poll_batches(
     if job.cancel_requested_at is not None and job.status == JobStatus.IN_PROGRESS:
         _cancel_at_provider(job, open_batches, provider)
     for batch in open_batches:
+        if batch.is_done:  # its provider lost it while we canceled
+            continue
         ended = batch.status == ProviderBatch.Status.ENDED
         if ended or ((force or _poll_due(batch)) and _poll_once(batch, provider)):
             _ingest(job, batch, provider)
@@ -369,6 +403,9 @@ def _poll_once(batch: ProviderBatch, provider: _Provider) -> bool:
     """Ask for the batch's status once; True when it has ended."""
     try:
         status: BatchStatus = provider.run(provider.batches.status(batch.batch_id))
+    except anthropic.NotFoundError as exc:
+        _lost_at_provider(batch, exc)
+        return False
     except anthropic.APIError as exc:
         # Transient (429/529/5xx after the SDK's own retries) or not, try again after backoff.
         logger.warning("polling batch %s failed, will retry: %s", batch.batch_id, exc)
@@ -396,6 +433,26 @@ def _record_status(batch: ProviderBatch, status: BatchStatus) -> None:
     batch.save()
 
 
+def _lost_at_provider(batch: ProviderBatch, exc: anthropic.NotFoundError) -> None:
+    """The provider does not know the batch (it lost its state, or the key or workspace
+    changed): its results can never be fetched, so its requests end errored, saying why."""
+    reason = (
+        f"the provider no longer knows batch {batch.batch_id} (404): its results cannot be "
+        "fetched; retry these requests"
+    )
+    logger.warning("batch job %s: %s (%s)", batch.job_id, reason, exc)
+    with transaction.atomic():
+        for chunk in batched(list(batch.custom_ids), CHUNK):
+            BatchJobRequest.objects.filter(
+                job_id=batch.job_id, custom_id__in=chunk, outcome=Outcome.PENDING
+            ).update(outcome=Outcome.ERRORED, error=reason, completed_at=timezone.now())
+        batch.status = ProviderBatch.Status.ENDED
+        batch.ended_at = batch.ended_at or timezone.now()
+        batch.results_ingested_at = timezone.now()
+        batch.save(update_fields=["status", "ended_at", "results_ingested_at"])
+        BatchJob.objects.filter(pk=batch.job_id).update(error=reason[:2000])
+
+
 def _schedule_next_poll(batch: ProviderBatch) -> None:
     delay = min(
         settings.LLMOPT_BATCH_POLL_INITIAL * 2 ** min(batch.poll_count, 30),
@@ -412,6 +469,8 @@ def _cancel_at_provider(job: BatchJob, batches: list[ProviderBatch], provider: _
             continue
         try:
             _record_status(batch, provider.run(provider.batches.cancel(batch.batch_id)))
+        except anthropic.NotFoundError as exc:
+            _lost_at_provider(batch, exc)
         except anthropic.APIStatusError as exc:
             # Typically the batch ended a moment ago (cancel raced completion): collect it.
             if _is_transient(exc) and exc.status_code != 409:
@@ -428,6 +487,9 @@ def _ingest(job: BatchJob, batch: ProviderBatch, provider: _Provider) -> None:
 
     The batch client's raw path: each line is decoded once and stored as the API sent it.
     """
+    batch.refresh_from_db(fields=["results_ingested_at"])
+    if batch.is_done:  # another run stored them while this one waited
+        return
     started = time.monotonic()
     count = 0
     row_ids = _row_ids(job)
@@ -821,7 +883,9 @@ def _finish(job: BatchJob) -> None:
     if missing:
         logger.warning("batch job %s: %d requests had no result", job.pk, missing)
     _refresh_totals(job)
-    canceled = job.cancel_requested_at is not None and job.canceled_count > 0
+    # Canceled when the operator asked and not everything had finished: some requests were
+    # canceled, or lost with a batch the provider no longer knows.
+    canceled = job.cancel_requested_at is not None and job.succeeded_count < job.request_count
     job.status = JobStatus.CANCELED if canceled else JobStatus.ENDED
     job.ended_at = job.ended_at or timezone.now()
     job.save(update_fields=["status", "ended_at", "updated_at"])
@@ -840,8 +904,10 @@ def _finish(job: BatchJob) -> None:
 
 
 def _run_standard(job: BatchJob) -> None:
-    """Send each pending request through the Messages API, CHUNK-free: results are stored as
-    each small group finishes, so a restart resends at most the group in flight."""
+    """Send each pending request through the Messages API; results are stored as each small
+    group finishes, so a killed run resumes with the requests still pending (resending at most
+    the group in flight). A request the provider turns away for now (429, 529, 5xx, connection)
+    stays pending: the run stops and the task retries it later, backing off."""
     job.status = JobStatus.IN_PROGRESS
     job.submitted_at = job.submitted_at or timezone.now()
     job.save(update_fields=["status", "submitted_at", "updated_at"])
@@ -853,9 +919,14 @@ def _run_standard(job: BatchJob) -> None:
             job.refresh_from_db(fields=["cancel_requested_at"])
             if job.cancel_requested_at is not None:
                 break
-            items = provider.run(_call_standard(provider.sdk, group))
+            items, paused = provider.run(_call_standard(provider.sdk, group))
             store_results(job=job, items=items, batch_mode=False, row_ids=row_ids)
             _renew_lease(job)
+            if paused:
+                _refresh_totals(job)
+                message = f"{len(paused)} requests paused by the provider, will retry: {paused[0]}"
+                _note_error(job, message)
+                raise TransientProviderError(message)
     job.requests.filter(outcome=Outcome.PENDING).update(
         outcome=Outcome.CANCELED, error="canceled by the operator", completed_at=timezone.now()
     )
@@ -864,14 +935,19 @@ def _run_standard(job: BatchJob) -> None:
 
 async def _call_standard(
     sdk: anthropic.AsyncAnthropic, group: Iterable[tuple[int, str, dict[str, Any], int]]
-) -> list[RawBatchResult]:
+) -> tuple[list[RawBatchResult], list[anthropic.APIError]]:
+    """(final results, errors worth trying again later) of one group of standard calls."""
     limit = asyncio.Semaphore(STANDARD_CONCURRENCY)
 
-    async def one(position: int, custom_id: str, params: dict[str, Any]) -> RawBatchResult:
+    async def one(
+        position: int, custom_id: str, params: dict[str, Any]
+    ) -> RawBatchResult | anthropic.APIError:
         async with limit:
             try:
                 response = await sdk.messages.create(**params)
             except anthropic.APIError as exc:
+                if _is_transient(exc):
+                    return exc
                 body = exc.body if isinstance(exc.body, dict) else None
                 return RawBatchResult(
                     position, custom_id, "errored", None, body, str(exc)[:2000], TokenUsage(), ""
@@ -880,7 +956,10 @@ async def _call_standard(
         message = response.model_dump(mode="json", exclude_unset=True)
         return RawBatchResult.from_message(position, custom_id, message)
 
-    return list(await asyncio.gather(*(one(*row[:3]) for row in group)))
+    outcomes = await asyncio.gather(*(one(*row[:3]) for row in group))
+    results = [item for item in outcomes if isinstance(item, RawBatchResult)]
+    paused = [item for item in outcomes if isinstance(item, anthropic.APIError)]
+    return results, paused
 
 
 # --- the periodic sweep -----------------------------------------------------------------
@@ -902,7 +981,9 @@ def batch_jobs_sweep() -> list[tuple[str, int]]:
     for job in BatchJob.objects.filter(idle, status__in=OPEN_JOB_STATUSES).prefetch_related(
         "provider_batches"
     ):
-        if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTING):
+        if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTING) or (
+            job.mode == JobMode.STANDARD and job.status == JobStatus.IN_PROGRESS
+        ):
             todo.append(("submit_job", job.pk))
             continue
         open_batches = [b for b in job.provider_batches.all() if not b.is_done]

@@ -335,15 +335,16 @@ async def test_a_storm_of_429_529_and_500_during_create_and_poll_is_ridden_out(
     # seed 3: the create's first two attempts draw a 429, later polls draw 429/529/500s too
     simulator = frozen(make_simulator, seed=3)
     sdk = sdk_clients(simulator.url, faults=STORM, max_retries=20)
-    client = batch_client(sdk, FakeTime(simulator.clock))
+    time, create_time = FakeTime(simulator.clock), FakeTime(simulator.clock)
+    client = batch_client(sdk, time, create_options={"sleep": create_time.sleep})
     results = await client.run(prepare_requests(questions(4), TEMPLATE))
     assert all(item.succeeded for item in results)
-    assert len(simulator.batch_ids()) == 1  # retried creates never made a second batch
+    assert len(simulator.batch_ids()) == 1  # refused creates never made a second batch
+    # the create was sent again only after each 429's retry-after (1 s), never by the SDK
+    assert create_time.sleeps == [1.0, 1.0]
     urls = {url for url, _ in sdk.retry_waits}
-    assert "/v1/messages/batches" in urls  # create was retried
-    assert any(url.startswith("/v1/messages/batches/msgbatch_") for url in urls)  # so was poll
-    waits = [wait for _, wait in sdk.retry_waits]
-    assert 1.0 in waits  # the 429's retry-after (1 s) was honoured
+    assert "/v1/messages/batches" not in urls
+    assert any(url.startswith("/v1/messages/batches/msgbatch_") for url in urls)  # polls were
 
 
 async def test_polling_rides_out_errors_the_sdk_gave_up_on(
@@ -362,17 +363,20 @@ async def test_polling_rides_out_errors_the_sdk_gave_up_on(
     assert len(time.sleeps) > 1  # at least one failed poll was followed by another
 
 
-async def test_a_create_refused_past_the_sdks_retries_is_a_batch_error_with_every_position(
+async def test_a_create_refused_every_time_is_a_batch_error_with_every_position(
     simulator: LiveSimulator, sdk_clients: Callable[..., NoWaitAnthropic]
 ) -> None:
     sdk = sdk_clients(simulator.url, faults="overloaded=1", max_retries=2)
-    client = batch_client(sdk)
+    time = FakeTime()
+    client = batch_client(sdk, time, create_options={"attempts": 3})
     with pytest.raises(BatchError, match="submitting a batch of 3 requests failed") as caught:
         await client.submit(prepare_requests(questions(3), TEMPLATE))
     assert caught.value.positions == [0, 1, 2]
     assert isinstance(caught.value.__cause__, anthropic.APIStatusError)
-    assert len(sdk.retry_waits) == 2
+    assert sdk.retry_waits == []  # a create is never retried by the SDK
+    assert time.sleeps == [1.0, 2.0]  # but by us, backing off, as a 529 created nothing
     assert client.state_store.list_open() == []
+    assert client.state_store.list_intents() == []  # refused outright: nothing to reconcile
 
 
 # --- polling, timeout, cancel ---------------------------------------------------------------

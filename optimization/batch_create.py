@@ -1,0 +1,221 @@
+"""Create a Message Batch at most once per group of requests, whatever fails.
+
+`POST /v1/messages/batches` is not idempotent: when its response is lost, a blind retry makes a
+second batch and the provider runs and bills every request twice. So a group is sent as:
+
+1. Its intent (custom_ids, metadata, when the create was first attempted) is saved in the state
+   store before the call.
+2. The call is made without the SDK's own retries.
+3. Refused (429 rate limited, 529 overloaded: nothing was created): wait (the server's
+   `retry-after`, else exponential backoff) and try again, up to `attempts` calls. Any other
+   4xx but 408/409: the intent is dropped and the error raised.
+4. Outcome unknown (connection lost, timeout, 408, 409, 5xx): reconcile. List the provider's
+   batches created since the intent and adopt the oldest one with exactly this many requests
+   that the store does not already hold; only when none is listed after the reconcile delays is
+   the group sent again.
+5. After a crash, the next `submit` reconciles every open intent before it sends anything: a
+   listed batch is adopted, an intent older than `in_flight_grace` that matches nothing is
+   dropped, and a younger one (another worker's create may still be running) stops the submit
+   with `BatchInFlight`, to be tried again later.
+
+Residual risk, stated: two groups with the same request count whose creates both lose their
+response within the same window could swap batches; results are then matched by custom_id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import anthropic
+from anthropic.types.messages import MessageBatch
+
+from optimization.batch_state import BatchStateStore, SubmitIntent
+from optimization.exceptions import BatchError
+
+logger = logging.getLogger(__name__)
+
+# The provider's clock and ours may disagree: a batch listed as created up to this many seconds
+# before the intent still counts as a candidate.
+CLOCK_SKEW = 600.0
+# How long after its first attempt an unmatched intent may still be a create in flight.
+IN_FLIGHT_GRACE = 900.0
+# Listing pages looked at when reconciling (newest first; 100 batches a page).
+MAX_PAGES = 20
+_AMBIGUOUS_STATUSES = frozenset({408, 409})
+
+
+class BatchInFlight(BatchError):
+    """A create for these requests may still be running at the provider: try again later."""
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class BatchCreator:
+    """Creates batches for one SDK client and state store, each group at most once."""
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        state_store: BatchStateStore,
+        *,
+        sleep: Sleep = asyncio.sleep,
+        attempts: int = 5,
+        reconcile_delays: tuple[float, ...] = (0.0, 1.0, 3.0),
+        in_flight_grace: float = IN_FLIGHT_GRACE,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.state_store = state_store
+        self._sleep = sleep
+        self.attempts = max(1, attempts)
+        self.reconcile_delays = reconcile_delays
+        self.in_flight_grace = in_flight_grace
+        self._now = wall_clock
+
+    async def create(
+        self, body: Any, size: int, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
+    ) -> MessageBatch:
+        """The batch for this group: created once, or found after a lost response."""
+        intent = SubmitIntent(
+            f"intent-{uuid.uuid4().hex}", dict(custom_ids), dict(meta), self._now()
+        )
+        self.state_store.save_intent(intent)
+        once = self.client.with_options(max_retries=0)
+        last_error: Exception | None = None
+        maybe_created = False
+        for attempt in range(self.attempts):
+            try:
+                batch = await once.post(
+                    "/v1/messages/batches",
+                    cast_to=MessageBatch,
+                    content=body,
+                    options={
+                        "headers": {
+                            "Content-Type": "application/json",
+                            "Content-Length": str(size),
+                        }
+                    },
+                )
+            except anthropic.APIStatusError as exc:
+                last_error = exc
+                if _refused(exc):
+                    if attempt + 1 < self.attempts:
+                        await self._sleep(_retry_after(exc, attempt))
+                    continue
+                if not _ambiguous(exc):
+                    self.state_store.resolve_intent(intent.intent_id, None)
+                    raise
+            except anthropic.APIConnectionError as exc:  # timeouts included
+                last_error = exc
+            else:
+                self.state_store.resolve_intent(intent.intent_id, batch.id)
+                return batch
+            maybe_created = True
+            logger.warning("creating a batch: outcome unknown (%s); reconciling", last_error)
+            found = await self._find(intent)
+            if found is not None:
+                return found
+        if not maybe_created:  # every attempt was refused outright: nothing exists
+            self.state_store.resolve_intent(intent.intent_id, None)
+        raise BatchError(
+            f"creating a batch failed {self.attempts} times: {last_error}",
+            positions=sorted(custom_ids.values()),
+        ) from last_error
+
+    async def reconcile_open(self) -> list[MessageBatch]:
+        """Settle the intents an earlier attempt left open; the batches adopted.
+
+        Raises BatchInFlight when an intent matches nothing yet but is too young to rule out.
+        """
+        adopted: list[MessageBatch] = []
+        for intent in self.state_store.list_intents():
+            found = await self._find(intent, delays=(0.0,))
+            if found is not None:
+                adopted.append(found)
+            elif self._now() - intent.not_before >= self.in_flight_grace:
+                logger.info("intent %s matches no batch: it was never created", intent.intent_id)
+                self.state_store.resolve_intent(intent.intent_id, None)
+            else:
+                raise BatchInFlight(
+                    f"a batch of {len(intent.custom_ids)} requests may still be being created "
+                    f"(intent {intent.intent_id}); trying again later",
+                    positions=sorted(intent.custom_ids.values()),
+                )
+        return adopted
+
+    async def _find(
+        self, intent: SubmitIntent, delays: tuple[float, ...] | None = None
+    ) -> MessageBatch | None:
+        """The provider's batch for `intent`, adopted into the store; None when not listed."""
+        for delay in self.reconcile_delays if delays is None else delays:
+            if delay:
+                await self._sleep(delay)
+            try:
+                batch = await self._listed_match(intent)
+            except anthropic.APIError as exc:
+                logger.warning("listing batches to reconcile failed: %s", exc)
+                continue
+            if batch is not None:
+                logger.warning(
+                    "batch %s was created although its response was lost: adopted", batch.id
+                )
+                self.state_store.resolve_intent(intent.intent_id, batch.id)
+                return batch
+        return None
+
+    async def _listed_match(self, intent: SubmitIntent) -> MessageBatch | None:
+        earliest = intent.not_before - CLOCK_SKEW
+        size = len(intent.custom_ids)
+        candidates: list[MessageBatch] = []
+        page = await self.client.messages.batches.list(limit=100)
+        for _ in range(MAX_PAGES):
+            for batch in page.data:
+                if _created(batch) < earliest:
+                    return _oldest(candidates)
+                if _request_total(batch) == size and self.state_store.load(batch.id) is None:
+                    candidates.append(batch)
+            if not page.has_next_page():
+                break
+            page = await page.get_next_page()
+        return _oldest(candidates)
+
+
+def _created(batch: MessageBatch) -> float:
+    created = batch.created_at
+    return created.timestamp() if isinstance(created, datetime) else 0.0
+
+
+def _request_total(batch: MessageBatch) -> int:
+    counts = batch.request_counts
+    return counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
+
+
+def _oldest(candidates: list[MessageBatch]) -> MessageBatch | None:
+    return min(candidates, key=_created) if candidates else None
+
+
+def _refused(exc: anthropic.APIStatusError) -> bool:
+    """The provider said no before doing anything: safe to send again."""
+    return exc.status_code in (429, 529)
+
+
+def _ambiguous(exc: anthropic.APIStatusError) -> bool:
+    return exc.status_code >= 500 or exc.status_code in _AMBIGUOUS_STATUSES
+
+
+def _retry_after(exc: anthropic.APIStatusError, attempt: int) -> float:
+    header = exc.response.headers.get("retry-after") if exc.response is not None else None
+    try:
+        return min(60.0, max(0.0, float(header))) if header else min(30.0, 2.0**attempt)
+    except ValueError:
+        return min(30.0, 2.0**attempt)
+
+
+__all__ = ["BatchCreator", "BatchInFlight"]
