@@ -297,6 +297,9 @@ def _submit_batches(job: BatchJob) -> None:
                     raise TransientProviderError(str(exc)) from exc
                 _fail(job, f"the provider refused the batch: {exc}")
                 return
+        # The create may have outlived the lease: a run that lost the job writes no more (what
+        # it created is recorded, and the run holding the job now follows it).
+        _renew_lease(job)
     if canceled:
         # Canceled while part of it was already accepted: send no more, collect the rest.
         sent = {cid for pb in job.provider_batches.all() for cid in pb.custom_ids}
@@ -951,6 +954,12 @@ async def _call_standard(
                 body = exc.body if isinstance(exc.body, dict) else None
                 return RawBatchResult(
                     position, custom_id, "errored", None, body, str(exc)[:2000], TokenUsage(), ""
+                )
+            except Exception as exc:  # refused by the SDK before sending (e.g. max_tokens too
+                # large for a non-streaming call): this request fails on its own, saying why
+                error = f"{type(exc).__name__}: {exc}"[:2000]
+                return RawBatchResult(
+                    position, custom_id, "errored", None, None, error, TokenUsage(), ""
                 )
         # The fields the API sent, as it sent them (what a batch result line holds).
         message = response.model_dump(mode="json", exclude_unset=True)
