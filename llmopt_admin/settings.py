@@ -85,10 +85,14 @@ TEMPLATES = [
     },
 ]
 
+# Persistent connections (CONN_MAX_AGE) are health-checked before a request reuses them, so a
+# connection the database dropped (restart, failover, idle timeout, pg_terminate_backend) is
+# replaced instead of failing that worker's next request with a 500.
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
