@@ -34,14 +34,14 @@ from optimization.recorders import (
     default_recorder,
     set_default_recorder,
 )
+from optimization.simulator.testing import serve
+from optimization.telemetry import UsageEvent, token_usage_from_metadata, usage_event_for
 from optimization.usage_spool import (
     SPOOL_DIR_ENV,
     SPOOL_MAX_MB_ENV,
     default_spool_dir,
     default_spool_max_bytes,
 )
-from optimization.simulator.testing import serve
-from optimization.telemetry import UsageEvent, token_usage_from_metadata, usage_event_for
 
 
 def event(n: int = 0) -> UsageEvent:
