@@ -26,7 +26,7 @@ from typing import Any, TypeVar, cast, overload
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from optimization.capabilities import ProviderCapabilities
-from optimization.config import OptimizationConfig
+from optimization.config import OPTIMIZATION_DEFAULTS, OptimizationConfig
 from optimization.planner_memory import shared_cache_manager
 from optimization.telemetry import UsageRecorder
 from optimization.wrapper import (
@@ -148,6 +148,7 @@ def _optimized_class(cls: type[BaseChatModel]) -> type[OptimizedLLMWrapper]:
                 "__module__": cls.__module__,
                 "__qualname__": cls.__qualname__,
                 "__doc__": cls.__doc__,
+                "__reduce__": _reduce,
             }
             optimized = cast(
                 type[OptimizedLLMWrapper],
@@ -155,6 +156,32 @@ def _optimized_class(cls: type[BaseChatModel]) -> type[OptimizedLLMWrapper]:
             )
             _classes[cls] = optimized
         return optimized
+
+
+def _reduce(model: OptimizedLLMWrapper) -> tuple[Any, ...]:
+    """Pickle an optimized model as the plain model plus the settings `optimize` applies again.
+
+    Only the optimization fields travel: the entry's own (apiKey...) never do.
+    """
+    state = model.llmopt
+    configuration = {
+        key: value for key, value in state.config.to_dict().items() if key in OPTIMIZATION_DEFAULTS
+    }
+    options = {
+        "recorder": state.recorder,
+        "config_entry": state.config_entry,
+        "state_store": state.state_store,
+    }
+    return (_reoptimize, (plain_model(model), state.provider, configuration, options))
+
+
+def _reoptimize(
+    model: BaseChatModel,
+    provider: str,
+    configuration: dict[str, Any],
+    options: dict[str, Any],
+) -> BaseChatModel:
+    return optimize(model, provider, configuration, **options)
 
 
 def _optimized_copy(model: BaseChatModel, settings: Optimization) -> OptimizedLLMWrapper:

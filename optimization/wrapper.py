@@ -55,9 +55,10 @@ from optimization.batch_client import (
     prepare_requests,
 )
 from optimization.batch_scope import in_batching_scope, submit_to_batch
-from optimization.cache_manager import MARKER, CacheManager
+from optimization.cache_fallback import is_cache_error, without_cache_markers
+from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
-from optimization.config import OPTIMIZATION_DEFAULTS, OptimizationConfig
+from optimization.config import OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
 from optimization.messages import message_to_chunk
 from optimization.recorders import default_recorder
@@ -83,11 +84,6 @@ def model_name_of(model: BaseChatModel) -> str:
         if isinstance(value, str) and value:
             return value
     return "unknown"
-
-
-def _is_cache_error(exc: BaseException) -> bool:
-    """A request the provider refused because of its cache_control markers."""
-    return isinstance(exc, anthropic.BadRequestError) and "cache_control" in str(exc)
 
 
 # One (messages, call kwargs) waiting in a batching scope, with the model that was called.
@@ -134,24 +130,6 @@ class OptimizedLLMWrapper(BaseChatModel):
         """What this model optimizes and how."""
         return self._llmopt
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        """Pickle as the plain model plus the settings that `optimize` applies again."""
-        from optimization.dropin import plain_model
-
-        state = self._llmopt
-        settings = {
-            # Only the optimization fields: the entry's own (apiKey...) never travel with it.
-            "configuration": {
-                key: value
-                for key, value in state.config.to_dict().items()
-                if key in OPTIMIZATION_DEFAULTS
-            },
-            "recorder": state.recorder,
-            "config_entry": state.config_entry,
-            "state_store": state.state_store,
-        }
-        return (_reoptimize, (plain_model(self), state.provider, settings))
-
     # --- single calls ------------------------------------------------------------------------
 
     def _plan(
@@ -196,11 +174,11 @@ class OptimizedLLMWrapper(BaseChatModel):
                     planned, stop=stop, run_manager=run_manager, **planned_kwargs
                 )
             except Exception as exc:
-                if not (marked and _is_cache_error(exc)):
+                if not (marked and is_cache_error(exc)):
                     raise
                 self._cache_failed(exc)
                 mode = "fallback"
-                messages, kwargs = _without_cache_markers(messages, kwargs)
+                messages, kwargs = without_cache_markers(messages, kwargs)
                 result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
         finally:
             _IN_CALL.reset(token)
@@ -264,11 +242,11 @@ class OptimizedLLMWrapper(BaseChatModel):
                     planned, stop=stop, run_manager=run_manager, **planned_kwargs
                 )
             except Exception as exc:
-                if not (marked and _is_cache_error(exc)):
+                if not (marked and is_cache_error(exc)):
                     raise
                 self._cache_failed(exc)
                 fallback = True
-                messages, kwargs = _without_cache_markers(messages, kwargs)
+                messages, kwargs = without_cache_markers(messages, kwargs)
                 result = await super()._agenerate(
                     messages, stop=stop, run_manager=run_manager, **kwargs
                 )
@@ -299,11 +277,11 @@ class OptimizedLLMWrapper(BaseChatModel):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         except Exception as exc:
-            if started or not (marked and _is_cache_error(exc)):
+            if started or not (marked and is_cache_error(exc)):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
-            messages, kwargs = _without_cache_markers(messages, kwargs)
+            messages, kwargs = without_cache_markers(messages, kwargs)
             for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
@@ -338,11 +316,11 @@ class OptimizedLLMWrapper(BaseChatModel):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         except Exception as exc:
-            if started or not (marked and _is_cache_error(exc)):
+            if started or not (marked and is_cache_error(exc)):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
-            messages, kwargs = _without_cache_markers(messages, kwargs)
+            messages, kwargs = without_cache_markers(messages, kwargs)
             async for chunk in super()._astream(
                 messages, stop=stop, run_manager=run_manager, **kwargs
             ):
@@ -632,46 +610,6 @@ class OptimizedLLMWrapper(BaseChatModel):
                     self.abatch(inputs, config, return_exceptions=return_exceptions, **kwargs)
                 )
         return super().batch(inputs, config, return_exceptions=return_exceptions, **kwargs)
-
-
-def _reoptimize(model: BaseChatModel, provider: str, settings: dict[str, Any]) -> BaseChatModel:
-    from optimization.dropin import optimize
-
-    configuration = settings.pop("configuration")
-    return optimize(model, provider, configuration, **settings)
-
-
-def _strip_block(block: Any) -> Any:
-    if isinstance(block, str):
-        return block.replace(MARKER, "")
-    if not isinstance(block, Mapping):
-        return block
-    stripped = {key: value for key, value in block.items() if key != "cache_control"}
-    if isinstance(stripped.get("text"), str):
-        stripped["text"] = stripped["text"].replace(MARKER, "")
-    return stripped
-
-
-def _without_cache_markers(
-    messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
-) -> tuple[list[BaseMessage], dict[str, Any]]:
-    """Copies of `messages` and call kwargs without any cache breakpoint, the caller's included.
-
-    Used to retry a request the provider refused because of its breakpoints.
-    """
-    cleaned: list[BaseMessage] = []
-    for message in messages:
-        content = message.content
-        if isinstance(content, str):
-            new_content: Any = content.replace(MARKER, "")
-        else:
-            new_content = [_strip_block(block) for block in content]
-        cleaned.append(message.model_copy(update={"content": new_content}))
-    new_kwargs = dict(kwargs)
-    tools = new_kwargs.get("tools")
-    if isinstance(tools, Sequence):
-        new_kwargs["tools"] = [_strip_block(tool) for tool in tools]
-    return cleaned, new_kwargs
 
 
 def _add_chunk_usage(
