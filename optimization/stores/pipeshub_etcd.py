@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from optimization.stores.base import StoreError
-from optimization.stores.pipeshub_kv import CompareFailed, RawEntry
+from optimization.stores.kv_backend import CompareFailed, RawEntry
 
 # etcd's ErrInvalidAuthToken text: the token expired and must be renewed.
 _EXPIRED_AUTH = "invalid auth token"

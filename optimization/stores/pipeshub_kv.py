@@ -57,8 +57,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from optimization.stores.base import (
     AI_MODELS_KEY,
@@ -66,6 +65,12 @@ from optimization.stores.base import (
     RevisionConflict,
     StoredDocument,
     StoreError,
+)
+from optimization.stores.kv_backend import (
+    CACHE_INVALIDATION_CHANNEL,
+    CompareFailed,
+    KVBackend,
+    RawEntry,
 )
 from optimization.stores.pipeshub_crypto import (
     PipesHubDecryptError,
@@ -80,7 +85,6 @@ _R = TypeVar("_R")
 
 AI_MODELS_PATH = "/services/aiModels"
 DEFAULT_REDIS_KEY_PREFIX = "pipeshub:kv:"
-CACHE_INVALIDATION_CHANNEL = "pipeshub:cache:invalidate"
 # Where PipesHub's other config values live, and those it stores unencrypted
 # (encrypted_store.py EXCLUDED_KEYS): used only to check SECRET_KEY before a first create.
 SERVICES_PREFIX = "/services/"
@@ -93,52 +97,6 @@ UNENCRYPTED_PATHS = frozenset(
     }
 )
 _KEY_CHECK_SAMPLE = 25
-
-
-@dataclass(frozen=True)
-class RawEntry:
-    """One value as a backend holds it: its path, stored bytes and revision."""
-
-    path: str
-    value: bytes
-    revision: str
-
-
-class CompareFailed(Exception):
-    """A backend's compare-and-set lost; `current` is what is stored now (None: nothing)."""
-
-    def __init__(self, current: RawEntry | None) -> None:
-        super().__init__("compare-and-set lost")
-        self.current = current
-
-
-class KVBackend(Protocol):
-    """The few atomic operations PipesHubKVStore needs from Redis or etcd.
-
-    Backends raise StoreError (with their location, never a password) when unreachable.
-    """
-
-    location: str
-
-    def get(self, path: str) -> RawEntry | None:
-        """The value at `path`, or None."""
-        ...
-
-    def create(self, path: str, value: bytes) -> RawEntry:
-        """Store `value` only if `path` is absent, else raise CompareFailed."""
-        ...
-
-    def replace(self, path: str, value: bytes, expected_revision: str) -> RawEntry:
-        """Store `value` only if the revision is still `expected_revision`, else CompareFailed."""
-        ...
-
-    def scan(self, prefix: str) -> list[RawEntry]:
-        """Every value whose path starts with `prefix`, in path order."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
 
 
 class PipesHubKVStore:

@@ -16,7 +16,7 @@ import redis
 from redis.exceptions import RedisError, WatchError
 
 from optimization.stores.base import StoreError
-from optimization.stores.pipeshub_kv import CACHE_INVALIDATION_CHANNEL, CompareFailed, RawEntry
+from optimization.stores.kv_backend import CACHE_INVALIDATION_CHANNEL, CompareFailed, RawEntry
 
 logger = logging.getLogger(__name__)
 

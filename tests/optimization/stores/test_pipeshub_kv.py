@@ -653,7 +653,7 @@ def test_the_etcd_compare_and_set_itself_refuses_a_stale_revision(etcd: EtcdServ
     second = etcd.put(AI_MODELS_PATH, b"v2")
     backend = EtcdKVBackend(etcd.url)
 
-    from optimization.stores.pipeshub_kv import CompareFailed
+    from optimization.stores.kv_backend import CompareFailed
 
     with pytest.raises(CompareFailed) as caught:
         backend.replace(AI_MODELS_PATH, b"v3", str(first))
