@@ -103,8 +103,9 @@ def main() -> None:
     from django.conf import settings
     from django.db import connection
 
-    from llmopt_admin.batches import services, worker
+    from llmopt_admin.batches import polling, services, submission
     from llmopt_admin.batches.models import BatchJob, JobStatus
+    from llmopt_admin.batches.provider import provider_for
     from llmopt_admin.batches.validation import ValidRequest
     from llmopt_admin.celery import app as celery_app
 
@@ -133,15 +134,15 @@ def main() -> None:
         stored = time.perf_counter() - started
         print(f"BENCH batch_job_store_requests_per_s {RESULTS / stored:.0f} results/s")
 
-        worker.batch_job_submit(job_id=job.pk)
+        submission.batch_job_submit(job_id=job.pk)
         batch = job.provider_batches.get()
         while batch.status != "ended":  # wait for the provider, untimed
             time.sleep(0.5)
-            with worker._provider(job) as provider:
-                worker._poll_once(batch, provider)  # the status only
+            with provider_for(job) as provider:
+                polling._poll_once(batch, provider)  # the status only
             batch.refresh_from_db()
         started = time.perf_counter()
-        worker.batch_job_poll(job_id=job.pk, force=True)
+        polling.batch_job_poll(job_id=job.pk, force=True)
         elapsed = time.perf_counter() - started
     job = BatchJob.objects.get(pk=job.pk)
     if job.status != JobStatus.ENDED or job.succeeded_count != RESULTS:

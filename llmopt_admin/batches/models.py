@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 MONEY = {"max_digits": 20, "decimal_places": 10}
 
@@ -179,6 +180,11 @@ class ProviderBatch(models.Model):
     @property
     def is_done(self) -> bool:
         return self.results_ingested_at is not None
+
+    @property
+    def poll_due(self) -> bool:
+        """True when the batch's next poll time has come (or none was set)."""
+        return self.next_poll_at is None or self.next_poll_at <= timezone.now()
 
 
 class ProviderBatchIntent(models.Model):

@@ -7,9 +7,19 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from llmopt_admin.batches.models import BatchJob, BatchJobRequest, JobStatus, Outcome
+from llmopt_admin.batches.leases import lease_length
+from llmopt_admin.batches.models import (
+    OPEN_JOB_STATUSES,
+    BatchJob,
+    BatchJobRequest,
+    JobMode,
+    JobStatus,
+    Outcome,
+    ProviderBatch,
+)
 
 STREAM_CHUNK = 1_000
 
@@ -76,3 +86,36 @@ def batch_job_results_jsonl(*, job: BatchJob, outcome: str | None = None) -> Ite
     rows = batch_job_requests(job=job, outcome=outcome).defer("params")
     for row in rows.iterator(chunk_size=STREAM_CHUNK):
         yield json.dumps(result_record(row), ensure_ascii=False).encode() + b"\n"
+
+
+def batch_jobs_needing_work() -> tuple[list[int], list[int]]:
+    """(jobs to submit, jobs to poll): every open job that needs a worker now.
+
+    Catches what a lost or killed task left behind: queued jobs never submitted, standard-API
+    jobs a killed run left in progress, jobs whose poll is due, and jobs whose lease lapsed
+    mid-way. A job whose task is still waiting in the queue (nudged less than a lease length
+    ago) is left alone, so a busy worker's queue does not fill with repeats; a task lost with
+    its broker is re-sent after that.
+    """
+    now = timezone.now()
+    idle = (Q(lease_until__isnull=True) | Q(lease_until__lt=now)) & (
+        Q(nudged_at__isnull=True) | Q(nudged_at__lt=now - lease_length())
+    )
+    to_submit: list[int] = []
+    to_poll: list[int] = []
+    for job in BatchJob.objects.filter(idle, status__in=OPEN_JOB_STATUSES).prefetch_related(
+        "provider_batches"
+    ):
+        if job.status in (JobStatus.QUEUED, JobStatus.SUBMITTING) or (
+            job.mode == JobMode.STANDARD and job.status == JobStatus.IN_PROGRESS
+        ):
+            to_submit.append(job.pk)
+            continue
+        open_batches = [b for b in job.provider_batches.all() if not b.is_done]
+        if (
+            not open_batches
+            or (job.cancel_requested_at is not None and job.status == JobStatus.IN_PROGRESS)
+            or any(b.status == ProviderBatch.Status.ENDED or b.poll_due for b in open_batches)
+        ):
+            to_poll.append(job.pk)
+    return to_submit, to_poll

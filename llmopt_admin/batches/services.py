@@ -2,21 +2,20 @@
 
 A job is stored with its requests in one transaction (rows unique on (job, custom_id)) and
 handed to a Celery task after commit. Everything after that (submitting, polling, storing
-results, the periodic sweep) is worker.py's: it alone talks to the provider, so the web app and
-manage.py commands never load the Anthropic SDK.
+results, the periodic sweep) is the worker's (submission.py, polling.py, standard.py): it alone
+talks to the provider, so the web app and manage.py commands never load the Anthropic SDK.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
-from typing import TypeVar
+from collections.abc import Sequence
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from llmopt_admin.batches.chunking import CHUNK, batched
 from llmopt_admin.batches.models import (
     RETRYABLE_OUTCOMES,
     BatchJob,
@@ -29,16 +28,6 @@ from llmopt_admin.batches.models import (
 from llmopt_admin.batches.validation import ValidRequest
 
 logger = logging.getLogger(__name__)
-
-CHUNK = 1_000  # rows per bulk insert
-T = TypeVar("T")
-
-
-def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of at most `size` items (itertools.batched arrived in Python 3.12)."""
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
 
 
 class JobActionRefused(ValueError):
@@ -88,23 +77,17 @@ def batch_job_create(
         )
         for chunk in batched(rows, CHUNK):
             BatchJobRequest.objects.bulk_create(chunk)
-        transaction.on_commit(lambda: enqueue("submit_job", job.pk))
+        transaction.on_commit(lambda: _nudge(job.pk, submit=True))
     logger.info("batch job %s stored: %d requests by %s", job.pk, len(requests), submitted_by)
     return job
 
 
-def enqueue(task: str, job_id: int) -> None:
-    """Send a task for `job_id`. A broker outage is logged, not raised: the sweep retries."""
-    # Imported here: tasks imports this module, and the worker side loads the Anthropic SDK.
+def _nudge(job_id: int, *, submit: bool) -> None:
+    """Wake the worker for the job: its submit task, or its poll task."""
+    # Imported here: the tasks load the worker side, and with it the Anthropic SDK.
     from llmopt_admin.batches import tasks
 
-    # Marked before sending: the task clears the mark when it starts, so a set mark means
-    # "a task is waiting in the queue" and the sweep does not pile up repeats behind it.
-    BatchJob.objects.filter(pk=job_id).update(nudged_at=timezone.now())
-    try:
-        getattr(tasks, task).delay(job_id)
-    except Exception:  # the job is stored; the periodic sweep will pick it up
-        logger.exception("could not enqueue %s for batch job %s", task, job_id)
+    tasks.enqueue(tasks.submit_job if submit else tasks.poll_job, job_id)
 
 
 # --- operator actions -------------------------------------------------------------------
@@ -119,7 +102,7 @@ def batch_job_cancel(*, job: BatchJob) -> BatchJob:
     )
     job.refresh_from_db()
     started = job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING)
-    transaction.on_commit(lambda: enqueue("poll_job" if started else "submit_job", job.pk))
+    transaction.on_commit(lambda: _nudge(job.pk, submit=not started))
     return job
 
 

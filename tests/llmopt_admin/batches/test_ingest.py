@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 
-from llmopt_admin.batches import services, worker
+from llmopt_admin.batches import polling, results, services, submission
 from llmopt_admin.batches.models import BatchJob, BatchJobRequest, Outcome
+from llmopt_admin.batches.provider import provider_for
 from llmopt_admin.savings.models import LedgerEvent
 from optimization.batch_client import RawBatchResult
 from optimization.pricing import TokenUsage, cost_of
@@ -22,14 +23,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _ended_job(simulator: Simulator, count: int) -> BatchJob:
     """A job whose one provider batch has ended at the simulator (results not fetched yet)."""
     job = services.batch_job_create(requests=make_requests(count), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     simulator.finish_batches()
     return job
 
 
 def _raw_results(job: BatchJob) -> list[RawBatchResult]:
     [batch] = job.provider_batches.all()
-    with worker._provider(job) as provider:
+    with provider_for(job) as provider:
         return [
             item
             for chunk in provider.chunks(provider.batches.raw_results(batch.batch_id), 3)
@@ -57,7 +58,7 @@ def test_results_are_stored_as_the_api_sent_them_and_priced_once(
     simulator: Simulator, fast_polls: None
 ) -> None:
     job = _ended_job(simulator, 4)
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     for row in job.requests.all():
         message = row.output
         assert message["type"] == "message"
@@ -88,18 +89,18 @@ def test_job_totals_follow_each_stored_chunk_and_do_not_move_when_it_is_stored_a
     job = _ended_job(simulator, 7)
     items = _raw_results(job)
     assert len(items) == 7
-    worker.store_results(job=job, items=items[:3])
+    results.store_results(job=job, items=items[:3])
     assert _totals(job) == _totals_from_rows(job)
     assert _totals(job)[0] == 3
     assert _totals(job)[2] > 0
     events = LedgerEvent.objects.filter(request_id__startswith=f"batchjob-{job.pk}-").count()
-    worker.store_results(job=job, items=items[:3])  # a duplicate delivery of that chunk
+    results.store_results(job=job, items=items[:3])  # a duplicate delivery of that chunk
     assert _totals(job) == _totals_from_rows(job)
     assert _totals(job)[0] == 3
     assert LedgerEvent.objects.filter(request_id__startswith=f"batchjob-{job.pk}-").count() == (
         events
     )
-    worker.store_results(job=job, items=items[2:])  # overlapping the first chunk
+    results.store_results(job=job, items=items[2:])  # overlapping the first chunk
     assert _totals(job) == _totals_from_rows(job)
     assert _totals(job)[0] == 7
 
@@ -120,11 +121,11 @@ def test_a_request_stored_errored_then_succeeded_moves_between_the_counts(
         TokenUsage(),
         first.batch_id,
     )
-    worker.store_results(job=job, items=[failed])
+    results.store_results(job=job, items=[failed])
     assert _totals(job)[:2] == (0, 1)
     row = job.requests.get(custom_id=first.custom_id)
     assert (row.outcome, row.error, row.output) == (Outcome.ERRORED, "api_error: boom", None)
-    worker.store_results(job=job, items=items)
+    results.store_results(job=job, items=items)
     assert _totals(job) == _totals_from_rows(job)
     assert _totals(job)[:2] == (2, 0)
 
@@ -137,7 +138,7 @@ def test_a_result_for_a_request_the_job_does_not_have_is_left_out_and_not_charge
     assert item.message is not None
     ghost = RawBatchResult.from_message(5, "ghost", item.message, batch_id=item.batch_id)
     with caplog.at_level(logging.WARNING):
-        worker.store_results(job=job, items=[ghost, item])
+        results.store_results(job=job, items=[ghost, item])
     assert "1 results name no request of the job, e.g. 'ghost'" in caplog.text
     assert job.requests.count() == 1
     assert not LedgerEvent.objects.filter(request_id=f"batchjob-{job.pk}-ghost").exists()

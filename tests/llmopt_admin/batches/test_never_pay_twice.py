@@ -14,7 +14,7 @@ import anthropic
 import pytest
 from anthropic.types.messages import MessageBatch
 
-from llmopt_admin.batches import services, worker
+from llmopt_admin.batches import leases, polling, selectors, services, submission
 from llmopt_admin.batches.models import (
     BatchJob,
     JobMode,
@@ -83,8 +83,8 @@ def test_a_create_that_may_still_be_running_pauses_the_job_until_it_is_known(
 ) -> None:
     job = services.batch_job_create(requests=make_requests(4), submitted_by="t")
     crashed_create(job, simulator, accepted=False)
-    with pytest.raises(worker.TransientProviderError, match="may still be being created"):
-        worker.batch_job_submit(job_id=job.pk)
+    with pytest.raises(leases.TransientProviderError, match="may still be being created"):
+        submission.batch_job_submit(job_id=job.pk)
     assert batches_at_the_provider(simulator) == []
     # Long after, nothing was ever listed: it was never created, and now it is sent once.
     ProviderBatchIntent.objects.update(not_before=time.time() - 3_600)
@@ -110,9 +110,9 @@ def test_a_batch_the_provider_no_longer_knows_ends_the_job_with_the_reason(
 ) -> None:
     simulator_factory()
     job = services.batch_job_create(requests=make_requests(3), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     simulator_factory()  # the provider restarted without its state: the batch is unknown
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     job.refresh_from_db()
     assert job.status == JobStatus.ENDED
     assert job.errored_count == 3
@@ -125,10 +125,10 @@ def test_canceling_a_batch_the_provider_lost_still_ends_the_job(
 ) -> None:
     simulator_factory()
     job = services.batch_job_create(requests=make_requests(3), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     simulator_factory()
     services.batch_job_cancel(job=BatchJob.objects.get(pk=job.pk))
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELED
     assert "no longer knows batch" in job.error
@@ -156,10 +156,10 @@ def test_a_killed_standard_job_resumes_with_the_requests_it_had_not_stored(
     # The killed run had stored two results, then died: the job stays in progress.
     job.requests.filter(position__lt=2).update(outcome=Outcome.SUCCEEDED, output_text="kept")
     BatchJob.objects.filter(pk=job.pk).update(status=JobStatus.IN_PROGRESS, nudged_at=None)
-    assert ("submit_job", job.pk) in worker.batch_jobs_sweep()
-    worker.batch_job_poll(job_id=job.pk, force=True)  # a poll does not end it half-done
+    assert job.pk in selectors.batch_jobs_needing_work()[0]  # to submit
+    polling.batch_job_poll(job_id=job.pk, force=True)  # a poll does not end it half-done
     assert BatchJob.objects.get(pk=job.pk).status == JobStatus.IN_PROGRESS
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.ENDED
     assert job.succeeded_count == 6
@@ -175,13 +175,13 @@ def test_standard_jobs_keep_rate_limited_requests_pending_and_back_off(
     job = services.batch_job_create(
         requests=make_requests(4), submitted_by="t", mode=JobMode.STANDARD
     )
-    with pytest.raises(worker.TransientProviderError, match="paused by the provider"):
-        worker.batch_job_submit(job_id=job.pk)
+    with pytest.raises(leases.TransientProviderError, match="paused by the provider"):
+        submission.batch_job_submit(job_id=job.pk)
     job.refresh_from_db()
     assert set(job.requests.values_list("outcome", flat=True)) == {Outcome.PENDING}
     assert job.status == JobStatus.IN_PROGRESS
     simulator_factory()  # the provider recovers
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.ENDED
     assert job.succeeded_count == 4

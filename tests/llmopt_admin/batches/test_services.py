@@ -12,7 +12,7 @@ import anthropic
 import pytest
 from django.utils import timezone
 
-from llmopt_admin.batches import services, tasks, worker
+from llmopt_admin.batches import leases, polling, results, selectors, services, submission, tasks
 from llmopt_admin.batches.models import BatchJob, BatchJobRequest, JobMode, JobStatus, Outcome
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
 from llmopt_admin.savings.models import LedgerEvent
@@ -29,16 +29,16 @@ def _run_to_end(job: BatchJob, simulator: Simulator, *, attempts: int = 30) -> B
     """Drive a job like the worker would: submit (retrying outages), then poll until final."""
     for _ in range(attempts):
         try:
-            worker.batch_job_submit(job_id=job.pk)
-        except worker.TransientProviderError:
+            submission.batch_job_submit(job_id=job.pk)
+        except leases.TransientProviderError:
             continue
         job.refresh_from_db()
         if job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
             break
     simulator.finish_batches()
     for _ in range(attempts):
-        with contextlib.suppress(worker.TransientProviderError):
-            worker.batch_job_poll(job_id=job.pk, force=True)
+        with contextlib.suppress(leases.TransientProviderError):
+            polling.batch_job_poll(job_id=job.pk, force=True)
         job.refresh_from_db()
         if job.is_final:
             return job
@@ -123,9 +123,9 @@ def test_an_expired_batch_keeps_its_partial_results_and_offers_the_rest_for_retr
 ) -> None:
     simulator = simulator_factory(faults=Faults(batch_expired=0.5), seed=3)
     job = services.batch_job_create(requests=make_requests(10), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     simulator.clock.advance(90_000)  # past the 24-hour expiry
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     job.refresh_from_db()
 
     assert job.status == JobStatus.ENDED
@@ -150,7 +150,7 @@ def test_a_retry_through_the_standard_api_resolves_errored_requests_at_full_pric
     )
     assert job.errored_count > 0
     retry = services.batch_job_retry(job=job, mode=JobMode.STANDARD, submitted_by="t")
-    worker.batch_job_submit(job_id=retry.pk)
+    submission.batch_job_submit(job_id=retry.pk)
     retry.refresh_from_db()
 
     assert retry.status == JobStatus.ENDED
@@ -185,14 +185,14 @@ def test_a_cancel_stops_a_running_batch_and_keeps_what_finished(
 ) -> None:
     simulator = simulator_factory(batch_seconds_per_request=10.0, batch_start_delay=0.0)
     job = services.batch_job_create(requests=make_requests(6), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     simulator.clock.advance(25)  # two requests done, four still waiting
     services.batch_job_cancel(job=BatchJob.objects.get(pk=job.pk))
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELING
     simulator.clock.advance(5)  # past the cancel delay
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     job.refresh_from_db()
 
     assert job.status == JobStatus.CANCELED
@@ -204,10 +204,10 @@ def test_a_cancel_that_races_completion_keeps_every_result(
     simulator: Simulator, fast_polls: None
 ) -> None:
     job = services.batch_job_create(requests=make_requests(3), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     simulator.finish_batches()  # the batch ends before the cancel reaches the provider
     services.batch_job_cancel(job=BatchJob.objects.get(pk=job.pk))
-    worker.batch_job_poll(job_id=job.pk, force=True)
+    polling.batch_job_poll(job_id=job.pk, force=True)
     job.refresh_from_db()
 
     assert job.status == JobStatus.ENDED
@@ -217,7 +217,7 @@ def test_a_cancel_that_races_completion_keeps_every_result(
 def test_a_job_canceled_before_submission_never_reaches_the_provider(db: None) -> None:
     job = services.batch_job_create(requests=make_requests(3), submitted_by="t")
     services.batch_job_cancel(job=job)
-    worker.batch_job_submit(job_id=job.pk)  # no simulator: any provider call would fail
+    submission.batch_job_submit(job_id=job.pk)  # no simulator: any provider call would fail
     job.refresh_from_db()
 
     assert job.status == JobStatus.CANCELED
@@ -251,7 +251,7 @@ def test_a_provider_that_refuses_the_batch_fails_the_job_with_its_reason(
 ) -> None:
     simulator_factory(api_keys=frozenset({"the-right-key"}))
     job = services.batch_job_create(requests=make_requests(2), submitted_by="t")
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert "refused" in job.error
@@ -262,14 +262,14 @@ def test_an_unreachable_provider_leaves_the_job_queued_for_a_retry(settings: Any
     settings.ANTHROPIC_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
     settings.LLMOPT_ANTHROPIC_MAX_RETRIES = 0
     job = services.batch_job_create(requests=make_requests(1), submitted_by="t")
-    with pytest.raises(worker.TransientProviderError):
-        worker.batch_job_submit(job_id=job.pk)
+    with pytest.raises(leases.TransientProviderError):
+        submission.batch_job_submit(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.SUBMITTING
     assert "will retry" in job.error
     # Once the task's own retry is overdue, the periodic sweep sends the job again.
     BatchJob.objects.filter(pk=job.pk).update(nudged_at=timezone.now() - timedelta(hours=1))
-    assert ("submit_job", job.pk) in worker.batch_jobs_sweep()
+    assert job.pk in selectors.batch_jobs_needing_work()[0]  # to submit
 
 
 def test_the_sweep_picks_jobs_that_need_a_worker_and_skips_claimed_or_nudged_ones(
@@ -294,10 +294,7 @@ def test_the_sweep_picks_jobs_that_need_a_worker_and_skips_claimed_or_nudged_one
 
     BatchJob.objects.update(nudged_at=None)  # as if no task had been sent yet ...
     BatchJob.objects.filter(pk=nudged.pk).update(nudged_at=timezone.now())  # ... but this one
-    assert sorted(worker.batch_jobs_sweep()) == [
-        ("poll_job", running.pk),
-        ("submit_job", queued.pk),
-    ]
+    assert selectors.batch_jobs_needing_work() == ([queued.pk], [running.pk])
 
 
 def test_it_refuses_an_empty_job(db: None) -> None:
@@ -318,8 +315,8 @@ def test_the_portable_upsert_path_updates_rows_in_place(db: None) -> None:
     row = BatchJobRequest(
         job=job, custom_id="req-1", position=1, params={}, outcome=Outcome.ERRORED, error="boom"
     )
-    worker.upsert_results([row])
-    worker.upsert_results([row])  # again: still one row, same values
+    results.upsert_results([row])
+    results.upsert_results([row])  # again: still one row, same values
     stored = job.requests.get(custom_id="req-1")
     assert (stored.outcome, stored.error, job.requests.count()) == (Outcome.ERRORED, "boom", 2)
     assert stored.params == make_requests(2)[1].params  # the request itself is untouched

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmopt_admin.batches import services, worker
+from llmopt_admin.batches import services, submission
 from llmopt_admin.batches.models import JobMode, JobStatus, Outcome
 from llmopt_admin.batches.validation import ValidRequest
 
@@ -22,7 +22,7 @@ def test_one_request_the_sdk_refuses_fails_alone_with_its_error(simulator: Simul
     job = services.batch_job_create(
         requests=[requests[0], too_long, requests[2]], submitted_by="t", mode=JobMode.STANDARD
     )
-    worker.batch_job_submit(job_id=job.pk)
+    submission.batch_job_submit(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.ENDED
     assert (job.succeeded_count, job.errored_count) == (2, 1)

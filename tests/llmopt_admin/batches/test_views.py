@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from llmopt_admin.batches import services, worker
+from llmopt_admin.batches import job_state, services
 from llmopt_admin.batches.models import BatchJob, JobStatus, Outcome
 
 from .conftest import MODEL, make_requests
@@ -39,7 +39,7 @@ def _ended_job(outcomes: list[str]) -> BatchJob:
         row.output_text = f"answer {row.position}" if outcome == Outcome.SUCCEEDED else ""
         row.error = "" if outcome == Outcome.SUCCEEDED else f"request {outcome}"
         row.save()
-    worker._refresh_totals(job)
+    job_state.refresh_totals(job)
     job.status = JobStatus.ENDED
     job.ended_at = timezone.now()
     job.save()
