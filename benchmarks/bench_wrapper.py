@@ -28,13 +28,8 @@ from typing import Any
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from optimization.batch_client import (
-    MAX_BYTES_PER_BATCH,
-    MAX_REQUESTS_PER_BATCH,
-    _BatchBody,
-    _chunks,
-    prepare_requests,
-)
+from optimization.batch_client import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH
+from optimization.batch_wire import BatchBody, prepare_requests, split_requests
 from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
@@ -127,8 +122,8 @@ def prepare_memory(conversations: list[list[BaseMessage]]) -> tuple[int, int]:
     try:
         requests = prepare_requests(conversations, TEMPLATE)
         payload = 0
-        for positions in _chunks(requests, MAX_REQUESTS_PER_BATCH, MAX_BYTES_PER_BATCH):
-            body = _BatchBody(requests, positions)
+        for positions in split_requests(requests, MAX_REQUESTS_PER_BATCH, MAX_BYTES_PER_BATCH):
+            body = BatchBody(requests, positions)
             sent = sum(len(piece) for piece in body._pieces())  # what the upload reads
             if sent != body.size:
                 raise RuntimeError(f"body of {sent} bytes declared as {body.size}")

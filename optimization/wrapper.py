@@ -49,12 +49,11 @@ from optimization._anthropic_adapter import client_params
 from optimization.batch_client import (
     AnthropicBatchClient,
     BatchItemResult,
-    BatchRequest,
     BatchSubmitError,
     SubmittedBatch,
-    prepare_requests,
 )
 from optimization.batch_scope import in_batching_scope, submit_to_batch
+from optimization.batch_wire import BatchRequest, prepare_requests
 from optimization.cache_fallback import is_cache_error, without_cache_markers
 from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities

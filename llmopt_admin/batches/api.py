@@ -152,7 +152,7 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
     # the web app or a manage.py command never waits for them.
     from langchain_core.messages import convert_to_messages
 
-    from optimization.batch_client import default_custom_id
+    from optimization.batch_wire import default_custom_id
     from optimization.messages import messages_to_anthropic_params
 
     conversations = body.get("messages")

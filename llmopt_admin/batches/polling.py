@@ -24,10 +24,8 @@ from llmopt_admin.batches.models import (
 )
 from llmopt_admin.batches.provider import Provider, is_transient, provider_for
 from llmopt_admin.batches.results import PreparedResults, prepare_results, row_ids, write_results
-from optimization.batch_client import (
-    BatchStatus,
-    RawBatchResult,
-)
+from optimization.batch_client import BatchStatus
+from optimization.batch_wire import RawBatchResult
 
 logger = logging.getLogger(__name__)
 

@@ -18,9 +18,7 @@ from llmopt_admin.batches.models import (
     BatchJob,
 )
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
-from optimization.batch_client import (
-    AnthropicBatchClient,
-)
+from optimization.batch_client import AnthropicBatchClient
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,7 @@ from llmopt_admin.batches.models import (
     BatchJobRequest,
     Outcome,
 )
-from optimization.batch_client import (
-    RawBatchResult,
-)
+from optimization.batch_wire import RawBatchResult
 from optimization.pricing import CallCost, PriceNotFound, TokenUsage, cost_of
 from optimization.telemetry import Mode, UsageEvent
 

@@ -20,9 +20,7 @@ from llmopt_admin.batches.models import (
 )
 from llmopt_admin.batches.provider import is_transient, provider_for
 from llmopt_admin.batches.results import store_results
-from optimization.batch_client import (
-    RawBatchResult,
-)
+from optimization.batch_wire import RawBatchResult
 from optimization.pricing import TokenUsage
 
 logger = logging.getLogger(__name__)

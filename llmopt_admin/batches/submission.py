@@ -19,11 +19,9 @@ from llmopt_admin.batches.models import (
 )
 from llmopt_admin.batches.provider import is_transient, provider_for
 from llmopt_admin.batches.standard import run_standard
-from optimization.batch_client import (
-    BatchRequest,
-    BatchSubmitError,
-)
+from optimization.batch_client import BatchSubmitError
 from optimization.batch_create import BatchInFlight
+from optimization.batch_wire import BatchRequest
 from optimization.exceptions import BatchError
 
 logger = logging.getLogger(__name__)

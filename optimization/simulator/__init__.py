@@ -15,9 +15,18 @@ Answers are deterministic: see `optimization.simulator.messages`; token counts: 
 Faults: set `SimulatorSettings(faults=Faults(...))` for every request of an instance, or send
 the header `x-simulator-faults: rate_limit=0.5,overloaded=0.2,server_error=0.1,delay_ms=200`
 (per request) or `batch_errored=0.2,batch_expired=0.1,batch_never_ends=1,batch_cancel_midway=1`
-(on batch creation). Every draw hashes `settings.seed` with the request's sequence number (or
-the batch id and custom_id), so a seed gives the same faults for the same traffic. See
-`optimization.simulator.faults.Faults` for each fault's meaning.
+(on batch creation), or `lose_response=1` / `create_delay_ms=3000` (the work is done, the
+answer is lost / late: what makes a client pay twice). Every draw hashes `settings.seed` with
+the request's sequence number (or the batch's and the custom_id), never a random id, so a seed
+gives the same faults for the same traffic. See `optimization.simulator.faults.Faults` for
+each fault's meaning.
+
+Ids (`msgbatch_…`, `msg_…`, `req_…`) hash a random per-instance nonce, so they never repeat
+across instances or restarts. Outside /v1, `GET`/`POST /_simulator/faults` read and replace
+the instance-wide faults while it runs, and `GET /_simulator/counts` tells how many times each
+request was sent and billed (see `optimization.simulator.control_routes` and `.ledger`; in
+process: `Simulator.set_faults`, `Simulator.counts`). `optimization.simulator.testing.restart`
+restarts a served simulator on the same URL, keeping or losing its state.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 from starlette.concurrency import run_in_threadpool
@@ -11,6 +12,8 @@ from starlette.routing import Route
 
 from optimization.simulator.endpoint import api_endpoint, inject_faults, read_json, request_faults
 from optimization.simulator.errors import ApiError, invalid
+from optimization.simulator.faults import draw
+from optimization.simulator.lost import LostResponse
 from optimization.simulator.state import Simulator
 
 MAX_PAGE = 1000
@@ -26,7 +29,7 @@ def _base(request: Request) -> str:
 
 @api_endpoint
 async def create_batch(simulator: Simulator, request: Request) -> Response:
-    """POST /v1/messages/batches."""
+    """POST /v1/messages/batches (then the `create_delay_ms` and `lose_response` faults)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > simulator.settings.batch_max_bytes:
         raise ApiError(413, "Request exceeds the maximum allowed number of bytes.")
@@ -35,6 +38,11 @@ async def create_batch(simulator: Simulator, request: Request) -> Response:
     number = simulator.next_number()
     await inject_faults(simulator, faults, number)
     batch = simulator.batches.create(body, number=number, faults=faults)
+    # Both faults strike after the batch exists: the client may not know it was created.
+    if faults.create_delay_ms:
+        await asyncio.sleep(faults.create_delay_ms / 1000)
+    if draw(simulator.settings.seed, "lose_response", number) < faults.lose_response:
+        return LostResponse()
     return JSONResponse(batch.as_json(_base(request)))
 
 

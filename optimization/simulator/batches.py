@@ -17,7 +17,11 @@ A batch still unfinished at `expires_at` (created + `batch_expiry_seconds`, 24 h
 then with its unfinished requests `expired`.
 Faults chosen at creation (see `faults.Faults`): `batch_errored` / `batch_expired` pick
 requests that end errored / never finish; `batch_never_ends` stalls the batch halfway until
-it expires; `batch_cancel_midway` cancels it once half its requests are done.
+it expires; `batch_cancel_midway` cancels it once half its requests are done. Every draw is
+keyed by the batch's sequence number, never by its id: ids carry a per-instance random nonce
+(so they never repeat across restarts) while the same seed and traffic give the same faults.
+
+Each created request is counted as sent, and each succeeded one as billed, in the `Ledger`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from typing import Any
 from optimization.simulator.clock import Clock
 from optimization.simulator.errors import ApiError, invalid
 from optimization.simulator.faults import Faults, draw
+from optimization.simulator.ledger import Ledger
 from optimization.simulator.settings import SimulatorSettings
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -135,12 +140,19 @@ class BatchStore:
     """The batches of one simulator instance."""
 
     def __init__(
-        self, settings: SimulatorSettings, clock: Clock, *, answer: AnswerFn, make_id: MakeId
+        self,
+        settings: SimulatorSettings,
+        clock: Clock,
+        *,
+        answer: AnswerFn,
+        make_id: MakeId,
+        ledger: Ledger,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self._answer = answer
         self._make_id = make_id
+        self._ledger = ledger
         self._batches: dict[str, Batch] = {}
         self._lock = threading.RLock()
 
@@ -150,21 +162,20 @@ class BatchStore:
         now = self.clock.now()
         batch_id = self._make_id("msgbatch", number)
         seed, s = self.settings.seed, self.settings
+        key = f"batch#{number}"  # what draws hash instead of the (random-nonced) id
         # A deterministic shuffle: sort by a seeded hash of each position.
-        order = sorted(range(len(requests)), key=lambda i: draw(seed, batch_id, "order", i))
+        order = sorted(range(len(requests)), key=lambda i: draw(seed, key, "order", i))
         if len(order) > 1 and order == sorted(order):
             order = order[1:] + order[:1]
         stall_from = (
-            len(order) // 2
-            if draw(seed, batch_id, "never_ends") < faults.batch_never_ends
-            else None
+            len(order) // 2 if draw(seed, key, "never_ends") < faults.batch_never_ends else None
         )
         items = []
         for step, index in enumerate(order):
             request = requests[index]
             custom_id = request["custom_id"]
             stalled = (stall_from is not None and step >= stall_from) or (
-                draw(seed, batch_id, custom_id, "expired") < faults.batch_expired
+                draw(seed, key, custom_id, "expired") < faults.batch_expired
             )
             items.append(
                 _Item(
@@ -173,7 +184,7 @@ class BatchStore:
                     due=None
                     if stalled
                     else now + s.batch_start_delay + (step + 1) * s.batch_seconds_per_request,
-                    errored=draw(seed, batch_id, custom_id, "errored") < faults.batch_errored,
+                    errored=draw(seed, key, custom_id, "errored") < faults.batch_errored,
                 )
             )
         batch = Batch(
@@ -183,13 +194,15 @@ class BatchStore:
             expires_at=now + s.batch_expiry_seconds,
             items=items,
         )
-        if draw(seed, batch_id, "cancel_midway") < faults.batch_cancel_midway:
+        if draw(seed, key, "cancel_midway") < faults.batch_cancel_midway:
             half = len(items) // 2
             batch.cancel_scheduled_at = (
                 now + s.batch_start_delay + half * s.batch_seconds_per_request
             )
         with self._lock:
             self._batches[batch_id] = batch
+        for item in items:
+            self._ledger.batch_sent(item.custom_id, item.params)
         return batch
 
     def get(self, batch_id: str) -> Batch:
@@ -241,6 +254,8 @@ class BatchStore:
     def _finish(self, batch: Batch, item: _Item, result: dict[str, Any]) -> None:
         item.result = result
         batch.counts[result["type"]] += 1
+        if result["type"] == "succeeded":  # the only outcome Anthropic bills
+            self._ledger.batch_billed(item.custom_id, item.params)
 
     def _process(self, batch: Batch, item: _Item, at: float) -> None:
         number = batch.number * 1_000_000 + batch.processed

@@ -56,9 +56,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 
 
 def request_faults(simulator: Simulator, request: Request) -> Faults:
-    """The instance's faults overridden by the request's `x-simulator-faults` header."""
+    """The instance's current faults overridden by the request's `x-simulator-faults` header."""
     try:
-        return simulator.settings.faults.overridden_by(request.headers.get(HEADER))
+        return simulator.faults.overridden_by(request.headers.get(HEADER))
     except ValueError as error:
         raise invalid(str(error)) from None
 

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from optimization.simulator.endpoint import api_endpoint, inject_faults, read_json, request_faults
 from optimization.simulator.errors import invalid
 from optimization.simulator.faults import draw
+from optimization.simulator.lost import LostResponse
 from optimization.simulator.sse import message_events
 from optimization.simulator.state import Simulator
 
@@ -17,7 +18,7 @@ NOT_COUNTED = ("max_tokens", "stream", "stop_sequences", "temperature", "top_p",
 
 @api_endpoint
 async def create_message(simulator: Simulator, request: Request) -> Response:
-    """POST /v1/messages."""
+    """POST /v1/messages (counted in the ledger once answered, lost or not)."""
     body = await read_json(request, simulator.settings.max_request_bytes)
     number = simulator.next_number()
     faults = request_faults(simulator, request)
@@ -25,9 +26,13 @@ async def create_message(simulator: Simulator, request: Request) -> Response:
     message = simulator.answer_body(
         body, simulator.clock.now(), simulator.make_id("msg", number), "standard"
     )
+    simulator.ledger.message_answered(body)
+    seed = simulator.settings.seed
+    if draw(seed, "lose_response", number) < faults.lose_response:
+        return LostResponse()
     if not body.get("stream"):
         return JSONResponse(message)
-    broken = draw(simulator.settings.seed, "stream_error", number) < faults.stream_error
+    broken = draw(seed, "stream_error", number) < faults.stream_error
     return StreamingResponse(
         message_events(message, fail_after_first_block=broken),
         media_type="text/event-stream",

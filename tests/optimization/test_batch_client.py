@@ -20,21 +20,23 @@ import pytest
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from optimization.batch_client import (
-    CUSTOM_ID_PATTERN,
     MAX_BYTES_PER_BATCH,
     MAX_REQUESTS_PER_BATCH,
     AnthropicBatchClient,
     BatchItemResult,
-    BatchRequest,
     BatchSubmitError,
-    RawBatchResult,
     SubmittedBatch,
-    _BatchBody,
+)
+from optimization.batch_state import FileBatchStateStore, InMemoryBatchStateStore
+from optimization.batch_wire import (
+    CUSTOM_ID_PATTERN,
+    BatchBody,
+    BatchRequest,
+    RawBatchResult,
     parse_result_line,
     prepare_requests,
     token_usage_from_api,
 )
-from optimization.batch_state import FileBatchStateStore, InMemoryBatchStateStore
 from optimization.exceptions import BatchError
 from optimization.messages import messages_to_anthropic_params
 from optimization.pricing import TokenUsage
@@ -535,9 +537,9 @@ def test_prepared_bodies_are_what_the_one_converter_makes() -> None:
 def test_an_upload_body_is_streamed_in_pieces_and_is_exactly_its_declared_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_BatchBody, "CHUNK", 100)
+    monkeypatch.setattr(BatchBody, "CHUNK", 100)
     requests = prepare_requests(questions(10), TEMPLATE)
-    body = _BatchBody(requests, range(2, 9))
+    body = BatchBody(requests, range(2, 9))
     pieces = list(body._pieces())
     assert len(pieces) > 3
     assert max(len(piece) for piece in pieces) < 100 + max(len(r.body) for r in requests) + 30
@@ -757,3 +759,69 @@ def test_a_raw_results_text_joins_the_text_blocks_and_skips_the_others() -> None
     )
     only_tool = RawBatchResult.from_message(0, "r0", {"content": [message["content"][1]]})
     assert only_tool.text == ""
+
+
+# --- never pay twice: lost responses, crashes between create and record ----------------------
+
+
+class ProcessKilled(BaseException):
+    """Stands for the process dying at that point."""
+
+
+SEED_500_FIRST = 2  # the simulator's draws under this seed answer the first create with a 500
+
+
+async def test_a_lost_create_response_is_reconciled_into_the_one_batch_the_provider_made(
+    make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitAnthropic]
+) -> None:
+    simulator = frozen(make_simulator)
+    sdk = sdk_clients(simulator.url, faults="lose_response=1", max_retries=5)
+    client = batch_client(sdk, FakeTime(simulator.clock))
+    requests = prepare_requests(questions(4), TEMPLATE)
+    results = await client.run(requests)
+    assert all(item.succeeded for item in results)
+    assert len(simulator.batch_ids()) == 1
+    counts = simulator.state.counts()
+    assert [counts.batch_requests[f"r{i}"].billed for i in range(4)] == [1, 1, 1, 1]
+    assert client.state_store.list_intents() == []
+
+
+async def test_a_create_that_failed_before_the_provider_made_anything_is_sent_again_once(
+    make_simulator: MakeSimulator,
+    sdk_clients: Callable[..., NoWaitAnthropic],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A 500 on create leaves its outcome unknown: reconciled, found nothing, sent again.
+    simulator = frozen(make_simulator, seed=SEED_500_FIRST)
+    sdk = sdk_clients(simulator.url, faults="server_error=0.5", max_retries=8)
+    client = batch_client(sdk, FakeTime(simulator.clock))
+    with caplog.at_level(logging.WARNING):
+        results = await client.run(prepare_requests(questions(3), TEMPLATE))
+    assert "outcome unknown" in caplog.text
+    assert all(item.succeeded for item in results)
+    assert len(simulator.batch_ids()) == 1
+
+
+async def test_a_crashed_submit_is_adopted_by_the_next_one_and_never_sent_twice(
+    make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitAnthropic], tmp_path: Path
+) -> None:
+    simulator = frozen(make_simulator)
+    store = FileBatchStateStore(tmp_path)
+    requests = prepare_requests(questions(3), TEMPLATE)
+    # The first process's create reached the provider; it died before recording the answer.
+    lost = sdk_clients(simulator.url, faults="lose_response=1", max_retries=0)
+
+    async def die(seconds: float) -> None:
+        raise ProcessKilled
+
+    options = {"reconcile_delays": (1.0,), "sleep": die}
+    first = batch_client(lost, state_store=store, create_options=options)
+    with pytest.raises(ProcessKilled):
+        await first.submit(requests)
+    assert len(store.list_intents()) == 1
+    second = batch_client(sdk_clients(simulator.url), FakeTime(simulator.clock), state_store=store)
+    [batch] = await second.submit(requests, reconcile_open=True)
+    assert simulator.batch_ids() == [batch.batch_id]
+    assert store.list_intents() == []
+    await second.poll(batch.batch_id)
+    assert all(item.succeeded for item in await second.collect([batch]))

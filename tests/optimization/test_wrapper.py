@@ -17,9 +17,9 @@ from langchain_core.load import dumps, loads
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel
 
-from optimization.batch_client import prepare_requests
 from optimization.batch_scope import batching
 from optimization.batch_state import FileBatchStateStore
+from optimization.batch_wire import prepare_requests
 from optimization.dropin import optimize, plain_model
 from optimization.exceptions import BatchError, CacheError
 from optimization.factory import get_generator_model

@@ -12,7 +12,7 @@ from llmopt_admin.batches import polling, results, services, submission
 from llmopt_admin.batches.models import BatchJob, BatchJobRequest, Outcome
 from llmopt_admin.batches.provider import provider_for
 from llmopt_admin.savings.models import LedgerEvent
-from optimization.batch_client import RawBatchResult
+from optimization.batch_wire import RawBatchResult
 from optimization.pricing import TokenUsage, cost_of
 
 from .conftest import MODEL, Simulator, make_requests

@@ -24,8 +24,8 @@ from llmopt_admin.batches.models import (
     ProviderBatchIntent,
 )
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
-from optimization.batch_client import BatchRequest, _BatchBody
 from optimization.batch_state import SubmitIntent
+from optimization.batch_wire import BatchBody, BatchRequest
 from optimization.simulator import Faults
 
 from .conftest import Simulator, make_requests
@@ -52,7 +52,7 @@ def crashed_create(job: BatchJob, simulator: Simulator, *, accepted: bool, age: 
         )
     )
     if accepted:
-        body = bytes(_BatchBody(requests, range(len(requests))))
+        body = bytes(BatchBody(requests, range(len(requests))))
 
         async def create() -> None:
             async with anthropic.AsyncAnthropic(base_url=simulator.base_url, api_key="k") as sdk:

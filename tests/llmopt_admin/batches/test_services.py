@@ -16,7 +16,8 @@ from llmopt_admin.batches import leases, polling, results, selectors, services, 
 from llmopt_admin.batches.models import BatchJob, BatchJobRequest, JobMode, JobStatus, Outcome
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
 from llmopt_admin.savings.models import LedgerEvent
-from optimization.batch_client import AnthropicBatchClient, BatchRequest
+from optimization.batch_client import AnthropicBatchClient
+from optimization.batch_wire import BatchRequest
 from optimization.pricing import TokenUsage, cost_of
 from optimization.simulator import Faults
 
