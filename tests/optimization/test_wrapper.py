@@ -641,3 +641,45 @@ async def test_a_failing_recorder_never_breaks_the_call(
         reply = await model.ainvoke("Hello")
     assert isinstance(reply, AIMessage)
     assert "recording usage failed: the telemetry sink is down" in caplog.text
+
+
+async def _abatch_while_the_provider_loses_its_state(
+    make_simulator: MakeSimulator, **abatch_options: Any
+) -> tuple[list[Any] | BaseException, str, InMemoryUsageRecorder]:
+    """abatch, while the provider restarts without its state mid-batch: the batch is gone."""
+    simulator = make_simulator(dataclasses.replace(FAST, batch_start_delay=30.0))
+    recorder = InMemoryUsageRecorder()
+    model = fast_batches(wrapper(simulator.url, recorder, batchingEnabled=True))
+    call = asyncio.create_task(model.abatch(["Question 0", "Question 1"], **abatch_options))
+    # The simulator's state has no event to wait on: look until the batch exists.
+    while not simulator.batch_ids():  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    [batch_id] = simulator.batch_ids()
+    simulator.restart(keep_state=False)
+    try:
+        replies: list[Any] | BaseException = await asyncio.wait_for(call, 30)
+    except BatchError as exc:
+        replies = exc
+    return replies, batch_id, recorder
+
+
+async def test_a_batch_that_vanishes_answers_each_caller_with_an_error_not_a_raise(
+    make_simulator: MakeSimulator,
+) -> None:
+    replies, batch_id, recorder = await _abatch_while_the_provider_loses_its_state(
+        make_simulator, return_exceptions=True
+    )
+    assert isinstance(replies, list)
+    assert [type(reply) for reply in replies] == [BatchError, BatchError]
+    assert all(reply.batch_id == batch_id for reply in replies)
+    assert "could not be followed" in str(replies[0])
+    assert recorder.events == []  # not sent again through the standard API
+
+
+async def test_without_return_exceptions_a_vanished_batch_raises_one_batch_error(
+    make_simulator: MakeSimulator,
+) -> None:
+    raised, batch_id, _ = await _abatch_while_the_provider_loses_its_state(make_simulator)
+    assert isinstance(raised, BatchError)
+    assert raised.positions == [0, 1]
+    assert raised.batch_id == batch_id

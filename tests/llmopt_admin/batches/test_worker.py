@@ -9,12 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import anthropic
+import httpx
 import pytest
 from django.db.models import Count, Sum
 
 from llmopt_admin.batches import services, tasks
-from llmopt_admin.batches.models import BatchJob, JobStatus, Outcome
+from llmopt_admin.batches.models import BatchJob, JobStatus, Outcome, ProviderBatchIntent
 from llmopt_admin.savings.models import LedgerEvent
+from optimization.simulator import Faults
 
 from .conftest import Simulator, Worker, make_requests, wait_for
 
@@ -110,3 +113,50 @@ def test_duplicate_task_deliveries_submit_and_charge_once(
     time.sleep(2)  # let the late duplicates run
     assert job.provider_batches.count() == 1
     _assert_exactly_once(job, 8)
+
+
+def _billed_once_at_the_provider(simulator: Simulator, count: int) -> None:
+    """The provider's own tally: one batch, every request sent and billed exactly once."""
+    counts = httpx.get(f"{simulator.base_url}/_simulator/counts", timeout=10).json()
+    assert len(counts["batch_requests"]) == count
+    assert {tally["sent"] for tally in counts["batch_requests"].values()} == {1}
+    assert set(counts["billed_by_params"].values()) == {1}
+    with anthropic.Anthropic(base_url=simulator.base_url, api_key="k") as sdk:
+        assert len(list(sdk.messages.batches.list())) == 1
+
+
+def test_a_worker_killed_while_its_create_is_in_flight_never_pays_twice(
+    simulator_factory: Callable[..., Simulator], worker_factory: Callable[..., Worker]
+) -> None:
+    # The provider makes the batch at once and answers 4 s later: the worker dies in between,
+    # with only its intent recorded.
+    simulator = simulator_factory(faults=Faults(create_delay_ms=4_000))
+    worker = worker_factory()
+    job = services.batch_job_create(requests=make_requests(5), submitted_by="t")
+    wait_for(
+        lambda: httpx.get(f"{simulator.base_url}/_simulator/counts").json()["batch_requests"],
+        timeout=60,
+        what="the create reaching the provider",
+    )
+    worker.kill()
+    assert not job.provider_batches.exists()
+    assert ProviderBatchIntent.objects.filter(job=job).exists()
+    worker_factory()
+    wait_for(lambda: job.provider_batches.exists(), timeout=60, what="the batch adopted")
+    simulator.finish_batches()
+    wait_for(lambda: BatchJob.objects.get(pk=job.pk).is_final, timeout=90, what="the end")
+    _assert_exactly_once(job, 5)
+    _billed_once_at_the_provider(simulator, 5)
+
+
+def test_a_lost_create_response_is_adopted_by_the_worker_not_sent_again(
+    simulator_factory: Callable[..., Simulator], worker_factory: Callable[..., Worker]
+) -> None:
+    simulator = simulator_factory(faults=Faults(lose_response=1.0))
+    worker_factory()
+    job = services.batch_job_create(requests=make_requests(6), submitted_by="t")
+    wait_for(lambda: job.provider_batches.exists(), timeout=60, what="the batch adopted")
+    simulator.finish_batches()
+    wait_for(lambda: BatchJob.objects.get(pk=job.pk).is_final, timeout=90, what="the end")
+    _assert_exactly_once(job, 6)
+    _billed_once_at_the_provider(simulator, 6)
