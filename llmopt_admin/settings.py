@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # its Swagger UI files, served from our static files instead of a CDN
     "llmopt_admin.accounts",
     "llmopt_admin.configs",
     "llmopt_admin.batches",
