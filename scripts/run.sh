@@ -34,6 +34,12 @@ echo "== preparing the database ($LLMOPT_VAR_DIR)"
 "$PY" manage.py ensure_admin
 "$PY" manage.py seed_demo_config
 "$PY" manage.py migrate_aiconfigs || [ $? -eq 3 ]   # 3: nothing to do
+if [ ! -f "$LLMOPT_VAR_DIR/.demo-history-done" ]; then
+  # Three weeks of plausible synthetic usage, so the dashboard shows what it is for; marked as
+  # demo data and removed with `manage.py remove_demo_data`.
+  "$PY" manage.py seed_ledger --demo --events 12000 --days 21 \
+    && touch "$LLMOPT_VAR_DIR/.demo-history-done"
+fi
 
 pids=()
 stop() {
@@ -94,6 +100,7 @@ cat <<MSG
   llmopt is running:   http://127.0.0.1:$PORT   (sign in as 'admin'; the password was printed above
                                                  on the first run)
   More demo traffic:   $PY manage.py demo_traffic --admin-url http://127.0.0.1:$PORT
+  Remove demo history: $PY manage.py remove_demo_data
   Stop:                Ctrl-C
 
 MSG

@@ -112,17 +112,28 @@ WORKLOADS: tuple[Workload, ...] = (
 _HOUR_WEIGHTS = [0.4] * 7 + [1.0, 1.6, 2.0, 2.0, 1.9, 1.6, 1.9, 2.0, 1.9, 1.6, 1.2] + [0.8] * 6
 
 
+# Request ids of the demo history `make run` seeds: the dashboard says it shows them, and
+# `manage.py remove_demo_data` deletes exactly these.
+DEMO_ID_PREFIX = "demo-history"
+
+
 def _tokens(rng: random.Random, bounds: tuple[int, int]) -> int:
     # Rounded to tens: real token counts vary, but identical calls (same prefix) are common.
     return rng.randrange(bounds[0], bounds[1] + 1, 10)
 
 
 def synthetic_events(
-    *, count: int, days: float, seed: int = 0, end: datetime | None = None
+    *,
+    count: int,
+    days: float,
+    seed: int = 0,
+    end: datetime | None = None,
+    id_prefix: str = "seed",
 ) -> Iterator[UsageEvent]:
     """`count` events spread over the `days` before `end` (default: now), reproducible by seed.
 
-    Request ids are `seed-<seed>-<n>`, so re-running the same seed adds no duplicates.
+    Request ids are `<id_prefix>-<seed>-<n>`, so re-running the same seed adds no duplicates
+    (and `DEMO_ID_PREFIX` marks demo history, which `remove_demo_data` deletes).
     """
     rng = random.Random(seed)  # noqa: S311  # nosec B311 - synthetic data
     end = (end or datetime.now(UTC)).astimezone(UTC)
@@ -156,7 +167,7 @@ def synthetic_events(
                 tokens = {"input_tokens": tail, "cache_read_tokens": prefix}
         batch_id = f"seedbatch-{seed}-{moment:%Y%m%d%H}" if mode.startswith("batch") else None
         yield UsageEvent(
-            request_id=f"seed-{seed}-{number}",
+            request_id=f"{id_prefix}-{seed}-{number}",
             timestamp=moment,
             provider=workload.provider,
             model=workload.model,

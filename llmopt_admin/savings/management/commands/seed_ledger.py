@@ -9,7 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from llmopt_admin.savings.services import ledger_bulk_load
-from llmopt_admin.savings.synthetic import synthetic_events
+from llmopt_admin.savings.synthetic import DEMO_ID_PREFIX, synthetic_events
 from optimization.telemetry import UsageEvent
 
 
@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--events", type=int, default=20_000, help="How many events.")
         parser.add_argument("--days", type=float, default=30, help="Spread over this many days.")
         parser.add_argument("--seed", type=int, default=0, help="Random seed (reproducible).")
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="Mark the events as demo history (remove them with `remove_demo_data`).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         count, days = options["events"], options["days"]
@@ -35,7 +40,13 @@ class Command(BaseCommand):
 
         def with_progress() -> Iterator[UsageEvent]:
             for number, event in enumerate(
-                synthetic_events(count=count, days=days, seed=options["seed"]), start=1
+                synthetic_events(
+                    count=count,
+                    days=days,
+                    seed=options["seed"],
+                    id_prefix=DEMO_ID_PREFIX if options["demo"] else "seed",
+                ),
+                start=1,
             ):
                 if number % step == 0 and count >= 10_000:
                     self.stderr.write(f"  generated {number:,} of {count:,} events")
