@@ -4,15 +4,21 @@
 its revision as an ETag. `PATCH` changes optimization fields only, and only with `If-Match` set to
 that ETag, so a client never overwrites someone else's change unseen.
 
+`If-Match` is compared strongly (RFC 9110 §13.1.1): the quoted tag must be exactly the ETag, and
+a weak tag (`W/"12"`) never matches. A list of tags matches when one of them is current.
+
 Status codes: 400 refused (not JSON, not an optimization field, no such entry, the provider cannot
-use the switch), 401 no credentials, 403 not staff or failed CSRF (sessions), 404 no document,
-412 stale If-Match (the body says what changed), 422 a value breaks the schema, 428 no If-Match,
-503 store unreachable. Every 4xx body has `errors`: {path: message}.
+use the switch, the stored document is malformed, If-Match is not an entity tag), 401 no
+credentials, 403 not staff or failed CSRF (sessions), 404 no document, 409 (GET) the stored
+document is not a JSON object, 412 If-Match does not match: stale (the body says what changed) or
+only weak tags, 422 a value breaks the schema, 428 no If-Match (or `*`), 503 store unreachable.
+Every 4xx body has `errors`: {path: message}.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -29,8 +35,15 @@ from llmopt_admin.configs.services import (
     config_document_update,
     entry_path,
 )
+from llmopt_admin.configs.shapes import body_problem
 from llmopt_admin.configs.stores import get_config_store
-from optimization.stores.base import AI_MODELS_KEY, DocumentNotFound, RevisionConflict, StoreError
+from optimization.stores.base import (
+    AI_MODELS_KEY,
+    ConfigStore,
+    DocumentNotFound,
+    RevisionConflict,
+    StoreError,
+)
 
 router = Router(tags=["configs"])
 
@@ -44,6 +57,7 @@ class ErrorsOut(Schema):
 class ConflictOut(Schema):
     """The document changed since the client read it; nothing was written."""
 
+    errors: dict[str, str]
     detail: str
     expected_revision: str
     current_revision: str
@@ -82,7 +96,7 @@ _IF_MATCH_PARAMETER = {
 
 @router.get(
     "/ai-models",
-    response={200: dict[str, Any], 403: ErrorsOut, 404: ErrorsOut, 503: ErrorsOut},
+    response={200: dict[str, Any], 403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 503: ErrorsOut},
     summary="The ai_models_config document, secrets masked; ETag = its revision",
 )
 def ai_models_get(request: HttpRequest) -> JsonResponse:
@@ -95,6 +109,10 @@ def ai_models_get(request: HttpRequest) -> JsonResponse:
         return _errors(404, {"document": str(error)})
     except StoreError as error:
         return _errors(503, {"store": str(error)})
+    if (problem := body_problem(document.body)) is not None:
+        return _errors(
+            409, {"document": f"{AI_MODELS_KEY}: {problem}; fix the document in the store"}
+        )
     response = JsonResponse(document.body)
     response["ETag"] = _etag(document.revision)
     return response
@@ -107,7 +125,7 @@ def ai_models_get(request: HttpRequest) -> JsonResponse:
         400: ErrorsOut,
         403: ErrorsOut,
         404: ErrorsOut,
-        412: ConflictOut,
+        412: ConflictOut | ErrorsOut,
         422: ErrorsOut,
         428: ErrorsOut,
         503: ErrorsOut,
@@ -125,20 +143,15 @@ def ai_models_patch(request: HttpRequest) -> JsonResponse:
     """Apply `{"llm": {"0": {"cachingEnabled": true}}}`; returns the new document and ETag."""
     if (denied := _staff_only(request)) is not None:
         return denied
-    revision = _if_match(request.headers.get("If-Match"))
-    if revision is None:
-        return _errors(
-            428,
-            {
-                "If-Match": "send the ETag of GET /api/config/ai-models as If-Match, so a "
-                "change made since you read the document is not overwritten"
-            },
-        )
+    tags = _if_match_tags(request.headers.get("If-Match"))
+    if isinstance(tags, JsonResponse):
+        return tags
     changes = _parse_changes(request.body)
     if isinstance(changes, JsonResponse):
         return changes
     store = get_config_store()
     try:
+        revision = tags[0] if len(tags) == 1 else _matching_tag(store, tags)
         result = config_document_update(
             store=store,
             key=AI_MODELS_KEY,
@@ -171,23 +184,65 @@ def _etag(revision: str) -> str:
     return '"' + revision.replace('"', "") + '"'
 
 
-def _if_match(header: str | None) -> str | None:
-    """The revision an If-Match header names, or None when it is missing, empty or `*`."""
-    if header is None:
-        return None
-    value = header.strip()
-    if value.startswith("W/"):
-        value = value[2:]
-    value = value.strip().strip('"')
-    return value if value and value != "*" else None
+# One element of an If-Match list (RFC 9110 §8.8.3): entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE,
+# etagc = %x21 / %x23-7E / obs-text, elements separated by commas and optional whitespace.
+# Empty elements (", ,") are allowed and skipped.
+_ENTITY_TAG = re.compile(r'[ \t,]*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*(?:,|$)')
+
+
+def _if_match_tags(header: str | None) -> list[str] | JsonResponse:
+    """The strong entity tags (opaque, unquoted) of an If-Match header, or the error response.
+
+    Comparison is strong (RFC 9110 §13.1.1): a weak tag never matches, so a list of only weak
+    tags is 412. A missing header, or `*` (any revision at all), is 428: a write must name
+    the revision it is based on.
+    """
+    if header is None or header.strip(" \t") in ("", "*"):
+        return _errors(
+            428,
+            {
+                "If-Match": "send the ETag of GET /api/config/ai-models as If-Match, so a "
+                "change made since you read the document is not overwritten"
+            },
+        )
+    tags: list[tuple[bool, str]] = []
+    position = 0
+    while header[position:].strip(" \t,"):
+        match = _ENTITY_TAG.match(header, position)
+        if match is None:
+            return _errors(
+                400,
+                {
+                    "If-Match": "must be the ETag exactly as GET returned it, in double quotes "
+                    f'(e.g. "12"); got {header[:80]!r}'
+                },
+            )
+        tags.append((match[1] is not None, match[2]))
+        position = match.end()
+    strong = [opaque for weak, opaque in tags if not weak]
+    if not strong:
+        return _errors(
+            412,
+            {
+                "If-Match": "a weak entity tag (W/...) never matches If-Match, which compares "
+                "strongly (RFC 9110); send the ETag exactly as GET returned it"
+            },
+        )
+    return strong
+
+
+def _matching_tag(store: ConfigStore, tags: list[str]) -> str:
+    """Of several If-Match tags, the one naming the current revision (else the first: stale)."""
+    current = store.read(AI_MODELS_KEY).revision
+    return current if current in tags else tags[0]
 
 
 def _parse_changes(raw: bytes) -> dict[int, dict[str, Any]] | JsonResponse:
     """The body as {index: {field: value}}, or a 400 naming what is wrong with it."""
     try:
         body = json.loads(raw)
-    except ValueError as error:
-        return _errors(400, {"body": f"not valid JSON: {error}"})
+    except (ValueError, RecursionError) as error:  # RecursionError: nested too deep
+        return _errors(400, {"body": f"not valid JSON: {str(error)[:200]}"})
     example = 'e.g. {"llm": {"0": {"cachingEnabled": true}}}'
     if not isinstance(body, dict):
         return _errors(400, {"body": f"must be a JSON object, {example}"})
@@ -206,8 +261,8 @@ def _parse_changes(raw: bytes) -> dict[int, dict[str, Any]] | JsonResponse:
     changes: dict[int, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     for index_text, fields in entries.items():
-        if not (index_text.isascii() and index_text.isdigit()):
-            errors[f"llm.{index_text}"] = "an entry index must be a whole number such as '0'"
+        if not (index_text.isascii() and index_text.isdigit()) or len(index_text) > 6:
+            errors[f"llm.{index_text[:40]}"] = "an entry index must be a whole number such as '0'"
         elif not isinstance(fields, dict) or not fields:
             errors[entry_path(int(index_text))] = "must be an object of fields to change"
         else:
@@ -218,7 +273,8 @@ def _parse_changes(raw: bytes) -> dict[int, dict[str, Any]] | JsonResponse:
 
 
 def _conflict(conflict: RevisionConflict, changes: dict[int, dict[str, Any]]) -> JsonResponse:
-    entries = conflict.current.body.get("llm")
+    body: Any = conflict.current.body
+    entries = body.get("llm") if isinstance(body, dict) else None
     current: dict[str, Any] = {}
     for index, fields in changes.items():
         entry = entries[index] if isinstance(entries, list) and 0 <= index < len(entries) else None
@@ -232,6 +288,10 @@ def _conflict(conflict: RevisionConflict, changes: dict[int, dict[str, Any]]) ->
         current_revision=conflict.current.revision,
     )
     body = {
+        "errors": {
+            "If-Match": f"revision {conflict.expected_revision} is not the current one "
+            f"({conflict.current.revision})"
+        },
         "detail": (
             f"{conflict.key} changed since you read it (revision {conflict.expected_revision} "
             f"is now {conflict.current.revision}); nothing was written. Read it again, re-apply "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmopt_admin.configs.audit import audit_record
+from llmopt_admin.configs.stores import config_store_location
 from optimization.migration import MigrationChanges, migrate_aiconfigs
 from optimization.stores.base import (
     ConfigStore,
@@ -157,13 +158,18 @@ def backup_write(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
-def backup_payload(store_name: str, documents: list[StoredDocument]) -> dict[str, Any]:
-    """The backup of `documents` as read, before anything is written."""
+def backup_payload(store: ConfigStore, documents: list[StoredDocument]) -> dict[str, Any]:
+    """The backup of `documents` as read, before anything is written.
+
+    `store` and `location` say where they came from (the store's name, and its server and
+    database), so a rollback can refuse to restore them into another store or deployment.
+    """
     return {
         "format": BACKUP_FORMAT,
         "version": BACKUP_VERSION,
         "created_at": datetime.now(UTC).isoformat(),
-        "store": store_name,
+        "store": store.name,
+        "location": config_store_location(store),
         "documents": [
             {
                 "key": doc.key,
@@ -179,28 +185,82 @@ def backup_payload(store_name: str, documents: list[StoredDocument]) -> dict[str
 
 
 def backup_read(path: Path) -> dict[str, Any]:
-    """Load and check a backup file; raises BackupError naming what is wrong."""
+    """Load and check a backup file; raises BackupError naming the file and what is wrong."""
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise BackupError(f"cannot read backup {path}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise BackupError(f"backup {path} is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise BackupError(f"cannot read backup {path}: not valid JSON ({str(exc)[:200]})") from exc
     if not isinstance(payload, dict) or payload.get("format") != BACKUP_FORMAT:
-        raise BackupError(f"{path} is not an aiconfigs backup (no format {BACKUP_FORMAT!r})")
-    if payload.get("version") != BACKUP_VERSION:
-        raise BackupError(f"backup {path} has version {payload.get('version')!r}; expected 1")
-    documents = payload.get("documents")
-    if not isinstance(documents, list) or not all(
-        isinstance(d, dict)
-        and isinstance(d.get("key"), str)
-        and isinstance(d.get("body"), dict)
-        and isinstance(d.get("revision"), str)
-        and (d.get("migrated_revision") is None or isinstance(d.get("migrated_revision"), str))
-        for d in documents
-    ):
-        raise BackupError(f"backup {path} is damaged: each document needs key, revision and body")
+        raise BackupError(
+            f'{path} is not an aiconfigs backup (no "format": {json.dumps(BACKUP_FORMAT)})'
+        )
+    problem = _backup_problem(payload)
+    if problem:
+        raise BackupError(f"backup {path} is damaged: {problem}")
     return payload
+
+
+def _backup_problem(payload: dict[str, Any]) -> str:
+    """What breaks the backup format in `payload` ("" when nothing does)."""
+    version = payload.get("version")
+    if type(version) is not int or version != BACKUP_VERSION:
+        return f"its version is {_shown(version)}; expected {BACKUP_VERSION}"
+    for name in ("store", "location"):  # absent from backups written by older versions
+        if payload.get(name) is not None and not isinstance(payload[name], str):
+            return f'"{name}" must be text; it is {_shown(payload[name])}'
+    documents = payload.get("documents")
+    if not isinstance(documents, list):
+        return f'"documents" must be a list; it is {_shown(documents)}'
+    seen: set[str] = set()
+    for position, document in enumerate(documents):
+        where = f"documents[{position}]"
+        if not isinstance(document, dict):
+            return f"{where} must be an object with key, revision and body"
+        for name, kind in (("key", str), ("revision", str), ("body", dict)):
+            if not isinstance(document.get(name), kind):
+                what = "an object" if kind is dict else "text"
+                return f"{where}.{name} must be {what}; it is {_shown(document.get(name))}"
+        migrated = document.get("migrated_revision")
+        if migrated is not None and not isinstance(migrated, str):
+            return f"{where}.migrated_revision must be text or null"
+        if document["key"] in seen:
+            return f"{where} saves document {document['key']!r} twice"
+        seen.add(document["key"])
+    return ""
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "missing"
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def backup_origin_problem(payload: dict[str, Any], store: ConfigStore) -> str:
+    """Why `payload` should not be restored into `store` ("" when it may): another deployment."""
+    saved, here = payload.get("location"), config_store_location(store)
+    if saved is None or here is None or saved == here:
+        return ""
+    return f"it was taken from another deployment ({saved}), not this one ({here})"
+
+
+def backup_origin_warnings(payload: dict[str, Any], store: ConfigStore) -> list[str]:
+    """What an older backup cannot vouch for: which store or deployment it came from."""
+    warnings = []
+    if payload.get("store") is None:
+        warnings.append(
+            f"the backup does not record which store it was taken from (written by an older "
+            f"version); restoring into the {store.name!r} store"
+        )
+    if payload.get("location") is None:
+        here = config_store_location(store) or "unknown"
+        warnings.append(
+            "the backup does not record which deployment it was taken from (written by an "
+            f"older version); make sure it is this one's: {here}"
+        )
+    return warnings
 
 
 # --- migrate --------------------------------------------------------------------------------
@@ -250,7 +310,7 @@ def migration_run(
 
         if planned:
             path = backup_path(backup_dir, store.name)
-            payload = backup_payload(store.name, [doc for doc, _, _ in planned])
+            payload = backup_payload(store, [doc for doc, _, _ in planned])
             try:
                 backup_write(path, payload)  # before anything is written
             except OSError as exc:
@@ -341,20 +401,24 @@ def migration_rollback(
     *,
     store: ConfigStore,
     backup: Path,
+    payload: dict[str, Any],
     force: bool,
     backup_dir: Path,
     actor_label: str,
+    warnings: list[str] | None = None,
     progress: Progress | None = None,
     on_backup: Callable[[Path], None] | None = None,
 ) -> RunReport:
-    """Restore exactly the bodies saved in `backup`.
+    """Restore exactly the bodies saved in `payload`, read from `backup` by backup_read.
 
     A document whose revision moved on since the migration wrote it (someone edited it since)
     is refused unless `force`. Before overwriting anything, the current state of the documents
-    to restore is itself backed up, so a rollback can be undone. Always audited.
+    to restore is itself backed up, so a rollback can be undone. Always audited, with
+    `warnings` (what the caller could not check).
     """
-    payload = backup_read(backup)
-    report = RunReport(action=ACTION_ROLLBACK, store=store.name, backup=backup)
+    report = RunReport(
+        action=ACTION_ROLLBACK, store=store.name, backup=backup, warnings=list(warnings or [])
+    )
     try:
         planned: list[tuple[dict[str, Any], StoredDocument | None]] = []
         for saved in payload["documents"]:
@@ -381,9 +445,19 @@ def migration_rollback(
                 planned.append((saved, current))
 
         if planned:
-            report.pre_rollback_backup = backup_path(backup_dir, f"{store.name}-pre-rollback")
+            path = backup_path(backup_dir, f"{store.name}-pre-rollback")
             existing = [current for _, current in planned if current is not None]
-            backup_write(report.pre_rollback_backup, backup_payload(store.name, existing))
+            try:
+                backup_write(path, backup_payload(store, existing))  # before anything is written
+            except OSError as exc:
+                reason = f"not restored: the backup of the current state {path} failed ({exc})"
+                for saved, current in planned:
+                    revision = current.revision if current is not None else None
+                    report.outcomes.append(
+                        DocumentOutcome(saved["key"], "failed", reason, revision)
+                    )
+                return report
+            report.pre_rollback_backup = path
             if on_backup is not None:
                 on_backup(report.pre_rollback_backup)
             for position, (saved, current) in enumerate(planned, start=1):

@@ -16,9 +16,21 @@ from django.db.models import Q, QuerySet
 
 from llmopt_admin.configs.audit import mask_secrets
 from llmopt_admin.configs.models import AuditEntry
-from llmopt_admin.configs.services import OPTIMIZATION_FIELDS, capability_refusal, configured_model
+from llmopt_admin.configs.services import (
+    OPTIMIZATION_FIELDS,
+    capability_refusal,
+    configured_model,
+    entry_path,
+)
+from llmopt_admin.configs.shapes import (
+    body_problem,
+    entry_list_problem,
+    entry_problem,
+    oversized_value,
+)
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import FIELDS, FieldSpec, OptimizationConfig
+from optimization.exceptions import ConfigValidationError
 from optimization.stores.base import AI_MODELS_KEY, ConfigStore, StoredDocument
 
 FIELD_LABELS: Mapping[str, str] = {
@@ -76,6 +88,8 @@ class EntryView:
     caching_in_use: bool
     caching_note: str | None
     problem: str | None = None
+    identity: str = ""
+    invalid_fields: tuple[str, ...] = ()
 
     @property
     def dom_id(self) -> str:
@@ -121,9 +135,15 @@ class DocumentView:
 
 
 def dom_safe(text: str) -> str:
-    """`text` with every character an HTML id or CSS selector would trip on replaced."""
+    """`text` usable in an HTML id and a CSS selector, different for different texts.
+
+    ASCII letters, digits and "_" stay; any other character becomes "-<hex code>-", so keys
+    such as "tenant.a" and "tenant_a" never share an id (the page would then send one
+    document's revision with the other's save).
+    """
     return "".join(
-        char if char.isascii() and (char.isalnum() or char in "_-") else "_" for char in text
+        char if char.isascii() and (char.isalnum() or char == "_") else f"-{ord(char):x}-"
+        for char in text
     )
 
 
@@ -138,11 +158,28 @@ def config_document_get(*, store: ConfigStore, key: str = AI_MODELS_KEY) -> Docu
 
 
 def config_entry_get(*, store: ConfigStore, key: str, index: int) -> tuple[str, EntryView]:
-    """One entry of a document and the document's revision; IndexError if it has no such entry."""
+    """One entry of a document and the document's revision; IndexError if it has no such entry.
+
+    When the document itself is malformed, the entry is a view of that problem.
+    """
     view = document_view(store.read(key))
+    if view.problem is not None:
+        return view.revision, problem_entry(key, index, view.problem)
     if not 0 <= index < len(view.entries):
         raise IndexError(index)
     return view.revision, view.entries[index]
+
+
+def entry_locate(document: DocumentView, index: int, identity: str) -> EntryView | None:
+    """The entry a page showed as `llm[index]` with `identity`, wherever it is now, or None.
+
+    Entries are added and removed by the backend, so the index a page was rendered with may name
+    another entry by the time it saves. Without an identity the index is all there is.
+    """
+    at_index = document.entries[index] if 0 <= index < len(document.entries) else None
+    if not identity or (at_index is not None and at_index.identity == identity):
+        return at_index
+    return next((entry for entry in document.entries if entry.identity == identity), None)
 
 
 def config_document_public(*, store: ConfigStore, key: str = AI_MODELS_KEY) -> StoredDocument:
@@ -158,50 +195,71 @@ def public_document(document: StoredDocument) -> StoredDocument:
 
 
 def document_view(document: StoredDocument) -> DocumentView:
-    """Shape a stored document for the config page."""
-    entries = document.body.get("llm")
-    if not isinstance(entries, list):
+    """Shape a stored document for the config page; a malformed one says what is wrong."""
+    body: Any = document.body
+    problem = body_problem(body) or entry_list_problem(body, "llm", required=True)
+    if problem is not None:
         return DocumentView(
             key=document.key,
             revision=document.revision,
             entries=(),
-            problem="this document has no list of LLM entries ('llm'); run migrate_aiconfigs "
-            "or fix it in the store",
+            problem=f"Document {document.key!r} cannot be shown or changed here: {problem}. "
+            "Fix it in the store (migrate_aiconfigs reports every malformed part).",
         )
     return DocumentView(
         key=document.key,
         revision=document.revision,
         entries=tuple(
-            entry_view(document.key, index, entry) for index, entry in enumerate(entries)
+            entry_view(document.key, index, entry) for index, entry in enumerate(body["llm"])
         ),
+    )
+
+
+def problem_entry(key: str, index: int, problem: str, provider: str = "") -> EntryView:
+    """A view of an entry that cannot be edited, saying why."""
+    return EntryView(
+        key=key,
+        index=index,
+        provider=provider or "?",
+        model="",
+        is_default=False,
+        api_key_set=False,
+        switches=(),
+        details=(),
+        loaded={},
+        warnings=(),
+        batching_in_use=False,
+        caching_in_use=False,
+        caching_note=None,
+        problem=problem,
     )
 
 
 def entry_view(key: str, index: int, entry: Any) -> EntryView:
     """Shape one `llm[index]` entry; a malformed entry gets a view that says what is wrong."""
-    configuration = entry.get("configuration") if isinstance(entry, dict) else None
-    provider = entry.get("provider") if isinstance(entry, dict) else None
+    problem = entry_problem(entry_path(index), entry)
+    provider = entry.get("provider") if isinstance(entry, Mapping) else None
     provider = provider if isinstance(provider, str) else ""
-    if not isinstance(configuration, dict):
-        return EntryView(
-            key=key,
-            index=index,
-            provider=provider or "?",
-            model="",
-            is_default=False,
-            api_key_set=False,
-            switches=(),
-            details=(),
-            loaded={},
-            warnings=(),
-            batching_in_use=False,
-            caching_in_use=False,
-            caching_note=None,
-            problem="this entry has no configuration object, so it cannot be edited here",
+    if problem is not None:
+        return problem_entry(
+            key,
+            index,
+            f"Document {key!r}: {problem}, so this entry cannot be edited here. "
+            "Fix it in the store.",
+            provider,
         )
+    configuration: Mapping[str, Any] = entry["configuration"]
     model = configuration.get("model")
     capabilities = ProviderCapabilities.detect(provider, configured_model(configuration))
-    parsed = OptimizationConfig.from_dict(configuration, provider=provider or None)
+    # A value too large to check is read as unset (the backend then uses the default) and
+    # reported, like any other invalid stored value.
+    unreadable = {
+        name: reason
+        for name in OPTIMIZATION_FIELDS
+        if (reason := oversized_value(name, configuration.get(name))) is not None
+    }
+    readable = {name: value for name, value in configuration.items() if name not in unreadable}
+    parsed = OptimizationConfig.from_dict(readable, provider=provider or None)
     values = parsed.to_dict()
     settings = {
         spec.name: SettingView(
@@ -225,8 +283,10 @@ def entry_view(key: str, index: int, entry: Any) -> EntryView:
             settings[name] for name in OPTIMIZATION_FIELDS if SPECS[name].type == "bool"
         ),
         details=tuple(settings[name] for name in OPTIMIZATION_FIELDS if SPECS[name].type != "bool"),
-        loaded={name: configuration[name] for name in OPTIMIZATION_FIELDS if name in configuration},
-        warnings=parsed.warnings,
+        loaded={name: configuration[name] for name in OPTIMIZATION_FIELDS if name in readable},
+        warnings=(*unreadable.values(), *parsed.warnings),
+        invalid_fields=(*unreadable, *invalid_fields(readable, provider)),
+        identity=entry_identity(entry),
         batching_in_use=parsed.wants_batching(capabilities),
         caching_in_use=parsed.wants_caching(capabilities),
         caching_note=(
@@ -235,6 +295,28 @@ def entry_view(key: str, index: int, entry: Any) -> EntryView:
             else None
         ),
     )
+
+
+def invalid_fields(configuration: Mapping[str, Any], provider: str) -> tuple[str, ...]:
+    """The optimization fields whose stored value the schema rejects (the backend ignores)."""
+    try:
+        OptimizationConfig.from_dict(configuration, strict=True, provider=provider or None)
+    except ConfigValidationError as error:
+        return tuple(name for name in error.errors if name in OPTIMIZATION_FIELDS)
+    return ()
+
+
+def entry_identity(entry: Mapping[str, Any]) -> str:
+    """What tells an entry from the others when indexes shift: PipesHub's modelKey, else its
+    provider and model."""
+    model_key = entry.get("modelKey")
+    if isinstance(model_key, str) and model_key:
+        return f"modelKey:{model_key}"
+    provider = entry.get("provider")
+    configuration = entry.get("configuration")
+    model = configuration.get("model") if isinstance(configuration, Mapping) else None
+    provider_text = provider if isinstance(provider, str) else ""
+    return f"{provider_text} {model if isinstance(model, str) else ''}"
 
 
 def audit_entry_list(

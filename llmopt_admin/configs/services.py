@@ -15,11 +15,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.db import transaction
 
 from llmopt_admin.configs.audit import audit_record
+from llmopt_admin.configs.shapes import (
+    body_problem,
+    entry_list_problem,
+    entry_problem,
+    oversized_value,
+)
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import FIELDS, OptimizationConfig
 from optimization.exceptions import ConfigValidationError
 from optimization.migration import CHAT_MODEL_LISTS
-from optimization.stores.base import ConfigStore, RevisionConflict, StoredDocument
+from optimization.stores.base import ConfigStore, RevisionConflict, StoredDocument, StoreError
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -34,6 +40,8 @@ CAPABILITY_SWITCHES: Mapping[str, str] = {
 }
 ACTION_UPDATE = "config.update"
 ACTION_DISABLE_ALL = "config.disable_all"
+# The audit detail of the kill switch listing what it could not switch off, and why.
+LEFT_UNTOUCHED = "left untouched"
 KILL_SWITCH_ATTEMPTS = 5
 
 
@@ -96,8 +104,14 @@ def config_document_update(
     document = store.read(key)
     if document.revision != expected_revision:
         raise RevisionConflict(key, expected_revision, document)
-    body = copy.deepcopy(document.body)
-    entries = body.get("llm")
+    body: Any = copy.deepcopy(document.body)
+    problem = body_problem(body) or entry_list_problem(body, "llm", required=True)
+    if problem is not None:
+        raise ConfigChangeRejected(
+            {"document": f"{key}: {problem}; fix the document in the store first"},
+            kind="refused",
+        )
+    entries: list[Any] = body["llm"]
     normalized: dict[int, dict[str, Any]] = {}
     refused: dict[str, str] = {}
     invalid: dict[str, str] = {}
@@ -168,11 +182,15 @@ def config_entry_update(
 
 @dataclass
 class KillSwitchResult:
-    """What "disable all optimizations" did, per document key."""
+    """What "disable all optimizations" did, per document key.
+
+    `malformed` maps a document to {path: what is wrong} for the parts left untouched (`$` is
+    the document itself); `failed` maps a document to why nothing could be written to it.
+    """
 
     switched_off: dict[str, list[str]] = field(default_factory=dict)
     already_off: list[str] = field(default_factory=list)
-    malformed: dict[str, list[str]] = field(default_factory=dict)
+    malformed: dict[str, dict[str, str]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -184,70 +202,95 @@ class KillSwitchResult:
 def config_optimizations_disable_all(*, store: ConfigStore, actor: Actor) -> KillSwitchResult:
     """Set optimizationEnabled=false on every chat-model entry of every document, audited.
 
-    Chat-model lists are the migration's (llm, slm, reasoning, multiModal); one audit entry is
-    written per document changed.
+    Chat-model lists are the migration's (llm, slm, reasoning, multiModal). One audit entry is
+    written per document switched off or left (partly) untouched, naming what was left and why.
 
-    This is the first rollback step, so it does not give up on a concurrent write: it re-reads
-    and retries a few times. Entries that are not objects are reported and left untouched.
+    This is the first rollback step, so it never gives up early: a document written
+    concurrently is re-read and retried a few times, and a malformed part or a document that
+    cannot be written is reported while every other document is still switched off.
     """
     result = KillSwitchResult()
     for document in store.list():
-        current = document
-        for _attempt in range(KILL_SWITCH_ATTEMPTS):
-            body = copy.deepcopy(current.body)
-            switched, malformed = _switch_off(body)
-            if malformed:
-                result.malformed[current.key] = malformed
-            if not switched:
-                result.already_off.append(current.key)
-                break
-            try:
-                with transaction.atomic():
-                    stored = store.write(current.key, body, expected_revision=current.revision)
-                    changes: dict[str, Any] = {
-                        f"{path}.optimizationEnabled": {"old": old, "new": False}
-                        for path, old in switched.items()
-                    }
-                    changes["revision"] = {"old": current.revision, "new": stored.revision}
-                    audit_record(
-                        actor=actor,
-                        action=ACTION_DISABLE_ALL,
-                        target=current.key,
-                        changes=changes,
-                    )
-            except RevisionConflict as conflict:
-                current = conflict.current
-                continue
-            result.switched_off[current.key] = list(switched)
-            break
-        else:
-            result.failed[current.key] = (
-                f"it kept changing while being written ({KILL_SWITCH_ATTEMPTS} attempts); "
-                "run the kill switch again"
-            )
+        _disable_document(store, document, actor, result)
     return result
 
 
-def _switch_off(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def _disable_document(
+    store: ConfigStore, document: StoredDocument, actor: Actor, result: KillSwitchResult
+) -> None:
+    current = document
+    for _attempt in range(KILL_SWITCH_ATTEMPTS):
+        body: Any = copy.deepcopy(current.body)
+        switched, malformed = _switch_off(body)
+        if malformed:
+            result.malformed[current.key] = malformed
+        else:
+            result.malformed.pop(current.key, None)
+        if not switched:
+            if not malformed:
+                result.already_off.append(current.key)
+            break
+        try:
+            with transaction.atomic():
+                stored = store.write(current.key, body, expected_revision=current.revision)
+                changes: dict[str, Any] = {
+                    f"{path}.optimizationEnabled": {"old": old, "new": False}
+                    for path, old in switched.items()
+                }
+                changes["revision"] = {"old": current.revision, "new": stored.revision}
+                if malformed:
+                    changes[LEFT_UNTOUCHED] = malformed
+                audit_record(
+                    actor=actor, action=ACTION_DISABLE_ALL, target=current.key, changes=changes
+                )
+        except RevisionConflict as conflict:
+            current = conflict.current
+            continue
+        except StoreError as error:  # refused or deleted meanwhile: the others still go
+            result.failed[current.key] = f"not written: {error}"
+            break
+        result.switched_off[current.key] = list(switched)
+        return
+    else:
+        result.failed[current.key] = (
+            f"it kept changing while being written ({KILL_SWITCH_ATTEMPTS} attempts); "
+            "run the kill switch again"
+        )
+    untouched: dict[str, Any] = dict(result.malformed.get(current.key, {}))
+    if current.key in result.failed:
+        untouched["$"] = result.failed[current.key]
+    if untouched:
+        audit_record(
+            actor=actor,
+            action=ACTION_DISABLE_ALL,
+            target=current.key,
+            changes={LEFT_UNTOUCHED: untouched},
+        )
+
+
+def _switch_off(body: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Set optimizationEnabled=false in place on every chat-model entry (llm, slm, ...).
 
-    Returns {path: old value} of the entries switched off, and the paths of malformed ones.
+    Returns {path: old value} of the entries switched off, and {path: what is wrong} of the
+    parts that could not be looked at.
     """
+    problem = body_problem(body)
+    if problem is not None:
+        return {}, {"$": problem}
     switched: dict[str, Any] = {}
-    malformed: list[str] = []
+    malformed: dict[str, str] = {}
     for list_name in CHAT_MODEL_LISTS:
-        entries = body.get(list_name)
-        if entries is None:
+        problem = entry_list_problem(body, list_name, required=False)
+        if problem is not None:
+            malformed[list_name] = problem
             continue
-        if not isinstance(entries, list):
-            malformed.append(list_name)
-            continue
-        for index, entry in enumerate(entries):
+        for index, entry in enumerate(body.get(list_name) or ()):
             path = f"{list_name}[{index}]"
-            configuration = entry.get("configuration") if isinstance(entry, dict) else None
-            if not isinstance(configuration, dict):
-                malformed.append(path)
+            problem = entry_problem(path, entry)
+            if problem is not None:
+                malformed[path] = problem
                 continue
+            configuration = entry["configuration"]
             # A missing field already means off (the default), so it is left absent.
             if configuration.get("optimizationEnabled", False) is not False:
                 switched[path] = configuration["optimizationEnabled"]
@@ -255,18 +298,16 @@ def _switch_off(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     return switched, malformed
 
 
-def _entry_configuration(entries: Any, index: int) -> tuple[dict[str, Any] | None, str, str]:
+def _entry_configuration(entries: list[Any], index: int) -> tuple[dict[str, Any] | None, str, str]:
     """The entry's configuration object and provider, or None and why it cannot be edited."""
-    if not isinstance(entries, list):
-        return None, "", "the document has no list of LLM entries ('llm')"
     if not 0 <= index < len(entries):
         return None, "", f"no such LLM entry: the document has {len(entries)} (llm[0]..)"
     entry = entries[index]
-    configuration = entry.get("configuration") if isinstance(entry, dict) else None
-    if not isinstance(configuration, dict):
-        return None, "", "this entry has no configuration object; fix the document first"
+    problem = entry_problem(entry_path(index), entry)
+    if problem is not None:
+        return None, "", f"{problem}; fix the document in the store first"
     provider = entry.get("provider")
-    return configuration, provider if isinstance(provider, str) else "", ""
+    return entry["configuration"], provider if isinstance(provider, str) else "", ""
 
 
 def _check_entry_changes(
@@ -283,12 +324,18 @@ def _check_entry_changes(
                 "not an optimization field; only these can be changed here: "
                 + ", ".join(OPTIMIZATION_FIELDS)
             )
+    merged = {**configuration, **known}
+    oversized = {
+        name: reason
+        for name in OPTIMIZATION_FIELDS
+        if (reason := oversized_value(name, merged.get(name))) is not None
+    }
+    if oversized:
+        return {}, refused, oversized
     try:
         # The whole entry must be valid after the change (provider limits included); one
         # schema, the core's strict mode, decides, and its to_dict() gives the stored form.
-        parsed = OptimizationConfig.from_dict(
-            {**configuration, **known}, strict=True, provider=provider or None
-        )
+        parsed = OptimizationConfig.from_dict(merged, strict=True, provider=provider or None)
     except ConfigValidationError as error:
         return {}, refused, dict(error.errors)
     stored_form = parsed.to_dict()
@@ -318,6 +365,7 @@ def _entry_target(key: str, index: int, entry: Mapping[str, Any]) -> str:
 __all__ = [
     "ACTION_DISABLE_ALL",
     "ACTION_UPDATE",
+    "LEFT_UNTOUCHED",
     "OPTIMIZATION_FIELDS",
     "ConfigChangeRejected",
     "ConfigUpdateResult",

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -46,8 +46,20 @@ class EmbeddedConfigStore:
 
     name = "embedded"
 
+    @property
+    def location(self) -> str:
+        """Which database holds the documents (never a password), to tell deployments apart."""
+        database = connections[router.db_for_write(EmbeddedConfigDocument)]
+        where = database.settings_dict
+        if database.vendor == "sqlite":
+            return f"the Django database {where['NAME']} (sqlite)"
+        server = f"{where.get('HOST') or 'localhost'}:{where.get('PORT') or 'default port'}"
+        return f"the Django database {where['NAME']!r} on {server} ({database.vendor})"
+
     def read(self, key: str = AI_MODELS_KEY) -> StoredDocument:
         """The document and its current revision; raises DocumentNotFound."""
+        if _key_problem(key):  # no such document can exist (and PostgreSQL refuses a NUL)
+            raise DocumentNotFound(key)
         row = EmbeddedConfigDocument.objects.filter(key=key).first()
         if row is None:
             raise DocumentNotFound(key)
@@ -57,6 +69,8 @@ class EmbeddedConfigStore:
         self, key: str, body: Mapping[str, Any], *, expected_revision: str | None
     ) -> StoredDocument:
         """Replace the document if its revision is still `expected_revision` (None: create)."""
+        if problem := _key_problem(key):
+            raise StoreError(f"cannot store document {key[:60]!r}: {problem}")
         data = _json_copy(body)
         if expected_revision is None:
             return self._create(key, data)
@@ -87,8 +101,29 @@ class EmbeddedConfigStore:
         return _stored(row)
 
 
+def _key_problem(key: str) -> str:
+    """Why the embedded store cannot hold a document under `key` ("" when it can)."""
+    limit = EmbeddedConfigDocument._meta.get_field("key").max_length or 0
+    if len(key) > limit:
+        return f"a key has at most {limit} characters"
+    if "\x00" in key:
+        return "a key cannot contain a NUL character"
+    return ""
+
+
 def _stored(row: EmbeddedConfigDocument) -> StoredDocument:
     return StoredDocument(key=row.key, revision=str(row.revision), body=copy.deepcopy(row.body))
+
+
+def config_store_location(store: ConfigStore) -> str | None:
+    """Where `store` keeps its documents (server and database, never a password), or None when
+    it does not say; backups record it so a rollback can tell another deployment's."""
+    location = getattr(store, "location", None)
+    if location is None:
+        # ArangoConfigStore keeps it private (optimization/stores/arango.py); read in this one
+        # place, and test_the_arango_store_says_where_it_is fails if it is renamed.
+        location = getattr(store, "_location", None)
+    return location if isinstance(location, str) and location else None
 
 
 def _arango_store() -> ConfigStore:

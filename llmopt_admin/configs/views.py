@@ -3,11 +3,17 @@
 Views stay thin: parse the request, call one service or selector, render. Errors are answered in
 place (htmx swaps 4xx responses on these pages, see templates/configs/config_index.html):
 400 refused, 422 invalid, 409 lost race, 404 unknown document or entry, 503 store unreachable.
+
+A lost race answers with the whole document as stored now: the entry the operator edited (found
+by its identity, even if the backend moved it) says what changed meanwhile and who saved it, and
+shows only the operator's own change laid over the current values, saved when they confirm.
+A malformed document or entry is shown as such, naming the part and what is wrong.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from urllib.parse import quote
@@ -32,10 +38,12 @@ from llmopt_admin.configs.selectors import (
     audit_action_list,
     audit_entry_list,
     audit_rows,
+    config_changes_since,
     config_document_list,
     config_entry_get,
     document_view,
     entry_changes_since,
+    entry_locate,
 )
 from llmopt_admin.configs.services import (
     ConfigChangeRejected,
@@ -46,8 +54,6 @@ from llmopt_admin.configs.stores import get_config_store
 from optimization.stores.base import DocumentNotFound, RevisionConflict, StoreError
 
 AUDIT_PAGE_SIZE = 25
-# Values posted with a save that are not the change itself (left out when replaying it).
-_NOT_CHANGES = frozenset({"csrfmiddlewaretoken", "revision", "loaded"})
 
 View = Callable[..., HttpResponse]
 
@@ -103,21 +109,26 @@ def entry_switch(request: HttpRequest, key: str, index: int, name: str) -> HttpR
     form = SwitchForm(request.POST)
     if not form.is_valid():
         entry, _revision = _entry_or_404(key, index)
+        errors = [
+            f"{field}: {message}" for field, messages in form.errors.items() for message in messages
+        ]
         return _entry_response(
-            request,
-            entry,
-            errors=["The page sent no revision; reload it and try again."],
-            status=400,
+            request, entry, errors=[*errors, "Reload the page and try again."], status=400
         )
+    said = f"{FIELD_LABELS.get(name, name)} {'on' if form.cleaned_data['value'] else 'off'}"
     return _save(
         request,
         key=key,
         index=index,
         changes={name: form.cleaned_data["value"]},
         revision=form.cleaned_data["revision"],
-        loaded=form.cleaned_data["loaded"],
-        saved=f"{FIELD_LABELS.get(name, name)} {'on' if form.cleaned_data['value'] else 'off'}",
-        mine=f"{FIELD_LABELS.get(name, name)} {'on' if form.cleaned_data['value'] else 'off'}",
+        lost=LostSave(
+            identity=form.cleaned_data["entry"],
+            loaded=form.cleaned_data["loaded"],
+            mine=said,
+            switch=name,
+        ),
+        saved=said,
     )
 
 
@@ -126,6 +137,8 @@ def entry_switch(request: HttpRequest, key: str, index: int, name: str) -> HttpR
 def entry_edit(request: HttpRequest, key: str, index: int) -> HttpResponse:
     """The validated form for an entry's other settings: GET shows it, POST saves it."""
     entry, revision = _entry_or_404(key, index)
+    if entry.problem is not None:  # the card says what is wrong; there is nothing to edit
+        return _entry_response(request, entry, status=200 if request.method == "GET" else 400)
     if request.method == "GET":
         return _entry_response(request, entry, form=EntrySettingsForm.for_entry(entry, revision))
     form = EntrySettingsForm.for_entry(entry, revision, data=request.POST)
@@ -140,11 +153,14 @@ def entry_edit(request: HttpRequest, key: str, index: int) -> HttpResponse:
         index=index,
         changes=changes,
         revision=form.cleaned_data["revision"],
-        loaded=form.cleaned_data["loaded"],
-        saved="Settings saved",
-        mine=", ".join(
-            f"{FIELD_LABELS.get(name, name)} = {value}" for name, value in changes.items()
+        lost=LostSave(
+            identity=form.cleaned_data["entry"],
+            loaded=form.cleaned_data["loaded"],
+            mine=", ".join(
+                f"{FIELD_LABELS.get(name, name)} = {value}" for name, value in changes.items()
+            ),
         ),
+        saved="Settings saved",
         form=form,
     )
 
@@ -164,8 +180,8 @@ def disable_all(request: HttpRequest) -> HttpResponse:
         + (f" in {', '.join(result.switched_off)}." if result.switched_off else ".")
     )
     errors = [f"{key}: {why}" for key, why in result.failed.items()] + [
-        f"{key}: left untouched (malformed): {', '.join(paths)}"
-        for key, paths in result.malformed.items()
+        f"{key}: left untouched: {'; '.join(problems.values())}"
+        for key, problems in result.malformed.items()
     ]
     if not request.headers.get("HX-Request"):
         messages.success(request, notice)
@@ -181,8 +197,9 @@ def disable_all(request: HttpRequest) -> HttpResponse:
 @staff_required
 def audit_list(request: HttpRequest) -> HttpResponse:
     """Who changed what and when, newest first, filtered by action and target."""
-    action = request.GET.get("action", "").strip()
-    target = request.GET.get("target", "").strip()
+    # No audit entry holds a NUL character, and PostgreSQL refuses one in a query.
+    action = request.GET.get("action", "").replace("\x00", "").strip()
+    target = request.GET.get("target", "").replace("\x00", "").strip()
     paginator = Paginator(
         audit_entry_list(action=action or None, target=target or None), AUDIT_PAGE_SIZE
     )
@@ -206,6 +223,17 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@dataclass(frozen=True)
+class LostSave:
+    """What a save needs to explain itself if it loses a race: which entry the page showed
+    (`identity`, `loaded`), the change in words, and the switch it flipped (None: the form)."""
+
+    identity: str
+    loaded: str
+    mine: str
+    switch: str | None = None
+
+
 def _save(
     request: HttpRequest,
     *,
@@ -213,9 +241,8 @@ def _save(
     index: int,
     changes: dict[str, Any],
     revision: str,
-    loaded: str,
+    lost: LostSave,
     saved: str,
-    mine: str,
     form: EntrySettingsForm | None = None,
 ) -> HttpResponse:
     store = get_config_store()
@@ -231,7 +258,7 @@ def _save(
     except DocumentNotFound as error:
         raise Http404(str(error)) from error
     except RevisionConflict as conflict:
-        return _conflict_response(request, conflict, index=index, loaded=loaded, mine=mine)
+        return _conflict_response(request, conflict, index=index, changes=changes, lost=lost)
     except ConfigChangeRejected as rejected:
         entry, _current = _entry_or_404(key, index)
         status = 400 if rejected.kind == "refused" else 422
@@ -283,36 +310,47 @@ def _entry_response(
 
 
 def _conflict_response(
-    request: HttpRequest, conflict: RevisionConflict, *, index: int, loaded: str, mine: str
+    request: HttpRequest,
+    conflict: RevisionConflict,
+    *,
+    index: int,
+    changes: dict[str, Any],
+    lost: LostSave,
 ) -> HttpResponse:
-    """409: the whole document as it is now, the entry saying what changed and offering a replay."""
+    """409: the whole document as it is now; the entry the operator edited (found by identity,
+    wherever it is now) says what changed meanwhile and who saved it, and shows the operator's
+    change re-applied on top of the current values, saved only when they confirm."""
     document = document_view(conflict.current)
-    snapshot = loaded_snapshot(loaded)
-    changed = None
-    if snapshot is not None and 0 <= index < len(document.entries):
-        changed = entry_changes_since(snapshot, document.entries[index])
-    replay = [
-        (name, value)
-        for name, values in request.POST.lists()
-        if name not in _NOT_CHANGES
-        for value in values
-    ]
+    entry = entry_locate(document, index, lost.identity)
+    snapshot = loaded_snapshot(lost.loaded)
+    history = config_changes_since(
+        key=conflict.key,
+        revision=conflict.expected_revision,
+        current_revision=conflict.current.revision,
+    )
+    context: dict[str, Any] = {
+        "index": None,
+        "was": lost.identity or f"llm[{index}]",
+        "was_index": index,
+        "expected": conflict.expected_revision,
+        "current": conflict.current.revision,
+        "mine": lost.mine,
+        "history": audit_rows(history.entries),
+        "complete": history.complete,
+    }
+    if entry is not None and entry.problem is None:
+        context |= {
+            "index": entry.index,
+            "moved": entry.index != index,
+            "changed": entry_changes_since(snapshot, entry) if snapshot is not None else None,
+        }
+        if lost.switch is None:
+            context["form"] = EntrySettingsForm.reapplied(entry, document.revision, changes)
+        else:
+            context["replay_url"] = f"{entry.url}switch/{lost.switch}/"
+            context["replay"] = [("value", "on")] if changes.get(lost.switch) else []
     response = render(
-        request,
-        "configs/_document.html",
-        {
-            "doc": document,
-            "conflict": {
-                "index": index,
-                "changed": changed,
-                "expected": conflict.expected_revision,
-                "current": conflict.current.revision,
-                "replay": replay,
-                "replay_url": request.path,
-                "mine": mine,
-            },
-        },
-        status=409,
+        request, "configs/_document.html", {"doc": document, "conflict": context}, status=409
     )
     response["HX-Retarget"] = f"#{document.dom_id}"
     response["HX-Reswap"] = "outerHTML"

@@ -140,14 +140,6 @@ def test_patch_changes_optimization_fields_and_returns_the_new_document_and_etag
     assert_no_secret(response)
 
 
-def test_patch_accepts_a_weak_etag(staff_token: str, ai_models: StoredDocument) -> None:
-    response = patch(
-        {"llm": {"0": {"cachingEnabled": True}}}, staff_token, f'W/"{ai_models.revision}"'
-    )
-
-    assert response.status_code == 200
-
-
 def test_patch_without_if_match_is_428(
     staff_token: str, store: EmbeddedConfigStore, ai_models: StoredDocument
 ) -> None:

@@ -31,7 +31,11 @@ def test_the_form_and_the_switches_cover_every_field_of_the_core_schema_once() -
     names = [spec.name for spec in FORM_FIELDS] + list(SWITCH_FIELDS)
 
     assert sorted(names) == sorted(spec.name for spec in FIELDS)
-    assert set(form_for().fields) == {spec.name for spec in FORM_FIELDS} | {"revision", "loaded"}
+    assert set(form_for().fields) == {spec.name for spec in FORM_FIELDS} | {
+        "revision",
+        "loaded",
+        "entry",
+    }
 
 
 def test_the_form_starts_from_the_stored_values_and_the_defaults() -> None:

@@ -257,7 +257,7 @@ def test_the_kill_switch_leaves_malformed_entries_alone_and_reports_them(
 
     result = config_optimizations_disable_all(store=store, actor=None)
 
-    assert result.malformed == {"broken": ["llm[0]"]}
+    assert result.malformed == {"broken": {"llm[0]": "llm[0] is a string, not an object"}}
     assert result.switched_off == {"broken": ["llm[1]"]}
     assert store.read("broken").body["llm"][0] == "not-an-object"
 

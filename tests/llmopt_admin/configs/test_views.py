@@ -8,6 +8,7 @@ from django.test import Client
 from llmopt_admin.configs.models import AuditEntry
 from llmopt_admin.configs.stores import EmbeddedConfigStore
 from optimization.stores.base import AI_MODELS_KEY, StoredDocument
+from tests.llmopt_admin.configs.htmx_forms import htmx_submission
 from tests.llmopt_admin.conftest import ANTHROPIC_KEY, OPENAI_KEY
 
 pytestmark = pytest.mark.django_db
@@ -310,7 +311,7 @@ def test_a_stale_form_shows_the_conflict_and_offers_to_reapply_the_edits(
     text = response.content.decode()
     assert response.status_code == 409
     assert "another part of the document did" in text
-    assert '<input type="hidden" name="batchMaxSize" value="99">' in text
+    assert htmx_submission(text, f"{ENTRY}/0/edit/")[1]["batchMaxSize"] == "99"
     assert "Batch size = 99" in text
 
 

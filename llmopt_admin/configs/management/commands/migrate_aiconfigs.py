@@ -18,6 +18,9 @@ from llmopt_admin.configs.migration_runs import (
     BackupError,
     DocumentOutcome,
     RunReport,
+    backup_origin_problem,
+    backup_origin_warnings,
+    backup_read,
     migration_rollback,
     migration_run,
 )
@@ -32,9 +35,12 @@ What a run does:
                    printed; mode 0600, it holds apiKeys) BEFORE writing anything, then writes
                    each document only if its revision is unchanged since it was read, then
                    re-reads it to verify. A document that fails does not stop the others.
-  --rollback FILE  restores exactly the bodies saved in FILE. A document edited since the
-                   migration wrote it is refused unless --force. The current state is backed
-                   up first, so a rollback can be rolled back.
+  --rollback FILE  restores exactly the bodies saved in FILE, into the store it was taken
+                   from. A file that is not a backup, or a backup taken from another
+                   deployment (another database or server: --allow-other-deployment), is
+                   refused. A document edited since the migration wrote it is refused unless
+                   --force. The current state is backed up first, so a rollback can be rolled
+                   back.
 Only chat-model lists are touched (llm, slm, reasoning, multiModal), never embedding or ocr.
 Existing values are never changed; invalid ones are reported. Every run is audited.
 
@@ -74,6 +80,12 @@ class Command(BaseCommand):
             help="With --rollback: restore documents even if they changed since the migration.",
         )
         parser.add_argument(
+            "--allow-other-deployment",
+            action="store_true",
+            help="With --rollback: restore a backup taken from another deployment (another "
+            "database or server than this store's).",
+        )
+        parser.add_argument(
             "--store",
             choices=config_store_names(),
             help="Which config store to use (default: LLMOPT_CONFIG_STORE, or for --rollback "
@@ -87,8 +99,11 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["force"] and not options["rollback"]:
-            raise CommandError("--force only applies to --rollback", returncode=EXIT_USAGE)
+        for flag in ("force", "allow_other_deployment"):
+            if options[flag] and not options["rollback"]:
+                raise CommandError(
+                    f"--{flag.replace('_', '-')} only applies to --rollback", returncode=EXIT_USAGE
+                )
         if options["dry_run"] and options["rollback"]:
             raise CommandError("--dry-run and --rollback cannot be combined", returncode=EXIT_USAGE)
         self._progressed: set[str] = set()  # documents already reported by a progress line
@@ -130,32 +145,44 @@ class Command(BaseCommand):
     def _rollback(self, options: dict[str, Any], backup_dir: Path, actor_label: str) -> RunReport:
         backup: Path = options["rollback"]
         try:
-            saved_store = json.loads(backup.read_text(encoding="utf-8")).get("store")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise CommandError(
-                f"cannot read backup {backup}: {exc}", returncode=EXIT_USAGE
-            ) from exc
+            payload = backup_read(backup)
+        except BackupError as exc:
+            raise CommandError(str(exc), returncode=EXIT_USAGE) from exc
+        saved_store: str | None = payload.get("store")
         if options["store"] and saved_store and options["store"] != saved_store:
             raise CommandError(
                 f"backup {backup} was taken from the {saved_store!r} store, not "
                 f"{options['store']!r}; refusing to restore it elsewhere",
                 returncode=EXIT_USAGE,
             )
-        store = self._store(options["store"] or saved_store)
-        try:
-            report = migration_rollback(
-                store=store,
-                backup=backup,
-                force=options["force"],
-                backup_dir=backup_dir,
-                actor_label=actor_label,
-                progress=self._progress,
-                on_backup=lambda path: self.stdout.write(
-                    f"State before the rollback saved to: {path}"
-                ),
+        if saved_store and saved_store not in config_store_names():
+            raise CommandError(
+                f"backup {backup} was taken from the {saved_store!r} store, which this "
+                f"deployment does not have (it has: {', '.join(config_store_names())})",
+                returncode=EXIT_USAGE,
             )
-        except BackupError as exc:
-            raise CommandError(str(exc), returncode=EXIT_USAGE) from exc
+        store = self._store(options["store"] or saved_store)
+        elsewhere = backup_origin_problem(payload, store)
+        if elsewhere and not options["allow_other_deployment"]:
+            raise CommandError(
+                f"backup {backup}: {elsewhere}; refusing to restore it here "
+                "(--allow-other-deployment restores it anyway)",
+                returncode=EXIT_USAGE,
+            )
+        warnings = backup_origin_warnings(payload, store)
+        if elsewhere:
+            warnings.append(f"{elsewhere}; restored anyway (--allow-other-deployment)")
+        report = migration_rollback(
+            store=store,
+            backup=backup,
+            payload=payload,
+            force=options["force"],
+            backup_dir=backup_dir,
+            actor_label=actor_label,
+            warnings=warnings,
+            progress=self._progress,
+            on_backup=lambda path: self.stdout.write(f"State before the rollback saved to: {path}"),
+        )
         for outcome in report.outcomes:
             if outcome.key not in self._progressed:
                 self._describe(outcome, detailed=False)
@@ -202,8 +229,8 @@ class Command(BaseCommand):
             return
         invalid_by_entry: dict[str, list[str]] = {}
         for finding in changes.invalid:
-            entry = finding.path.split(".configuration", 1)[0].removeprefix("$.")
-            invalid_by_entry.setdefault(entry, []).append(
+            entry_name = finding.path.split(".configuration", 1)[0].removeprefix("$.")
+            invalid_by_entry.setdefault(entry_name, []).append(
                 f"    ! {finding.path}: {finding.message}"
             )
         for entry in changes.entries:
