@@ -202,9 +202,13 @@ _SPECS: Mapping[str, FieldSpec] = MappingProxyType({spec.name: spec for spec in 
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
-_INT_TEXT = re.compile(r"[+-]?\d+")
-_FLOAT_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)")
-_MESSAGE_RULE = re.compile(r"messages:([+-]?\d+)")
+# ASCII digits only ("٣٠٠" is not 300), and few enough that parsing can never hit Python's
+# int/float conversion limits: every accepted value is far below these lengths anyway.
+_INT_TEXT = re.compile(r"[+-]?[0-9]{1,18}")
+_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})")
+_MESSAGE_RULE = re.compile(r"messages:([+-]?[0-9]{1,6})")
+# Numbers beyond this are refused before any conversion (a float of a huge int overflows).
+_NUMBER_LIMIT = 10**15
 _TTL_WORDS = {"5m": 300, "1h": 3600}
 
 
@@ -213,7 +217,15 @@ class _Invalid(ValueError):
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _NUMBER_LIMIT:
+        # repr() of a huge int can itself fail (Python's 4,300-digit conversion limit).
+        return f"a {value.bit_length()}-bit number"
+    if isinstance(value, str) and len(value) > 60:
+        return repr(value[:57]) + "..."
+    try:
+        text = repr(value)
+    except ValueError:  # a container holding a huge int
+        return f"a {type(value).__name__} too large to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -235,9 +247,9 @@ def _whole_number(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if abs(value) <= _NUMBER_LIMIT else None
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+        return int(value) if abs(value) <= _NUMBER_LIMIT else None
     if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
         return int(value.strip())
     return None
@@ -268,7 +280,7 @@ def _parse_seconds(name: str, value: Any) -> float:
     seconds: float | None = None
     if isinstance(value, bool):
         seconds = None
-    elif isinstance(value, int | float):
+    elif isinstance(value, int | float) and abs(value) <= _NUMBER_LIMIT:
         seconds = float(value)
     elif isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
         seconds = float(value.strip())

@@ -480,3 +480,33 @@ def test_to_dict_round_trips_and_is_json(configuration, provider):
     for key, value in configuration.items():
         if key not in OPTIMIZATION_DEFAULTS:
             assert document[key] == value or value != value  # NaN is never equal to itself
+
+
+HOSTILE_VALUES = st.one_of(
+    st.integers(min_value=-(10**5000), max_value=10**5000),
+    st.just(10**5000),
+    st.text(alphabet="0123456789", min_size=4_000, max_size=6_000),
+    st.sampled_from(["٣٠٠", "３００", "1e400", "-0", "+30", "messages:" + "9" * 5000]),
+    st.floats(),
+    st.lists(st.integers(min_value=10**4000, max_value=10**4000 + 1), max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([spec.name for spec in FIELDS]), HOSTILE_VALUES)
+def test_hostile_numbers_never_break_tolerant_parsing_and_strict_names_the_field(
+    name: str, value: object
+) -> None:
+    config = OptimizationConfig.from_dict({name: value}, strict=False)
+    assert config.to_dict()  # usable whatever arrived
+    try:
+        OptimizationConfig.from_dict({name: value}, strict=True)
+    except ConfigValidationError as error:
+        assert name in error.errors
+        assert len(error.errors[name]) < 400
+
+
+def test_digits_outside_ascii_are_not_numbers() -> None:
+    with pytest.raises(ConfigValidationError) as caught:
+        OptimizationConfig.from_dict({"cacheTTL": "٣٠٠", "batchMaxSize": "１０"}, strict=True)
+    assert set(caught.value.errors) == {"cacheTTL", "batchMaxSize"}
