@@ -41,6 +41,26 @@ def is_secret_key(name: object) -> bool:
     return normalized in _SECRET_NAMES or normalized.endswith(_SECRET_SUFFIXES)
 
 
+# Credential identifiers (AWS access key ids): not secret alone, but not for every page either;
+# shown as their first and last four characters, enough to recognise which key it is.
+_PARTLY_SHOWN_SUFFIXES = ("accesskeyid",)
+
+
+def is_partly_shown_key(name: object) -> bool:
+    """Whether a mapping key names a credential identifier shown only partly (awsAccessKeyId)."""
+    return isinstance(name, str) and _SEPARATORS.sub("", name).lower().endswith(
+        _PARTLY_SHOWN_SUFFIXES
+    )
+
+
+def partly_shown(value: Any) -> Any:
+    """`AKIA…WXYZ` for an identifier long enough to keep 8 characters hidden, else MASK."""
+    if value is None or value == "":
+        return value
+    text = str(value)
+    return f"{text[:4]}…{text[-4:]}" if len(text) >= 16 else MASK
+
+
 def mask_secrets(obj: Any) -> Any:
     """A copy of `obj` with the value of every secret-named key, at any depth, masked.
 
@@ -49,7 +69,13 @@ def mask_secrets(obj: Any) -> Any:
     """
     if isinstance(obj, Mapping):
         return {
-            key: (_mask_value(value) if is_secret_key(key) else mask_secrets(value))
+            key: (
+                _mask_value(value)
+                if is_secret_key(key)
+                else partly_shown(value)
+                if is_partly_shown_key(key)
+                else mask_secrets(value)
+            )
             for key, value in obj.items()
         }
     if isinstance(obj, list | tuple):

@@ -295,9 +295,11 @@ def _entry_response(
     new_revision: str | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    # Opened directly (not by htmx): the whole page, not a bare card without styles or title.
+    page = request.method == "GET" and not request.headers.get("HX-Request")
     return render(
         request,
-        "configs/_entry.html",
+        "configs/entry_page.html" if page else "configs/_entry.html",
         {
             "entry": entry,
             "saved": saved,

@@ -279,3 +279,27 @@ def test_an_unreachable_store_is_503_not_500(staff_token: str, unreachable_store
     assert read.status_code == 503
     assert "connection refused" in read.json()["errors"]["store"]
     assert write.status_code == 503
+
+
+def test_an_aws_access_key_id_is_shown_only_by_its_ends(staff_client: Client) -> None:
+    EmbeddedConfigStore().write(
+        "ai_models_config",
+        {
+            "llm": [
+                {
+                    "provider": "bedrock",
+                    "configuration": {
+                        "model": "anthropic.claude-sonnet-4-5",
+                        "awsAccessKeyId": "AKIAIOSFODNN7EXAMPLE",
+                        "awsAccessSecretKey": "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY",
+                    },
+                }
+            ]
+        },
+        expected_revision=None,
+    )
+    response = staff_client.get("/api/config/ai-models")
+    assert b"AKIAIOSFODNN7EXAMPLE" not in response.content
+    assert b"wJalrXUtnFEMI" not in response.content
+    configuration = response.json()["llm"][0]["configuration"]
+    assert configuration["awsAccessKeyId"] == "AKIA…MPLE"

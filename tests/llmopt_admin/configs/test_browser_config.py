@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +91,27 @@ def test_a_switch_the_provider_cannot_use_is_disabled_in_the_browser(page: Page)
 
     expect(ollama.locator('input[data-field="batchingEnabled"]')).to_be_disabled()
     expect(ollama).to_contain_text("does not support batching")
+
+
+def test_a_switch_flipped_with_the_keyboard_keeps_the_focus_after_its_card_is_redrawn(
+    page: Page,
+) -> None:
+    sign_in(page)
+    caching = page.locator(f"#entry-{AI_MODELS_KEY}-0").locator(
+        'input[data-field="cachingEnabled"]'
+    )
+    caching.focus()
+    page.keyboard.press("Space")
+    expect(caching).to_be_checked()
+    expect(caching).to_be_focused()  # the card was redrawn, the focus stayed on the switch
+    page.keyboard.press("Space")  # and the keyboard goes on working without a mouse
+    expect(caching).not_to_be_checked()
+    expect(caching).to_be_focused()
+
+
+def test_an_entry_opened_directly_is_a_whole_styled_page(page: Page) -> None:
+    sign_in(page)
+    page.goto(f"/config/{AI_MODELS_KEY}/llm/0/edit/")
+    expect(page).to_have_title(re.compile(r"· Config · llmopt$"))
+    expect(page.locator("header.topbar")).to_be_visible()
+    expect(page.get_by_role("link", name="← All LLM configuration")).to_be_visible()
