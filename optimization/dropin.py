@@ -25,6 +25,7 @@ from typing import Any, TypeVar, cast, overload
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
+from optimization._pydantic_adapter import copied_as
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OPTIMIZATION_DEFAULTS, OptimizationConfig
 from optimization.planner_memory import shared_cache_manager
@@ -63,12 +64,7 @@ def plain_model(model: BaseChatModel) -> BaseChatModel:
     if not isinstance(model, OptimizedLLMWrapper):
         return model
     plain_class = cast(type[BaseChatModel], type(model).__mro__[2])
-    copy = model.model_copy()
-    private = dict(copy.__pydantic_private__ or {})
-    private.pop("_llmopt", None)
-    object.__setattr__(copy, "__class__", plain_class)
-    object.__setattr__(copy, "__pydantic_private__", private or None)
-    return copy
+    return copied_as(model, plain_class, private={"_llmopt": None})
 
 
 def optimize(
@@ -186,12 +182,7 @@ def _reoptimize(
 
 def _optimized_copy(model: BaseChatModel, settings: Optimization) -> OptimizedLLMWrapper:
     """A shallow copy of `model` (same field values, same SDK client) in its optimized class."""
-    copy = model.model_copy()
-    object.__setattr__(copy, "__class__", _optimized_class(type(model)))
-    private = dict(copy.__pydantic_private__ or {})
-    private["_llmopt"] = settings
-    object.__setattr__(copy, "__pydantic_private__", private)
-    return cast(OptimizedLLMWrapper, copy)
+    return copied_as(model, _optimized_class(type(model)), private={"_llmopt": settings})
 
 
 def _warn_once(message: str) -> None:
