@@ -175,6 +175,35 @@ _CLAUDE_MIN_CACHEABLE: Mapping[tuple[str, int, int], int] = MappingProxyType(
 # Claude models whose id carries no version number.
 _CLAUDE_MIN_CACHEABLE_BY_NAME: Mapping[str, int] = MappingProxyType({"claude-mythos-preview": 4096})
 
+# Most output tokens (max_tokens) one request may ask of a Claude model, synchronous or through
+# Message Batches without the output-300k beta (llmopt does not send it). From the table in this
+# module's docstring (checked 2026-11-25) unless marked.
+_CLAUDE_MAX_OUTPUT: Mapping[tuple[str, int, int], int] = MappingProxyType(
+    {
+        ("sonnet", 5, 5): 128_000,
+        ("sonnet", 5, 0): 128_000,
+        ("haiku", 5, 5): 128_000,
+        ("opus", 5, 5): 128_000,
+        ("opus", 5, 0): 128_000,
+        ("fable", 5, 1): 128_000,
+        ("mythos", 5, 1): 128_000,  # the same model as Fable 5.1
+        ("opus", 4, 8): 128_000,
+        ("haiku", 4, 5): 64_000,
+        # platform.claude.com "Claude Opus 4.5" overview (a legacy model): "Max output: 64K".
+        ("opus", 4, 5): 64_000,
+    }
+)
+# The most any Claude model in that table writes: the bound for one not in it.
+CLAUDE_MAX_OUTPUT_CEILING = max(_CLAUDE_MAX_OUTPUT.values())
+
+
+def claude_max_output_tokens(model: str) -> int | None:
+    """The most output tokens `model` takes per request (its `max_tokens` limit), or None when
+    it is not a Claude model in the table (CLAUDE_MAX_OUTPUT_CEILING bounds those)."""
+    parsed = parse_claude_model(model)
+    return _CLAUDE_MAX_OUTPUT.get(parsed) if parsed else None
+
+
 _NEW_STYLE = re.compile(r"claude-(opus|sonnet|haiku|fable|mythos)-(\d+)(?:[-.](\d)(?!\d))?")
 _OLD_STYLE = re.compile(r"claude-(\d)(?:[-.](\d)(?!\d))?-(opus|sonnet|haiku)")
 _UNVERSIONED = re.compile(r"claude-mythos-preview")
@@ -493,9 +522,11 @@ _DETECTORS = {
 
 __all__ = [
     "CACHE_TTL_OPTIONS",
+    "CLAUDE_MAX_OUTPUT_CEILING",
     "PROVIDERS",
     "CacheMarkerType",
     "ProviderCapabilities",
+    "claude_max_output_tokens",
     "parse_claude_model",
     "unversioned_claude_model",
 ]

@@ -5,7 +5,6 @@ Mounted at /api/batches with the API's default auth (bearer token or staff sessi
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -15,17 +14,31 @@ from ninja import Router, Schema, Status
 
 from llmopt_admin.accounts.models import ApiToken, token_digest
 from llmopt_admin.batches import selectors, services
-from llmopt_admin.batches.models import BatchJob, JobMode, JobSource
+from llmopt_admin.batches.models import BatchJob, JobMode, JobSource, JobStatus, Outcome
 from llmopt_admin.batches.validation import (
+    CUSTOM_ID_PATTERN,
+    CUSTOM_ID_RULE,
     RequestError,
     RequestsInvalid,
     ValidRequest,
+    json_value_errors,
     validate_requests,
+)
+from llmopt_admin.savings.validation import (
+    declared_length,
+    field_name,
+    json_body_load,
+    text_problem,
 )
 
 router = Router(tags=["batches"])
 
 MAX_BODY_BYTES = 256 * 1024 * 1024  # the provider's own limit for one batch
+MAX_NAME_LENGTH = BatchJob._meta.get_field("name").max_length or 0
+MAX_LIMIT = 500
+BIGINT = 2**63  # PostgreSQL's LIMIT and OFFSET are signed 64-bit integers
+BODY_KEYS = frozenset({"name", "mode", "requests", "messages", "custom_ids", "params"})
+MESSAGES_ONLY_KEYS = ("custom_ids", "params")
 
 
 class ErrorOut(Schema):
@@ -146,6 +159,55 @@ def _error_dicts(errors: list[RequestError]) -> list[dict[str, str]]:
     return [{"where": e.where, "field": e.field, "message": e.message} for e in errors]
 
 
+def _read_json(request: HttpRequest) -> Any:
+    """The request's JSON body, or a 413/400 JsonResponse saying why there is none."""
+    declared = request.headers.get("Content-Length", "")
+    if (declared_length(declared) or 0) > MAX_BODY_BYTES:
+        return _error(413, f"body is {declared[:40]} bytes; the limit is {MAX_BODY_BYTES}")
+    # Read here, not by a ninja schema, so the limit applies to chunked bodies too.
+    raw = request.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        return _error(413, f"body is over the {MAX_BODY_BYTES}-byte limit")
+    try:
+        # Parts too deep or too long to read stay in place as markers the checks name.
+        return json_body_load(raw)
+    except ValueError as exc:  # also UnicodeDecodeError
+        return _error(
+            400, f"body is not JSON: {exc}", [{"where": "body", "field": "", "message": str(exc)}]
+        )
+
+
+def _name_error(name: Any) -> str | None:
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        return "must be a string"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters (got {len(name)})"
+    return text_problem(name)
+
+
+def _body_errors(body: dict[str, Any]) -> list[dict[str, str]]:
+    """What is wrong with the body's own fields (not its requests)."""
+    unknown = f"is not allowed (only {', '.join(sorted(BODY_KEYS))})"
+    errors = [
+        {"where": "body", "field": field_name(key), "message": unknown}
+        for key in sorted(set(body) - BODY_KEYS)
+    ]
+    if (problem := _name_error(body.get("name"))) is not None:
+        errors.append({"where": "body", "field": "name", "message": problem})
+    mode = body.get("mode", JobMode.BATCH)
+    if not isinstance(mode, str) or mode not in JobMode.values:
+        errors.append({"where": "body", "field": "mode", "message": "must be batch or standard"})
+    if "requests" in body:
+        errors.extend(
+            {"where": "body", "field": key, "message": "goes with messages, not requests"}
+            for key in MESSAGES_ONLY_KEYS
+            if key in body
+        )
+    return errors
+
+
 def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | RequestsInvalid:
     """(where, request) pairs built from `messages` + `params` with THE one converter."""
     # LangChain and the Anthropic SDK load only when a job comes in this form, so that starting
@@ -159,8 +221,12 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
     params = body.get("params")
     if not isinstance(params, dict):
         return RequestsInvalid([RequestError("body", "params", "must be an object")], 1)
-    if not isinstance(conversations, list):
-        return RequestsInvalid([RequestError("body", "messages", "must be a list")], 1)
+    if not isinstance(conversations, list) or not conversations:
+        return RequestsInvalid(
+            [RequestError("body", "messages", "must be a non-empty list of conversations")], 1
+        )
+    if all(isinstance(item, dict) for item in conversations):
+        return RequestsInvalid([RequestError("body", "messages", _FLAT_MESSAGES)], 1)
     custom_ids = body.get("custom_ids")
     if custom_ids is not None and (
         not isinstance(custom_ids, list) or len(custom_ids) != len(conversations)
@@ -168,13 +234,32 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
         return RequestsInvalid(
             [RequestError("body", "custom_ids", "must be a list as long as messages")], 1
         )
+    # Checked before the converter sees them (it copies them into every request).
+    errors = [
+        RequestError("body", field, message)
+        for field, message in json_value_errors(params, "params")
+    ]
+    if "messages" in params or "system" in params:
+        errors.append(RequestError("body", "params", _PARAMS_HOLD_MESSAGES))
+    errors.extend(
+        RequestError("body", f"custom_ids[{i}]", CUSTOM_ID_RULE)
+        for i, custom_id in enumerate(custom_ids or ())
+        if not isinstance(custom_id, str) or not CUSTOM_ID_PATTERN.fullmatch(custom_id)
+    )
+    if errors:
+        return RequestsInvalid(errors[:50], len(errors))
     items: list[tuple[str, Any]] = []
-    errors: list[RequestError] = []
     for i, conversation in enumerate(conversations):
         where = f"messages[{i}]"
+        problem = _conversation_error(conversation)
+        if problem is not None:
+            errors.append(RequestError(where, "", problem))
+            continue
         try:
             converted = messages_to_anthropic_params(convert_to_messages(conversation), **params)
-        except (ValueError, TypeError, KeyError, NotImplementedError) as exc:
+        # The converter is LangChain's: whatever it raises on a message it cannot read is that
+        # message's fault, reported with its position.
+        except _CONVERTER_ERRORS as exc:
             errors.append(RequestError(where, "", f"cannot be read as chat messages: {exc}"))
             continue
         custom_id = custom_ids[i] if custom_ids is not None else default_custom_id(i)
@@ -182,6 +267,33 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
     if errors:
         return RequestsInvalid(errors[:50], len(errors))
     return items
+
+
+_CONVERTER_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    NotImplementedError,
+    RecursionError,
+)
+_FLAT_MESSAGES = (
+    "is a list of messages; it must be a list of conversations, each a list of messages: "
+    '[[{"role": "user", "content": "..."}], ...]'
+)
+_PARAMS_HOLD_MESSAGES = 'must not hold "messages" or "system": they come from each conversation'
+
+
+def _conversation_error(conversation: Any) -> str | None:
+    """Why `conversation` is not a list of message objects (the converter would read a string
+    as one message per character and an object as one message per key)."""
+    if not isinstance(conversation, list) or not conversation:
+        return "must be a non-empty list of messages (objects with role and content)"
+    for k, message in enumerate(conversation):
+        if not isinstance(message, dict) or "role" not in message or "content" not in message:
+            return f"message {k} must be an object with role and content"
+    return None
 
 
 _SUBMIT_BODY = {
@@ -239,25 +351,14 @@ _SUBMIT_BODY = {
 def submit_job(request: HttpRequest) -> Any:
     """Store a job (requests in Anthropic's batch format, or message lists plus params) and
     submit it in the background. Poll GET /api/batches/{id}; fetch GET .../results."""
-    declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return _error(413, f"body is {declared} bytes; the limit is {MAX_BODY_BYTES}")
-    raw = request.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        return _error(413, f"body is over the {MAX_BODY_BYTES}-byte limit")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return _error(400, f"body is not JSON: {exc}")
+    body = _read_json(request)
+    if isinstance(body, JsonResponse):
+        return body
     if not isinstance(body, dict):
         return _error(400, "body must be a JSON object")
-    mode = body.get("mode", JobMode.BATCH)
-    if mode not in JobMode.values:
-        return _error(
-            422,
-            "invalid job",
-            [{"where": "body", "field": "mode", "message": "must be batch or standard"}],
-        )
+    errors = _body_errors(body)
+    if errors:
+        return _error(422, "invalid job", errors)
     if ("requests" in body) == ("messages" in body):
         return _error(422, "give either requests or messages (with params), not both or neither")
     if "requests" in body:
@@ -276,22 +377,36 @@ def submit_job(request: HttpRequest) -> Any:
         requests=requests,
         submitted_by=_submitter(request),
         user=_user(request),
-        name=str(body.get("name") or "")[:200],
+        name=body.get("name") or "",
         source=JobSource.API,
-        mode=mode,
+        mode=body.get("mode", JobMode.BATCH),
     )
     return Status(201, job_out(job))
 
 
-@router.get("", response=JobListOut, summary="List batch jobs")
+@router.get("", response={200: JobListOut, 422: ErrorOut}, summary="List batch jobs")
 def list_jobs(
     request: HttpRequest, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> Any:
-    """Jobs, newest first; `status` filters (queued, in_progress, ended, ...)."""
-    jobs = selectors.batch_job_list(status=selectors.valid_status(status))
-    limit = max(1, min(limit, 500))
+    """Jobs, newest first; `status` filters (queued, in_progress, ended, ...). `limit` is held
+    to 1-500 and a negative `offset` to 0; beyond 64 bits either is refused."""
+    errors = []
+    if status and selectors.valid_status(status) is None:
+        errors.append(_query_error("status", f"must be one of {', '.join(JobStatus.values)}"))
+    if not -BIGINT <= limit < BIGINT:
+        errors.append(_query_error("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
+    if not -BIGINT <= offset < BIGINT - MAX_LIMIT:
+        errors.append(_query_error("offset", f"must be a whole number from 0 to {BIGINT - 1}"))
+    if errors:
+        return _error(422, "invalid query", errors)
+    jobs = selectors.batch_job_list(status=status or None)
+    limit = max(1, min(limit, MAX_LIMIT))
     offset = max(0, offset)
     return {"count": jobs.count(), "items": [job_out(j) for j in jobs[offset : offset + limit]]}
+
+
+def _query_error(field: str, message: str) -> dict[str, str]:
+    return {"where": "query", "field": field, "message": message}
 
 
 @router.get("/{job_id}", response={200: JobOut, 404: ErrorOut}, summary="One batch job")
@@ -302,7 +417,7 @@ def get_job(request: HttpRequest, job_id: int) -> Any:
 
 @router.get(
     "/{job_id}/results",
-    response={200: None, 404: ErrorOut},
+    response={200: None, 404: ErrorOut, 422: ErrorOut},
     summary="A job's results as JSONL",
     openapi_extra={
         "responses": {
@@ -316,11 +431,15 @@ def get_job(request: HttpRequest, job_id: int) -> Any:
 )
 def get_results(request: HttpRequest, job_id: int, outcome: str | None = None) -> Any:
     """Streamed from the database; `outcome` keeps only succeeded, errored, ... requests."""
+    if outcome and selectors.valid_outcome(outcome) is None:
+        # Checked before the stream starts: a stream cannot turn into an error once begun.
+        message = f"must be one of {', '.join(Outcome.values)}"
+        return _error(422, "invalid query", [_query_error("outcome", message)])
     job = _job_or_404(job_id)
     if isinstance(job, JsonResponse):
         return job
     return StreamingHttpResponse(
-        selectors.batch_job_results_jsonl(job=job, outcome=selectors.valid_outcome(outcome)),
+        selectors.batch_job_results_jsonl(job=job, outcome=outcome or None),
         content_type="application/x-ndjson",
     )
 

@@ -2,22 +2,45 @@
 
 One request is `{"custom_id": ..., "params": {"model": ..., "max_tokens": ..., "messages": [...]}}`.
 The same checks serve the JSONL upload (errors name the line) and the API (errors name the index).
-Nothing is submitted unless every request passes.
+Nothing is submitted unless every request passes, and whatever passes can be stored (PostgreSQL's
+text and jsonb refuse NUL, lone surrogates, NaN and infinities) and asks nothing of the provider
+that can be known to fail up front: a model it does not serve, more output than the model
+writes, a parameter the Messages API does not have.
 """
 
 from __future__ import annotations
 
-import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
+from json import JSONDecodeError
 from typing import Any
 
-CUSTOM_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+from llmopt_admin.batches.models import BatchJob
+from llmopt_admin.savings.validation import (
+    Unreadable,
+    field_name,
+    json_body_load,
+    shown,
+    text_problem,
+)
+from optimization.capabilities import CLAUDE_MAX_OUTPUT_CEILING, claude_max_output_tokens
+from optimization.pricing import PriceNotFound, known_models, price_for
+
+CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # fullmatch: "$" would let "a\n" in
+CUSTOM_ID_RULE = "is required: 1-64 characters, letters, digits, '-' or '_'"
 MAX_REQUESTS = 100_000  # Anthropic's per-batch limit; larger jobs belong in several uploads
 MAX_REPORTED_ERRORS = 50
 ROLES = ("user", "assistant")
 TOP_LEVEL_KEYS = frozenset({"custom_id", "params"})
+MAX_MODEL_LENGTH = BatchJob._meta.get_field("model").max_length or 0
+MAX_PARAMS_DEPTH = 32  # tool schemas nest; nothing legitimate nests this deep
+# The sampling parameters: dropped from the SDK's request type (anthropic 2.x), still taken by
+# the API from the models that sample (langchain-anthropic sends them in the body).
+SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k"})
+_INT64 = 2**63
 
 
 @dataclass(frozen=True)
@@ -78,17 +101,119 @@ def _content_errors(content: Any, field: str) -> Iterator[tuple[str, str]]:
             yield f"{field}[{k}]", 'must be an object with a "type"'
 
 
+@cache
+def message_params() -> frozenset[str]:
+    """Every top-level parameter of a Messages API request, as the Anthropic SDK types it."""
+    # Loaded on first use, not at import: starting the web app never waits for the SDK.
+    from anthropic.types.message_create_params import MessageCreateParamsNonStreaming as Params
+
+    return Params.__required_keys__ | Params.__optional_keys__ | SAMPLING_PARAMS
+
+
+def _known_model(model: str) -> bool:
+    """A Claude model, spelled as Anthropic's API spells it, that the price table knows."""
+    if not model.startswith("claude-"):
+        return False
+    try:
+        price_for(model)
+    except PriceNotFound:
+        return False
+    return True
+
+
+def _model_errors(model: Any) -> Iterator[tuple[str, str]]:
+    if not isinstance(model, str) or not model.strip():
+        yield "params.model", "is required and must be a non-empty string"
+    elif len(model) > MAX_MODEL_LENGTH:
+        yield "params.model", f"must be at most {MAX_MODEL_LENGTH} characters (got {len(model)})"
+    elif text_problem(model) is None and not _known_model(model):
+        claude = ", ".join(name for name in known_models() if name.startswith("claude-"))
+        yield (
+            "params.model",
+            f"is not a model this admin knows: {shown(model)}. Batch jobs go to Anthropic; use "
+            f"one of {claude} (dated ids too), or add the model to the price table "
+            "(LLMOPT_PRICES_FILE)",
+        )
+
+
+def _max_tokens_errors(max_tokens: Any, model: Any) -> Iterator[tuple[str, str]]:
+    if not _is_int(max_tokens) or max_tokens < 1:
+        yield "params.max_tokens", "is required and must be a positive integer"
+        return
+    limit = claude_max_output_tokens(model) if isinstance(model, str) else None
+    if limit is not None and max_tokens > limit:
+        yield "params.max_tokens", f"must be at most {limit}, the most {model} writes"
+    elif max_tokens > CLAUDE_MAX_OUTPUT_CEILING:
+        yield (
+            "params.max_tokens",
+            f"must be at most {CLAUDE_MAX_OUTPUT_CEILING}, the most any Claude model writes",
+        )
+
+
+def _child(path: str, key: str | int) -> str:
+    return f"{path}[{key}]" if isinstance(key, int) else f"{path}.{field_name(key)}"
+
+
+def json_value_errors(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(field, message) for each part of `value` that cannot be stored or sent as JSON: text
+    (or a key) with NUL or a lone surrogate, NaN or an infinity, an integer beyond 64 bits,
+    nesting deeper than MAX_PARAMS_DEPTH, a part the body reader could not read."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            if problem := text_problem(item):
+                yield where, problem
+        elif item is None or isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if not -_INT64 <= item < _INT64:
+                yield where, "must be an integer within 64 bits"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                yield where, f"must be a finite number (got {item!r})"
+        elif isinstance(item, Unreadable):
+            yield where, item.reason
+        elif isinstance(item, dict | list):
+            if depth >= MAX_PARAMS_DEPTH:
+                yield where, f"is nested more than {MAX_PARAMS_DEPTH} levels deep"
+                continue
+            children: list[tuple[Any, str, int]] = []
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if problem := text_problem(key):
+                        yield _child(where, key), f"is a key that {problem}"
+                    else:
+                        children.append((child, _child(where, key), depth + 1))
+            else:
+                children = [(child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item)]
+            stack.extend(reversed(children))  # reported in document order
+        else:
+            yield where, f"is not a JSON value (got {type(item).__name__})"
+
+
 def params_errors(params: Any) -> Iterator[tuple[str, str]]:
     """(field, message) for each rule `params` breaks; field paths start with `params.`."""
     if not isinstance(params, Mapping):
         yield "params", "must be an object"
         return
+    # What cannot be stored or read first: a rule broken by the same value says less.
+    reported: set[str] = set()
+    for field, message in json_value_errors(params, "params"):
+        reported.add(field)
+        yield field, message
+    for field, message in _param_rule_errors(params):
+        if field not in reported:
+            yield field, message
+
+
+def _param_rule_errors(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    known = message_params()
+    for key in sorted(set(params) - known):
+        yield _child("params", key), "is not a Messages API parameter"
     model = params.get("model")
-    if not isinstance(model, str) or not model.strip():
-        yield "params.model", "is required and must be a non-empty string"
-    max_tokens = params.get("max_tokens")
-    if not _is_int(max_tokens) or max_tokens < 1:
-        yield "params.max_tokens", "is required and must be a positive integer"
+    yield from _model_errors(model)
+    yield from _max_tokens_errors(params.get("max_tokens"), model)
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         yield "params.messages", "is required and must be a non-empty list"
@@ -124,14 +249,17 @@ def params_errors(params: Any) -> Iterator[tuple[str, str]]:
 
 def request_errors(item: Any) -> Iterator[tuple[str, str]]:
     """(field, message) for each rule one batch request breaks."""
+    if isinstance(item, Unreadable):
+        yield "", item.reason
+        return
     if not isinstance(item, Mapping):
         yield "", 'must be a JSON object {"custom_id": ..., "params": {...}}'
         return
     for key in sorted(set(item) - TOP_LEVEL_KEYS):
-        yield key, 'is not allowed (only "custom_id" and "params")'
+        yield field_name(key), 'is not allowed (only "custom_id" and "params")'
     custom_id = item.get("custom_id")
-    if not isinstance(custom_id, str) or not CUSTOM_ID_PATTERN.match(custom_id):
-        yield "custom_id", "is required: 1-64 characters, letters, digits, '-' or '_'"
+    if not isinstance(custom_id, str) or not CUSTOM_ID_PATTERN.fullmatch(custom_id):
+        yield "custom_id", CUSTOM_ID_RULE
     if "params" not in item:
         yield "params", "is required"
     else:
@@ -184,7 +312,8 @@ def validate_requests(items: Iterable[tuple[str, Any]]) -> list[ValidRequest]:
 
 def jsonl_items(lines: Iterable[bytes | str]) -> Iterator[tuple[str, Any]]:
     """Parse JSONL into `("line N", object)` pairs. Blank lines are skipped; a line that is not
-    UTF-8 JSON becomes an Unparsable carrying the parser's message."""
+    UTF-8 JSON becomes an Unparsable carrying the parser's message (parts too deep or too long
+    to read are left to the request checks, which name their field)."""
     for number, raw in enumerate(lines, start=1):
         where = f"line {number}"
         try:
@@ -195,9 +324,12 @@ def jsonl_items(lines: Iterable[bytes | str]) -> Iterator[tuple[str, Any]]:
         if not text.strip():
             continue
         try:
-            yield where, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield where, Unparsable(f"is not valid JSON ({exc.msg} at column {exc.colno})")
+            item = json_body_load(text)
+        except ValueError as exc:
+            reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, JSONDecodeError) else exc
+            yield where, Unparsable(f"is not valid JSON ({reason})")
+            continue
+        yield where, item
 
 
 def validate_jsonl(lines: Iterable[bytes | str]) -> list[ValidRequest]:

@@ -5,7 +5,6 @@ Mounted at /api/ with the API's default auth (bearer token or staff session).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from ninja import Router, Schema, Status
 from llmopt_admin.savings import selectors
 from llmopt_admin.savings.periods import selection_from_params
 from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST, usage_events_ingest
+from llmopt_admin.savings.validation import declared_length, json_body_load
 
 router = Router(tags=["savings"])
 
@@ -73,18 +73,21 @@ def usage_events(request: HttpRequest) -> Status[dict[str, Any]]:
     """Validate and record up to 5,000 events. Each invalid event is reported by index with a
     message per field; events whose request_id is already recorded count as duplicates. Costs
     of models in the price table are recomputed with the price valid at each event's time."""
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return Status(413, _too_big(int(declared)))
+    declared = request.META.get("CONTENT_LENGTH")
+    if (declared_length(declared) or 0) > MAX_BODY_BYTES:
+        return Status(413, _too_big(str(declared)))
     # Read the stream ourselves (not request.body) so the limit is ours and applies to
     # chunked bodies that declare no length.
     body = request.read(MAX_BODY_BYTES + 1)
     if len(body) > MAX_BODY_BYTES:
-        return Status(413, _too_big(len(body)))
+        return Status(413, _too_big(str(len(body))))
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        return Status(400, {"detail": f"body is not valid JSON: {error}"})
+        # Parts too deep or too long to read become per-event errors; the rest still counts.
+        payload = json_body_load(body)
+    except ValueError as error:  # also UnicodeDecodeError
+        return Status(
+            400, {"detail": f"body is not valid JSON: {error}", "errors": {"body": str(error)}}
+        )
     if not isinstance(payload, dict) or not isinstance(payload.get("events"), list):
         return Status(
             400,
@@ -106,9 +109,9 @@ def usage_events(request: HttpRequest) -> Status[dict[str, Any]]:
     return Status(200, usage_events_ingest(items=events).as_dict())
 
 
-def _too_big(size: int) -> dict[str, Any]:
+def _too_big(size: str) -> dict[str, Any]:
     return {
-        "detail": f"body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes "
+        "detail": f"body is {size[:40]} bytes; the limit is {MAX_BODY_BYTES} bytes "
         f"(and {MAX_EVENTS_PER_REQUEST} events) per request"
     }
 

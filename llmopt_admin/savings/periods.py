@@ -8,9 +8,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from llmopt_admin.savings.models import LedgerEvent
 from llmopt_admin.savings.selectors import DEFAULT_PRESET, PRESETS, Filters, ceil_hour
+from llmopt_admin.savings.validation import text_problem
 
 MAX_RANGE = timedelta(days=400)
+# Period arithmetic steps up to a day past either end (inclusive end dates, whole UTC days), so
+# a day of the calendar Python can represent is kept free on each side.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+_OUT_OF_RANGE = (
+    f"must be between {EARLIEST:%Y-%m-%d} and {LATEST - timedelta(days=1):%Y-%m-%d} in UTC"
+)
 
 
 @dataclass(frozen=True)
@@ -34,39 +43,72 @@ class Selection:
         return params
 
 
+class _OutOfRange(ValueError):
+    """A date or date-time outside EARLIEST..LATEST."""
+
+
 def _moment(value: str, *, end: bool) -> datetime:
-    """A date (whole day; an end date is inclusive) or an ISO date-time (UTC if no offset)."""
+    """A date (whole day; an end date is inclusive) or an ISO date-time (UTC if no offset).
+
+    Raises ValueError for text that is neither, _OutOfRange for a moment outside the calendar.
+    """
     value = value.strip()
-    if len(value) == 10:
-        day = date.fromisoformat(value)
-        if end:
-            day += timedelta(days=1)
-        return datetime.combine(day, time(), tzinfo=UTC)
-    moment = datetime.fromisoformat(value.replace(" ", "T"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        if len(value) == 10:
+            moment = datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+            if end:
+                moment += timedelta(days=1)
+        else:
+            moment = datetime.fromisoformat(value.replace(" ", "T"))
+            moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:  # 9999-12-31 + 1 day, 0001-01-01T00:00+01:00 in UTC
+        raise _OutOfRange(value) from None
+    if not EARLIEST <= moment <= LATEST:
+        raise _OutOfRange(value)
+    return moment
+
+
+def _moment_error(value: str, error: ValueError) -> str:
+    if isinstance(error, _OutOfRange):
+        return _OUT_OF_RANGE
+    return f"is not a date (YYYY-MM-DD) or ISO date-time: {value[:40]!r}"
+
+
+def _filter(params: Mapping[str, str], name: str, errors: dict[str, str]) -> str | None:
+    """The `provider` or `model` filter; None (and a message in `errors`) when it is not one
+    the ledger could hold."""
+    value = (params.get(name) or "").strip()
+    limit = LedgerEvent._meta.get_field(name).max_length or 0
+    if len(value) > limit:
+        errors[name] = f"must be at most {limit} characters (got {len(value)})"
+    elif problem := text_problem(value):
+        errors[name] = problem
+    else:
+        return value or None
+    return None
 
 
 def selection_from_params(params: Mapping[str, str], *, now: datetime | None = None) -> Selection:
     """Parse dashboard/API parameters; bad values fall back to the default period with errors."""
     now = now or timezone.now()
-    provider = (params.get("provider") or "").strip() or None
-    model = (params.get("model") or "").strip() or None
+    errors: dict[str, str] = {}
+    provider = _filter(params, "provider", errors)
+    model = _filter(params, "model", errors)
     period = (params.get("period") or "").strip()
     start_raw = (params.get("start") or "").strip()
     end_raw = (params.get("end") or "").strip()
     if not period:
         period = "custom" if start_raw or end_raw else DEFAULT_PRESET
-    errors: dict[str, str] = {}
     if period == "custom":
         try:
             start = _moment(start_raw, end=False) if start_raw else None
-        except ValueError:
-            errors["start"] = f"is not a date (YYYY-MM-DD) or ISO date-time: {start_raw[:40]!r}"
+        except ValueError as error:
+            errors["start"] = _moment_error(start_raw, error)
             start = None
         try:
             end = _moment(end_raw, end=True) if end_raw else ceil_hour(now)
-        except ValueError:
-            errors["end"] = f"is not a date (YYYY-MM-DD) or ISO date-time: {end_raw[:40]!r}"
+        except ValueError as error:
+            errors["end"] = _moment_error(end_raw, error)
             end = ceil_hour(now)
         if start is None and "start" not in errors:
             errors["start"] = "is required for a custom range"
@@ -79,7 +121,7 @@ def selection_from_params(params: Mapping[str, str], *, now: datetime | None = N
                 return Selection(Filters.of(start, end, provider, model), "custom")
     elif period not in PRESETS:
         errors["period"] = f"must be one of {', '.join(PRESETS)} or custom (got {period[:20]!r})"
-    else:
+    elif not errors:
         end = ceil_hour(now)
         return Selection(Filters.of(end - PRESETS[period], end, provider, model), period)
     end = ceil_hour(now)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET
 
 from llmopt_admin.accounts.decorators import staff_required
@@ -63,9 +65,31 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return render(request, "savings/dashboard.html", {"empty": True})
     selection = selection_from_params(request.GET)
     context = _context(selection)
+    # Bad filters: the default period is shown under a message naming them, as a 400.
+    status = 400 if selection.errors else 200
     if request.headers.get("HX-Request") and not request.headers.get("HX-History-Restore-Request"):
-        return render(request, "savings/_figures.html", context)
-    return render(request, "savings/dashboard.html", context)
+        return render(request, "savings/_figures.html", context, status=status)
+    return render(request, "savings/dashboard.html", context, status=status)
+
+
+def _bad_request(errors: Mapping[str, str]) -> HttpResponse:
+    """400 with a message per field (before any CSV row is sent: a stream cannot turn into
+    an error once it has begun)."""
+    items = format_html_join("", "<li>{} {}</li>", errors.items())
+    return HttpResponseBadRequest(format_html('<ul class="error" role="alert">{}</ul>', items))
+
+
+# A cell a spreadsheet would run as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value: Any) -> Any:
+    """`value` as safe to open in a spreadsheet: text that would start a formula gets a leading
+    single quote; numbers (and text that is only a number, like "-12.50") stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 def _csv_response(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResponse:
@@ -75,7 +99,8 @@ def _csv_response(rows: Iterable[list[Any]], filename: str) -> StreamingHttpResp
 
     writer = csv.writer(Echo())
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+        (writer.writerow([csv_cell(value) for value in row]) for row in rows),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -88,9 +113,11 @@ def _span(selection: Selection) -> str:
 
 @require_GET
 @staff_required
-def breakdown_csv(request: HttpRequest) -> StreamingHttpResponse:
+def breakdown_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The breakdown table as CSV, for the same period and filters as the page."""
     selection = selection_from_params(request.GET)
+    if selection.errors:
+        return _bad_request(selection.errors)
 
     def rows() -> Iterator[list[Any]]:
         yield [
@@ -163,9 +190,11 @@ EVENT_COLUMNS = (
 
 @require_GET
 @staff_required
-def events_csv(request: HttpRequest) -> StreamingHttpResponse:
+def events_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """Every raw event of the period (and filters), streamed, oldest first."""
     selection = selection_from_params(request.GET)
+    if selection.errors:
+        return _bad_request(selection.errors)
 
     def rows() -> Iterator[list[Any]]:
         yield list(EVENT_COLUMNS)
@@ -182,20 +211,46 @@ def events_csv(request: HttpRequest) -> StreamingHttpResponse:
 def what_if(request: HttpRequest) -> HttpResponse:
     """Projected monthly cost of the last N days of traffic under each optimization."""
     selection = selection_from_params(request.GET)
-    raw_days = request.GET.get("days", "30").strip()
-    days = int(raw_days) if raw_days.isdigit() and 1 <= int(raw_days) <= 90 else 30
-    raw_rate = request.GET.get("hit_rate", "").strip()
-    hit_rate = None
-    if raw_rate:
-        try:
-            hit_rate = min(max(Decimal(raw_rate), Decimal(0)), Decimal(100)) / 100
-        except InvalidOperation:
-            hit_rate = None
+    errors = dict(selection.errors)
+    days = _whole_days(request.GET.get("days", ""), errors)
+    hit_rate = _hit_rate(request.GET.get("hit_rate", ""), errors)
+    premium = request.GET.get("premium", "on")
+    if premium not in ("on", "off"):
+        errors["premium"] = "must be on or off"
+    if errors:
+        return _bad_request(errors)
     projection = what_if_projection(
         days=days,
         provider=selection.filters.provider,
         model=selection.filters.model,
         hit_rate=hit_rate,
-        count_write_premium=request.GET.get("premium", "on") != "off",
+        count_write_premium=premium != "off",
     )
     return render(request, "savings/_what_if.html", {"projection": projection})
+
+
+def _whole_days(raw: str, errors: dict[str, str]) -> int:
+    """The what-if's `days`, 1-90 (default 30)."""
+    raw = raw.strip()
+    if not raw:
+        return 30
+    # ASCII digits only: str.isdigit() also says yes to "²", which int() refuses.
+    if raw.isascii() and raw.isdigit() and len(raw) <= 2 and 1 <= int(raw) <= 90:
+        return int(raw)
+    errors["days"] = "must be a whole number of days from 1 to 90"
+    return 30
+
+
+def _hit_rate(raw: str, errors: dict[str, str]) -> Decimal | None:
+    """The what-if's `hit_rate`, a percentage 0-100 as a 0-1 fraction; None: observed rates."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        rate = Decimal(raw)
+    except InvalidOperation:
+        rate = Decimal("NaN")
+    if not rate.is_finite() or not 0 <= rate <= 100:
+        errors["hit_rate"] = "must be a percentage from 0 to 100, or empty for the observed rates"
+        return None
+    return rate / 100
