@@ -94,7 +94,7 @@ def main() -> None:
     )
     client = Client()
     client.force_login(user)
-    _, token = api_token_create(user=user, name="bench")
+    _, token = api_token_create(user=user, name="bench", scopes=["read", "ingest"])
 
     variants: list[dict[str, str]] = [{"period": p} for p in ("24h", "7d", "30d", "90d")] + [
         {"period": "30d", "provider": "anthropic"},

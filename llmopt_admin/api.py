@@ -2,17 +2,38 @@
 
 The docs page and the schema are for signed-in staff, like every other page, and load their
 scripts from the project's static files (django-ninja's own copy), so they work offline.
+
+Every router is mounted with the same authentication (accounts.auth): a staff session may do
+everything; a bearer token only what SCOPE_RULES grant its scopes.
 """
 
 from __future__ import annotations
 
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError
 
-from llmopt_admin.accounts.auth import API_AUTH
+from llmopt_admin.accounts.auth import (
+    ScopeMissing,
+    api_auth,
+    authentication_failed,
+    scope_missing,
+)
 from llmopt_admin.accounts.decorators import staff_required
+from llmopt_admin.accounts.scopes import INGEST, READ, SUBMIT, ScopeRule
 from llmopt_admin.batches.api import router as batches_router
 from llmopt_admin.configs.api import router as configs_router
 from llmopt_admin.savings.api import router as savings_router
+
+# Which scope a token needs, by method and path prefix; the first match wins. A request no rule
+# names (PATCH /api/config/ai-models, any operation added later) needs `admin`, which opens all.
+SCOPE_RULES = (
+    ScopeRule("POST", "/api/usage/events", INGEST),
+    ScopeRule("GET", "/api/savings", READ),
+    ScopeRule("GET", "/api/batches", READ, also=(SUBMIT,)),
+    ScopeRule("POST", "/api/batches", SUBMIT),  # submit, cancel, retry
+    ScopeRule("GET", "/api/config", READ),
+)
+API_AUTH = api_auth(SCOPE_RULES)
 
 api = NinjaAPI(
     title="llmopt admin API",
@@ -21,6 +42,9 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_decorator=staff_required,
 )
-api.add_router("/config", configs_router)
-api.add_router("/batches", batches_router)
-api.add_router("/", savings_router)
+# Mounted with auth= so it wins over any default a router sets for itself.
+api.add_router("/config", configs_router, auth=API_AUTH)
+api.add_router("/batches", batches_router, auth=API_AUTH)
+api.add_router("/", savings_router, auth=API_AUTH)
+api.add_exception_handler(AuthenticationError, authentication_failed)
+api.add_exception_handler(ScopeMissing, scope_missing)

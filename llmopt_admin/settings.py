@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("LLMOPT_VAR_DIR", BASE_DIR / "var"))
@@ -21,6 +23,16 @@ def _env_bool(name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
 
 
 def _env_list(name: str, default: str) -> list[str]:
@@ -49,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # throttles failed sign-ins
     "ninja",  # its Swagger UI files, served from our static files instead of a CDN
     "llmopt_admin.accounts",
     "llmopt_admin.configs",
@@ -66,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires
 ]
 
 ROOT_URLCONF = "llmopt_admin.urls"
@@ -102,6 +116,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out sign-in before the password
+    "django.contrib.auth.backends.ModelBackend",
+]
+# LLMOPT_LOGIN_FAILURE_LIMIT failed sign-ins (the /login/ form and /admin/ alike) lock that
+# username from that address (REMOTE_ADDR: behind a proxy, the proxy's) for
+# LLMOPT_LOGIN_LOCKOUT_MINUTES; a success before the limit starts the count again. The attempts
+# live in the database, shared by every web worker; staff clear a lock in /admin/ (Access
+# attempts) or with `manage.py axes_reset_username USERNAME`.
+AXES_FAILURE_LIMIT = _env_int("LLMOPT_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=_env_int("LLMOPT_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The lock lasts its stated time from the failure that set it, however often it is tried.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "llmopt_admin.accounts.lockout.lockout_response"
+AXES_VERBOSE = False  # no banner at every start; failures are still logged
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/savings/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -122,7 +153,20 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 SESSION_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HTTPS: off by default, as `make run` serves plain HTTP on 127.0.0.1; on in production.
+SECURE_SSL_REDIRECT = _env_bool("LLMOPT_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = _env_int("LLMOPT_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("LLMOPT_HSTS_INCLUDE_SUBDOMAINS", False)
+# X-Forwarded-Proto says a request came over HTTPS only when a proxy in front sets it (and
+# replaces any a client sent); otherwise anyone could send it.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if _env_bool("LLMOPT_TRUST_X_FORWARDED_PROTO", False)
+    else None
+)
+# The largest chunked (length-less) request body read under gunicorn (llmopt_admin.chunked_bodies):
+# the largest body an endpoint accepts, a batch job's 256 MB.
+LLMOPT_CHUNKED_BODY_MAX_BYTES = _env_int("LLMOPT_CHUNKED_BODY_MAX_MB", 256) * 1024 * 1024
 
 # --- llmopt ---------------------------------------------------------------------------------
 # Where the aiconfigs document lives: embedded (this database), arango, pipeshub-redis or

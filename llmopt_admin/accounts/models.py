@@ -25,6 +25,13 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+    # The token's only rights (accounts.scopes.SCOPES), whatever its user may do in a browser.
+    scopes = models.JSONField(
+        default=list, help_text="What the token may do: ingest, submit, read or admin."
+    )
+
+    class Meta:
+        verbose_name = "API token"
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

@@ -83,12 +83,13 @@ def outsider_client(outsider: AbstractUser) -> Client:
 
 @pytest.fixture
 def staff_token(staff_user: AbstractUser) -> str:
-    return api_token_create(user=staff_user, name="tests")[1]
+    return api_token_create(user=staff_user, name="tests", scopes=["admin"])[1]
 
 
 @pytest.fixture
 def outsider_token(outsider: AbstractUser) -> str:
-    return api_token_create(user=outsider, name="tests")[1]
+    # What a non-staff user's token is typically for: a backend's usage recorder.
+    return api_token_create(user=outsider, name="tests", scopes=["ingest"])[1]
 
 
 @pytest.fixture

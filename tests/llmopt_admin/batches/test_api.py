@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token(staff_user: User) -> str:
-    return api_token_create(user=staff_user, name="pipeshub-dev")[1]
+    return api_token_create(user=staff_user, name="pipeshub-dev", scopes=["submit"])[1]
 
 
 def _post(client: Client, token: str, path: str, body: Any) -> Any:

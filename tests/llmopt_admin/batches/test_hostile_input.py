@@ -131,7 +131,7 @@ def _same(stored: Any, sent: Any) -> bool:
 
 @pytest.fixture
 def token(staff_user: Any) -> str:
-    return api_token_create(user=staff_user, name="hostile")[1]
+    return api_token_create(user=staff_user, name="hostile", scopes=["submit"])[1]
 
 
 def _ended_job(outcomes: list[str]) -> BatchJob:

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from llmopt_admin.accounts.services import api_token_create
 from llmopt_admin.configs.models import AuditEntry
 from llmopt_admin.configs.stores import EmbeddedConfigStore
 from optimization.stores.base import AI_MODELS_KEY, StoredDocument
@@ -80,11 +81,24 @@ def test_an_unknown_token_is_401(ai_models: StoredDocument) -> None:
     assert Client().get(URL, **bearer("llmopt_not-a-token")).status_code == 401
 
 
-def test_a_non_staff_token_is_403(outsider_token: str, ai_models: StoredDocument) -> None:
-    response = Client().get(URL, **bearer(outsider_token))
+def test_a_token_without_the_read_or_admin_scope_is_403(
+    outsider_token: str, ai_models: StoredDocument
+) -> None:
+    response = Client().get(URL, **bearer(outsider_token))  # an ingest-only token
 
     assert response.status_code == 403
+    assert response.json()["missing_scope"] == "read"
     assert patch({"llm": {"0": {"cachingEnabled": True}}}, outsider_token, '"1"').status_code == 403
+
+
+def test_a_read_token_reads_but_only_an_admin_token_changes(
+    outsider: Any, ai_models: StoredDocument
+) -> None:
+    reader = api_token_create(user=outsider, name="reader", scopes=["read"])[1]
+    admin = api_token_create(user=outsider, name="operator", scopes=["admin"])[1]
+    assert Client().get(URL, **bearer(reader)).status_code == 200
+    assert patch({"llm": {"0": {"cachingEnabled": True}}}, reader, '"1"').status_code == 403
+    assert patch({"llm": {"0": {"cachingEnabled": True}}}, admin, '"1"').status_code == 200
 
 
 def test_a_non_staff_session_is_401(outsider_client: Client, ai_models: StoredDocument) -> None:

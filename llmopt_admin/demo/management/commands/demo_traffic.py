@@ -108,7 +108,7 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError("no active superuser: run `manage.py ensure_admin` first")
         ApiToken.objects.filter(name=DEMO_CLIENT).update(revoked=True)
-        _, raw = api_token_create(user=user, name=DEMO_CLIENT)
+        _, raw = api_token_create(user=user, name=DEMO_CLIENT, scopes=["ingest", "submit", "read"])
         return raw
 
     def _check_admin(self, admin: str, token: str) -> None:
