@@ -3,7 +3,15 @@
 (function () {
   "use strict";
   var charts = [];
-  var money = function (v) { return "$" + Number(v).toLocaleString(undefined, {maximumFractionDigits: 2}); };
+  // Axis labels that read as money: the sign before the dollar ("-$0.10", never "$-0.1"), cents
+  // from a dollar up, two significant digits below it ("$0.0031").
+  var money = function (v) {
+    var n = Number(v), size = Math.abs(n);
+    var digits = size >= 1 || size === 0
+      ? {minimumFractionDigits: 2, maximumFractionDigits: 2}
+      : {maximumSignificantDigits: 2};
+    return (n < 0 ? "-" : "") + "$" + size.toLocaleString("en-US", digits);
+  };
 
   function draw() {
     charts.forEach(function (c) { c.destroy(); });

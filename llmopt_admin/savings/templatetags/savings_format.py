@@ -3,23 +3,96 @@
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django import template
 
 register = template.Library()
 
 
+# Small amounts (a single request costs fractions of a cent) keep enough decimals to show two
+# significant digits, up to this many; amounts of a dollar or more show cents.
+MAX_PLACES = 6
+
+
+def money_places(*amounts: Decimal | None) -> int:
+    """Decimals that show every nonzero amount with at least two significant digits (2-6)."""
+    nonzero = [abs(Decimal(amount)) for amount in amounts if amount]
+    if not nonzero or min(nonzero) >= 1:
+        return 2
+    return min(MAX_PLACES, max(2, 1 - min(nonzero).adjusted()))
+
+
+def _rounded(amount: Decimal, places: int) -> Decimal:
+    return Decimal(amount).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def format_usd(amount: Decimal, places: int) -> str:
+    """`-$1,234.5600` style: the sign before the dollar, thousands separated."""
+    rounded = _rounded(amount, places)
+    sign = "-" if rounded < 0 else ""
+    return f"{sign}${abs(rounded):,}"
+
+
 @register.filter
 def usd(value: Decimal | None) -> str:
-    """$1,234.56; amounts under a cent keep four decimals so small ledgers do not read $0.00."""
+    """$1,234.56; below a dollar enough decimals for two significant digits ($0.000031)."""
     if value is None:
         return "—"
-    amount = Decimal(value)
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    places = Decimal("0.01") if amount >= 1 or amount == 0 else Decimal("0.0001")
-    rounded = amount.quantize(places, rounding=ROUND_HALF_UP)
-    return f"{sign}${rounded:,}"
+    return format_usd(Decimal(value), money_places(value))
+
+
+def parts_adding_up(
+    total: Decimal, parts: dict[str, Decimal], places: int
+) -> tuple[Decimal, dict[str, Decimal]]:
+    """(total, parts) rounded to `places` so that the shown parts add up to the shown total:
+    what rounding leaves over goes to the largest part."""
+    shown_total = _rounded(total, places)
+    shown = {name: _rounded(value, places) for name, value in parts.items()}
+    left_over = shown_total - sum(shown.values(), Decimal(0))
+    if left_over and shown:
+        largest = max(parts, key=lambda name: abs(parts[name]))
+        shown[largest] += left_over
+    return shown_total, shown
+
+
+@register.filter
+def job_money(job: Any) -> dict[str, str]:
+    """A job's cost, baseline and saved at one precision, saved = baseline - cost as shown."""
+    cost, baseline = Decimal(job.cost), Decimal(job.baseline_cost)
+    places = money_places(cost, baseline, baseline - cost)
+    shown_cost, shown_baseline = _rounded(cost, places), _rounded(baseline, places)
+    return {
+        "cost": format_usd(shown_cost, places),
+        "baseline": format_usd(shown_baseline, places),
+        "saved": format_usd(shown_baseline - shown_cost, places),
+    }
+
+
+@register.filter
+def summary_money(summary: Any) -> dict[str, str]:
+    """The dashboard's figures at one precision: saved = baseline - spend as shown, and the
+    mechanisms of the split (each signed by its effect on spend) add up to that saved total."""
+    cost, baseline = Decimal(summary.cost), Decimal(summary.baseline_cost)
+    signed = {
+        "cache_read_saved": Decimal(summary.cache_read_saved),
+        "batch_discount": Decimal(summary.batch_discount),
+        "unattributed": Decimal(summary.unattributed or 0),
+        "cache_write_premium": -Decimal(summary.cache_write_premium),
+    }
+    places = money_places(cost, baseline, *signed.values())
+    shown_cost, shown_baseline = _rounded(cost, places), _rounded(baseline, places)
+    saved, parts = parts_adding_up(shown_baseline - shown_cost, signed, places)
+    return {
+        "cost": format_usd(shown_cost, places),
+        "baseline": format_usd(shown_baseline, places),
+        "saved": format_usd(saved, places),
+        # Each mechanism as its effect on spend: "−$x" lowered it, "+$x" raised it.
+        **{
+            name: ("−" if value >= 0 else "+") + format_usd(abs(value), places)
+            for name, value in parts.items()
+        },
+    }
 
 
 @register.filter
