@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_GET
 
@@ -210,6 +211,12 @@ def events_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
 @staff_required
 def what_if(request: HttpRequest) -> HttpResponse:
     """Projected monthly cost of the last N days of traffic under each optimization."""
+    if request.headers.get("Sec-Fetch-Mode") == "navigate" and not request.headers.get(
+        "HX-Request"
+    ):
+        # Opened directly in a browser: the panel lives on the dashboard, with styles and title.
+        query = request.GET.urlencode()
+        return redirect(f"{reverse('savings:dashboard')}{'?' + query if query else ''}#what-if")
     selection = selection_from_params(request.GET)
     errors = dict(selection.errors)
     days = _whole_days(request.GET.get("days", ""), errors)
@@ -218,7 +225,12 @@ def what_if(request: HttpRequest) -> HttpResponse:
     if premium not in ("on", "off"):
         errors["premium"] = "must be on or off"
     if errors:
-        return _bad_request(errors)
+        return render(
+            request,
+            "savings/_what_if_errors.html",
+            {"errors": errors, "what_if_fields": WHAT_IF_FIELDS},
+            status=400,
+        )
     projection = what_if_projection(
         days=days,
         provider=selection.filters.provider,
@@ -226,7 +238,15 @@ def what_if(request: HttpRequest) -> HttpResponse:
         hit_rate=hit_rate,
         count_write_premium=premium != "off",
     )
-    return render(request, "savings/_what_if.html", {"projection": projection})
+    return render(
+        request,
+        "savings/_what_if.html",
+        {"projection": projection, "errors": {}, "what_if_fields": WHAT_IF_FIELDS},
+    )
+
+
+# The what-if form's fields, each with a message slot next to it on the page.
+WHAT_IF_FIELDS = ("days", "hit_rate", "premium")
 
 
 def _whole_days(raw: str, errors: dict[str, str]) -> int:

@@ -10,17 +10,19 @@ from django import template
 register = template.Library()
 
 
-# Small amounts (a single request costs fractions of a cent) keep enough decimals to show two
+# Small amounts (a single request costs fractions of a cent) keep enough decimals to show three
 # significant digits, up to this many; amounts of a dollar or more show cents.
 MAX_PLACES = 6
+MINUS = "\u2212"  # the typographic minus sign the pages show before an amount
 
 
 def money_places(*amounts: Decimal | None) -> int:
-    """Decimals that show every nonzero amount with at least two significant digits (2-6)."""
+    """Decimals that show the largest of `amounts` with three significant digits (2 to 6): a
+    group of figures is shown at the precision its biggest one needs."""
     nonzero = [abs(Decimal(amount)) for amount in amounts if amount]
-    if not nonzero or min(nonzero) >= 1:
+    if not nonzero or max(nonzero) >= 1:
         return 2
-    return min(MAX_PLACES, max(2, 1 - min(nonzero).adjusted()))
+    return min(MAX_PLACES, max(2, 2 - max(nonzero).adjusted()))
 
 
 def _rounded(amount: Decimal, places: int) -> Decimal:
@@ -36,7 +38,7 @@ def format_usd(amount: Decimal, places: int) -> str:
 
 @register.filter
 def usd(value: Decimal | None) -> str:
-    """$1,234.56; below a dollar enough decimals for two significant digits ($0.000031)."""
+    """$1,234.56; below a dollar enough decimals for three significant digits ($0.0246)."""
     if value is None:
         return "—"
     return format_usd(Decimal(value), money_places(value))
@@ -87,9 +89,9 @@ def summary_money(summary: Any) -> dict[str, str]:
         "cost": format_usd(shown_cost, places),
         "baseline": format_usd(shown_baseline, places),
         "saved": format_usd(saved, places),
-        # Each mechanism as its effect on spend: "−$x" lowered it, "+$x" raised it.
+        # Each mechanism as its effect on spend: a minus sign lowered it, a plus raised it.
         **{
-            name: ("−" if value >= 0 else "+") + format_usd(abs(value), places)
+            name: (MINUS if value >= 0 else "+") + format_usd(abs(value), places)
             for name, value in parts.items()
         },
     }

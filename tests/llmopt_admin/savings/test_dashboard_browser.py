@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -67,3 +68,30 @@ def test_the_dashboard_follows_period_and_filter_changes(
     assert page.locator("#chart-spend").bounding_box()["height"] > 100
     page.wait_for_selector("#what-if-table")
     page.screenshot(path=str(artifacts / "savings-dashboard.png"), full_page=True)
+
+
+def test_a_what_if_field_out_of_range_says_so_next_to_it_and_recovers(
+    page: Any, live_server: Any
+) -> None:
+    ledger_bulk_load(events=synthetic_events(count=500, days=10, seed=6))
+    page.goto(f"{live_server.url}/savings/?period=30d")
+    page.wait_for_selector("#what-if-table")
+    hit_rate = page.locator('input[name="hit_rate"]')
+    hit_rate.fill("150")
+    hit_rate.dispatch_event("change")
+    expect(page.locator("#what-if-error-hit_rate")).to_contain_text("0 to 100")
+    expect(page.locator("#what-if-table")).to_have_count(0)  # no stale figures left up
+    hit_rate.fill("50")
+    hit_rate.dispatch_event("change")
+    expect(page.locator("#what-if-table")).to_be_visible()
+    expect(page.locator("#what-if-error-hit_rate")).to_have_text("")
+    days = page.locator('input[name="days"]')
+    days.fill("0")
+    days.dispatch_event("change")
+    expect(page.locator("#what-if-error-days")).to_contain_text("1 to 90")
+
+
+def test_the_what_if_panel_opened_directly_is_the_dashboard(page: Any, live_server: Any) -> None:
+    page.goto(f"{live_server.url}/savings/what-if/?days=7")
+    expect(page).to_have_url(re.compile(r"/savings/\?days=7#what-if$"))
+    expect(page.locator("header.topbar")).to_be_visible()

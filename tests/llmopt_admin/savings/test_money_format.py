@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmopt_admin.savings.templatetags.savings_format import (
+    MINUS,
     job_money,
     money_places,
     summary_money,
@@ -22,10 +23,10 @@ def amount(text: str) -> Decimal:
 
 def test_a_request_costing_a_fraction_of_a_cent_is_not_shown_as_zero() -> None:
     assert usd(Decimal("0.0000312")) == "$0.000031"
-    assert usd(Decimal("0.004")) == "$0.0040"
+    assert usd(Decimal("0.004")) == "$0.00400"
     assert usd(Decimal("1234.5")) == "$1,234.50"
     assert usd(Decimal(0)) == "$0.00"
-    assert usd(Decimal("-0.1")) == "-$0.10"
+    assert usd(Decimal("-0.1")) == "-$0.100"
     assert money_places(Decimal("0.0000000001")) == 6
 
 
@@ -37,7 +38,7 @@ class Job:
 
 def test_a_jobs_cost_baseline_and_saved_share_one_precision_and_add_up() -> None:
     shown = job_money(Job(cost=Decimal("0.000125"), baseline_cost=Decimal("0.00025")))
-    assert shown == {"cost": "$0.00013", "baseline": "$0.00025", "saved": "$0.00012"}
+    assert shown == {"cost": "$0.000125", "baseline": "$0.000250", "saved": "$0.000125"}
 
 
 money = st.decimals(min_value=0, max_value=10_000, places=10, allow_nan=False)
@@ -76,10 +77,10 @@ def test_the_mechanisms_add_up_to_the_saved_total_as_shown(
     shown = summary_money(summary)
     saved = amount(shown["saved"])
     assert amount(shown["baseline"]) - amount(shown["cost"]) == saved
-    # each mechanism is shown by its effect on spend: "−$x" lowered it, "+$x" raised it
+    # each mechanism is shown by its effect on spend: a minus sign lowered it, a plus raised it
     lowered = sum(
         (
-            amount(text[1:]) * (1 if text[0] == "−" else -1)
+            amount(text[1:]) * (1 if text[0] == MINUS else -1)
             for name, text in shown.items()
             if name in ("cache_read_saved", "batch_discount", "unattributed", "cache_write_premium")
         ),
