@@ -50,7 +50,8 @@ class Outcome(models.TextChoices):
 
 
 FINAL_OUTCOMES = (Outcome.SUCCEEDED, Outcome.ERRORED, Outcome.CANCELED, Outcome.EXPIRED)
-RETRYABLE_OUTCOMES = (Outcome.ERRORED, Outcome.EXPIRED)
+# What a retry job may send again: failures, and what a cancel left unfinished.
+RETRYABLE_OUTCOMES = (Outcome.ERRORED, Outcome.EXPIRED, Outcome.CANCELED)
 
 
 class BatchJob(models.Model):
@@ -137,7 +138,7 @@ class BatchJob(models.Model):
 
     @property
     def retryable_count(self) -> int:
-        return self.errored_count + self.expired_count
+        return self.errored_count + self.expired_count + self.canceled_count
 
 
 class ProviderBatch(models.Model):

@@ -23,7 +23,6 @@ from llmopt_admin.batches.models import (
     JobMode,
     JobSource,
     JobStatus,
-    Outcome,
 )
 from llmopt_admin.batches.validation import ValidRequest
 
@@ -107,9 +106,10 @@ def batch_job_cancel(*, job: BatchJob) -> BatchJob:
 
 
 def retryable_requests(job: BatchJob) -> list[ValidRequest]:
-    """The job's errored and expired requests that no later retry has resolved or still runs."""
+    """The job's errored, expired and canceled requests that no later retry has resolved or
+    still runs."""
     handled = BatchJobRequest.objects.filter(job__parent=job).exclude(
-        outcome__in=[*RETRYABLE_OUTCOMES, Outcome.CANCELED]
+        outcome__in=RETRYABLE_OUTCOMES
     )
     rows = (
         job.requests.filter(outcome__in=RETRYABLE_OUTCOMES)
@@ -130,7 +130,9 @@ def batch_job_retry(
         raise JobActionRefused(f"job {job.pk} is still {job.status}; retry once it has ended")
     requests = retryable_requests(job)
     if not requests:
-        raise JobActionRefused(f"job {job.pk} has no errored or expired requests left to retry")
+        raise JobActionRefused(
+            f"job {job.pk} has no errored, expired or canceled requests left to retry"
+        )
     return batch_job_create(
         requests=requests,
         submitted_by=submitted_by,

@@ -159,7 +159,7 @@ def test_a_retry_through_the_standard_api_resolves_errored_requests_at_full_pric
     assert retry.cost == retry.baseline_cost  # no batch discount on the standard API
     assert set(_ledger(retry).values_list("mode", flat=True)) == {"standard"}
     # Nothing left to retry: the child resolved every errored request.
-    with pytest.raises(services.JobActionRefused, match="no errored or expired"):
+    with pytest.raises(services.JobActionRefused, match="no errored, expired or canceled"):
         services.batch_job_retry(job=job, mode=JobMode.BATCH, submitted_by="t")
 
 
@@ -321,3 +321,22 @@ def test_the_portable_upsert_path_updates_rows_in_place(db: None) -> None:
     stored = job.requests.get(custom_id="req-1")
     assert (stored.outcome, stored.error, job.requests.count()) == (Outcome.ERRORED, "boom", 2)
     assert stored.params == make_requests(2)[1].params  # the request itself is untouched
+
+
+def test_a_canceled_job_offers_its_unfinished_requests_for_retry(
+    simulator_factory: Any, fast_polls: None
+) -> None:
+    simulator = simulator_factory(batch_seconds_per_request=10.0, batch_start_delay=0.0)
+    job = services.batch_job_create(requests=make_requests(6), submitted_by="t")
+    submission.batch_job_submit(job_id=job.pk)
+    simulator.clock.advance(25)  # two requests done, four still waiting
+    services.batch_job_cancel(job=BatchJob.objects.get(pk=job.pk))
+    polling.batch_job_poll(job_id=job.pk, force=True)
+    simulator.clock.advance(5)
+    polling.batch_job_poll(job_id=job.pk, force=True)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELED
+    unfinished = services.retryable_requests(job)
+    assert len(unfinished) == job.canceled_count == 4
+    retry = services.batch_job_retry(job=job, mode=JobMode.BATCH, submitted_by="t")
+    assert retry.request_count == 4

@@ -122,7 +122,7 @@ def test_the_detail_page_filters_requests_by_outcome(staff_client: Client) -> No
     assert "request errored" in page
     everything = staff_client.get(f"/batches/{job.pk}/").content.decode()
     assert all(f'data-custom-id="req-{i}"' in everything for i in range(3))
-    assert "Retry the 2 errored or expired requests" in everything
+    assert "Retry the 2 errored, expired or canceled requests" in everything
 
 
 def test_the_download_streams_results_as_jsonl_in_input_order(staff_client: Client) -> None:
@@ -188,7 +188,7 @@ def test_retry_without_a_mode_or_with_nothing_to_retry_explains_why(
     page = staff_client.post(
         f"/batches/{job.pk}/retry/", {"mode": "batch"}, follow=True
     ).content.decode()
-    assert "no errored or expired requests" in page
+    assert "no errored, expired or canceled requests" in page
 
 
 def test_an_unknown_job_is_404(staff_client: Client) -> None:
