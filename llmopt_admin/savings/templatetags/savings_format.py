@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django import template
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -95,6 +98,17 @@ def summary_money(summary: Any) -> dict[str, str]:
             for name, value in parts.items()
         },
     }
+
+
+_BREAK_AFTER = re.compile(r"([-./:_@])")
+
+
+@register.filter
+def breakable(value: object) -> str:
+    """A long identifier (a model name) that wraps after its separators, never mid-word."""
+    if value is None or value == "":
+        return "—"
+    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", str(escape(value))))  # noqa: S308  # nosec B308 B703
 
 
 @register.filter

@@ -87,3 +87,13 @@ def test_the_mechanisms_add_up_to_the_saved_total_as_shown(
         Decimal(0),
     )
     assert lowered == saved
+
+
+def test_a_long_model_name_wraps_after_its_separators_and_stays_escaped() -> None:
+    from llmopt_admin.savings.templatetags.savings_format import breakable
+
+    assert (
+        breakable("anthropic.claude-sonnet-4-5")
+        == "anthropic.<wbr>claude-<wbr>sonnet-<wbr>4-<wbr>5"
+    )
+    assert breakable("<b>x-y</b>") == "&lt;b&gt;x-<wbr>y&lt;/<wbr>b&gt;"
