@@ -40,6 +40,7 @@ from llmopt_admin.savings.models import (
     HourlyRollup,
     LedgerEvent,
 )
+from llmopt_admin.savings.synthetic import DEMO_ID_PREFIX
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -340,3 +341,9 @@ def ledger_totals(*, filters: Filters) -> dict[str, Any]:
     return query.aggregate(
         events=Count("id"), batch_events=Count("id", filter=Q(mode__in=BATCH_MODES)), **sums
     )
+
+
+def demo_history_present() -> bool:
+    """Whether the ledger holds `make run`'s synthetic demo history (one indexed lookup: its
+    first event's id is fixed)."""
+    return LedgerEvent.objects.filter(request_id=f"{DEMO_ID_PREFIX}-0-0").exists()

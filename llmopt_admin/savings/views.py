@@ -55,6 +55,7 @@ def _context(selection: Selection) -> dict[str, Any]:
         "presets": list(selectors.PRESETS),
         "hit_rate_definition": selectors.HIT_RATE_DEFINITION,
         "batch_share_definition": selectors.BATCH_SHARE_DEFINITION,
+        "demo_history": selectors.demo_history_present(),
     }
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.management import call_command
 from django.db.models import Sum
+from django.test import Client
 
 from llmopt_admin.savings.models import DailyRollup, LedgerEvent
 from llmopt_admin.savings.services import usage_events_record
@@ -15,8 +16,8 @@ from optimization.telemetry import UsageEvent
 pytestmark = pytest.mark.django_db
 
 
-def test_the_demo_history_spans_weeks_and_only_it_is_removed(
-    capsys: pytest.CaptureFixture[str],
+def test_the_demo_history_spans_weeks_is_marked_and_only_it_is_removed(
+    capsys: pytest.CaptureFixture[str], staff_client: Client
 ) -> None:
     call_command("seed_ledger", "--demo", "--events", "600", "--days", "21")
     real = UsageEvent(
@@ -34,7 +35,11 @@ def test_the_demo_history_spans_weeks_and_only_it_is_removed(
     days = {moment.date() for moment in demo.values_list("timestamp", flat=True)}
     assert len(days) >= 14  # weeks of history, not a spike in the last hour
 
+    page = staff_client.get("/savings/").content.decode()
+    assert 'id="demo-history-note"' in page  # marked as demo data where people look
+
     call_command("remove_demo_data")
+    assert 'id="demo-history-note"' not in staff_client.get("/savings/").content.decode()
     assert "removed 600 demo events" in capsys.readouterr().out
     assert list(LedgerEvent.objects.values_list("request_id", flat=True)) == ["backend-call-1"]
     rolled = DailyRollup.objects.aggregate(events=Sum("events"))["events"]
