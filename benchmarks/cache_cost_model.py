@@ -14,11 +14,20 @@ The prompt of a request is the ordered blocks tools → system → message conte
   billed as cache writes (1.25x for 5 minutes, 2x for 1 hour, each stretch at the TTL of the
   breakpoint that closes it); a breakpoint at or before the read point writes nothing.
 - Everything else is plain input (1x).
+- An entry can be read only once the response of the request that wrote it has begun
+  (Anthropic's docs, on concurrent requests; anthropics/anthropic-sdk-python#1451 measures a
+  second request sent right after the first missing its entry ~40% of the time, and none
+  after 2 seconds): entries become readable `AVAILABLE_AFTER` seconds after their write.
 
 `hindsight_usage` prices the same trace for an oracle that knows the future: it reads the
 longest live prefix it has written (at any block, with no breakpoint limit or lookback) and
-writes a prefix only as far as some later request reuses it within the TTL. Costs are in units
+writes a prefix only as far as some later request can read it within the TTL (at least
+`AVAILABLE_AFTER` seconds later); like any breakpoint at or before the prefix read, its
+breakpoints there refresh live entries but never bring back expired ones. Costs are in units
 of "input tokens at the plain price", so ratios between policies are price-independent.
+
+`simple_rule` marks a request as the rules everybody starts with do (end of the system prompt,
+and the last one or two user turns): the planner's baselines, priced by the same model.
 
 This module is self-contained (it does not import the simulator or the planner) so it can be
 shared by benchmarks and tests.
@@ -26,9 +35,9 @@ shared by benchmarks and tests.
 
 from __future__ import annotations
 
+import bisect
 import itertools
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +48,8 @@ MAX_BREAKPOINTS = 4
 READ_MULTIPLIER = 0.1
 WRITE_MULTIPLIERS: Mapping[int, float] = {300: 1.25, 3600: 2.0}
 IMAGE_TOKENS = 1600
+# Seconds from sending a request until the entries it writes can be read (its response begins).
+AVAILABLE_AFTER = 2.0
 
 
 @dataclass(frozen=True)
@@ -141,10 +152,18 @@ def _prefix_keys(blocks: Sequence[Block]) -> tuple[list[int], list[int]]:
 class AnthropicCache:
     """The prompt cache of one model, replayed request by request at given times."""
 
-    def __init__(self, *, min_tokens: int, lookback: int = LOOKBACK_BLOCKS) -> None:
+    def __init__(
+        self,
+        *,
+        min_tokens: int,
+        lookback: int = LOOKBACK_BLOCKS,
+        available_after: float = AVAILABLE_AFTER,
+    ) -> None:
         self.min_tokens = min_tokens
         self.lookback = lookback
-        self._entries: dict[int, tuple[float, int]] = {}  # prefix key → (expires at, ttl)
+        self.available_after = available_after
+        # prefix key → (expires at, ttl, readable from)
+        self._entries: dict[int, tuple[float, int, float]] = {}
 
     def process(self, blocks: Sequence[Block], now: float) -> Usage:
         """Read and write the cache for one request at time `now` (seconds)."""
@@ -156,12 +175,13 @@ class AnthropicCache:
             raise ValueError("a 1h cache breakpoint follows a 5m one")
         keys, ends = _prefix_keys(blocks)
         total = ends[-1] if ends else 0
+        entries = self._entries
         read_at = -1
         for breakpoint in breakpoints:
             for index in range(breakpoint, max(-1, breakpoint - self.lookback), -1):
-                entry = self._entries.get(keys[index])
-                if entry is not None and entry[0] > now:
-                    self._entries[keys[index]] = (now + entry[1], entry[1])
+                entry = entries.get(keys[index])
+                if entry is not None and entry[0] > now and entry[2] <= now:
+                    entries[keys[index]] = (now + entry[1], entry[1], entry[2])
                     read_at = max(read_at, index)
                     break
         read = ends[read_at] if read_at >= 0 else 0
@@ -177,24 +197,29 @@ class AnthropicCache:
             else:
                 usage.write_5m += written
             start = ends[breakpoint]
-            self._entries[keys[breakpoint]] = (now + ttl, ttl)
+            readable = now + self.available_after
+            earlier = entries.get(keys[breakpoint])
+            if earlier is not None and earlier[0] > now:
+                readable = min(readable, earlier[2])  # still being written by another request
+            entries[keys[breakpoint]] = (now + ttl, ttl, readable)
         usage.uncached = total - read - usage.write_5m - usage.write_1h
         return usage
 
 
 def hindsight_usage(
-    trace: Sequence[tuple[float, Sequence[Block]]], *, min_tokens: int, ttl: int = 300
+    trace: Sequence[tuple[float, Sequence[Block]]],
+    *,
+    min_tokens: int,
+    ttl: int = 300,
+    available_after: float = AVAILABLE_AFTER,
 ) -> list[Usage]:
     """What an oracle that knows the whole trace pays per request (see the module doc)."""
     prefixes = [_prefix_keys(blocks) for _, blocks in trace]
-    next_use: list[list[float]] = [[] for _ in trace]
-    last_seen: dict[int, float] = {}
-    for position in range(len(trace) - 1, -1, -1):
-        keys = prefixes[position][0]
-        next_use[position] = [last_seen.get(key, math.inf) for key in keys]
+    uses: dict[int, list[float]] = {}  # prefix key → times of the requests holding it
+    for (now, _), (keys, _) in zip(trace, prefixes, strict=True):
         for key in keys:
-            last_seen[key] = trace[position][0]
-    live: dict[int, float] = {}
+            uses.setdefault(key, []).append(now)
+    live: dict[int, tuple[float, float]] = {}  # prefix key → (expires at, readable from)
     usages = []
     for position, (now, _) in enumerate(trace):
         keys, ends = prefixes[position]
@@ -202,9 +227,11 @@ def hindsight_usage(
         for index in range(len(keys) - 1, -1, -1):
             if ends[index] < min_tokens:
                 break
-            if read_at < 0 and live.get(keys[index], -math.inf) > now:
-                read_at = index
-            if write_to < 0 and next_use[position][index] - now <= ttl:
+            if read_at < 0:
+                entry = live.get(keys[index])
+                if entry is not None and entry[0] > now and entry[1] <= now:
+                    read_at = index
+            if write_to < 0 and _read_later(uses[keys[index]], now, available_after, ttl):
                 write_to = index
             if read_at >= 0 and write_to >= 0:
                 break
@@ -218,15 +245,67 @@ def hindsight_usage(
             usage.write_5m = written
         usages.append(usage)
         for index in range(max(read_at, write_to) + 1):
-            if ends[index] >= min_tokens and (index <= write_to or keys[index] in live):
-                live[keys[index]] = now + ttl
+            if ends[index] < min_tokens:
+                continue
+            entry = live.get(keys[index])
+            if entry is not None and entry[0] > now:
+                live[keys[index]] = (now + ttl, entry[1])  # a read (or a write under way)
+            elif index > read_at and index <= write_to:
+                live[keys[index]] = (now + ttl, now + available_after)
     return usages
 
 
+def _read_later(times: list[float], now: float, available_after: float, ttl: int) -> bool:
+    """Whether a request holding a prefix comes when an entry written now is readable."""
+    index = bisect.bisect_left(times, now + available_after, bisect.bisect_right(times, now))
+    return index < len(times) and times[index] - now <= ttl
+
+
+# -- the simple rules the planner is compared with ----------------------------------------
+
+_MARK = {"type": "ephemeral"}
+
+
+def _marked_last_block(content: Any) -> list[Any]:
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    last = blocks[-1]
+    blocks[-1] = {**({"type": "text", "text": last} if isinstance(last, str) else last)}
+    blocks[-1]["cache_control"] = _MARK
+    return blocks
+
+
+def simple_rule(params: Mapping[str, Any], user_turns: int) -> dict[str, Any]:
+    """`params` with breakpoints at the end of the system prompt (else of the tools) and at
+    the end of the last `user_turns` user messages: the two rules everybody starts with."""
+    marked = dict(params)
+    if marked.get("system"):
+        marked["system"] = _marked_last_block(marked["system"])
+    elif marked.get("tools"):
+        tools = list(marked["tools"])
+        tools[-1] = {**tools[-1], "cache_control": _MARK}
+        marked["tools"] = tools
+    messages = list(marked["messages"])
+    users = [index for index, message in enumerate(messages) if message["role"] == "user"]
+    for index in users[-user_turns:]:
+        if messages[index]["content"]:
+            messages[index] = {**messages[index]}
+            messages[index]["content"] = _marked_last_block(messages[index]["content"])
+    marked["messages"] = messages
+    return marked
+
+
+RULES: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
+    "system_last": lambda params: simple_rule(params, 1),
+    "system_last2": lambda params: simple_rule(params, 2),
+}
+
+
 __all__ = [
+    "RULES",
     "AnthropicCache",
     "Block",
     "Usage",
     "blocks_of",
     "hindsight_usage",
+    "simple_rule",
 ]

@@ -17,8 +17,6 @@ from collections.abc import Callable
 
 # Texts are told apart by their first HEAD characters.
 HEAD = 256
-# Distinct heads remembered (each holds its last text).
-MEMORY = 64
 _BLOCK = 4096
 
 
@@ -62,12 +60,14 @@ class StablePrefixSplitter:
     """Remembers system texts; `boundary(text)` is where to split it, or 0 for not at all.
 
     `count_tokens` estimates a text's tokens; a stable part shorter than `min_tokens` is not
-    worth a breakpoint. Not thread-safe: the planner calls it under its own lock.
+    worth a breakpoint; `memory` distinct heads are remembered (each holds its last text).
+    Not thread-safe: the planner calls it under its own lock.
     """
 
-    def __init__(self, count_tokens: Callable[[str], int], min_tokens: int) -> None:
+    def __init__(self, count_tokens: Callable[[str], int], min_tokens: int, *, memory: int) -> None:
         self._count_tokens = count_tokens
         self._min_tokens = min_tokens
+        self._memory = memory
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
 
     def boundary(self, text: str) -> int:
@@ -78,7 +78,7 @@ class StablePrefixSplitter:
         seen = self._seen.get(head)
         if seen is None:
             self._seen[head] = _Seen(text)
-            if len(self._seen) > MEMORY:
+            if len(self._seen) > self._memory:
                 self._seen.popitem(last=False)
             return 0
         self._seen.move_to_end(head)

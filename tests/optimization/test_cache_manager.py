@@ -433,8 +433,9 @@ def test_memory_stays_bounded_and_old_outcomes_decay() -> None:
         history += [AIMessage(long(50, "a")), HumanMessage(long(50, f"again {number}"))]
         assert len(marks(manager.add_cache_markers(history))) <= 4
         clock.now += 2
-    assert len(manager._prefixes) <= 16
-    assert len(manager._decisions) <= 16
+    assert manager._placement.memory_entries() <= 16
+    assert len(manager._placement._bets) <= 16
+    assert len(manager._placement._families) <= 16
 
 
 def test_markers_count_against_the_limit() -> None:

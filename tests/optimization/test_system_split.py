@@ -8,17 +8,17 @@ from hypothesis import strategies as st
 from optimization._tokens import estimate_tokens
 from optimization.system_split import (
     HEAD,
-    MEMORY,
     StablePrefixSplitter,
     common_prefix_length,
     stable_boundary,
 )
 
 STABLE = "You are the assistant.\n" + "Always cite sources. " * 300 + "\n\n"
+MEMORY = 64
 
 
 def splitter(min_tokens: int = 1024) -> StablePrefixSplitter:
-    return StablePrefixSplitter(estimate_tokens, min_tokens)
+    return StablePrefixSplitter(estimate_tokens, min_tokens, memory=MEMORY)
 
 
 @given(st.text(max_size=50), st.text(max_size=20), st.text(max_size=20))
