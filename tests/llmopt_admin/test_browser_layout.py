@@ -3,16 +3,22 @@ the top bar keeps everything inside it, and the menu works with a keyboard."""
 
 from __future__ import annotations
 
+import copy
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from llmopt_admin.batches import services
+from llmopt_admin.configs.stores import EmbeddedConfigStore
+from llmopt_admin.savings.services import ledger_bulk_load
+from llmopt_admin.savings.synthetic import synthetic_events
+from optimization.stores.base import AI_MODELS_KEY
 from tests.llmopt_admin.batches.conftest import make_requests
+from tests.llmopt_admin.conftest import AI_MODELS_DOCUMENT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -91,3 +97,31 @@ def test_at_desktop_width_the_links_show_without_a_menu_and_there_is_a_favicon(
     icon = page.request.get(f"{site.url}/favicon.ico")
     assert icon.ok
     assert "svg" in icon.headers["content-type"]
+
+
+def test_at_phone_width_the_keyboard_switch_and_the_what_if_messages_work_too(
+    chromium: Browser, site: Any
+) -> None:
+    EmbeddedConfigStore().write(
+        AI_MODELS_KEY, copy.deepcopy(AI_MODELS_DOCUMENT), expected_revision=None
+    )
+    ledger_bulk_load(events=synthetic_events(count=300, days=10, seed=9))
+    page = signed_in(chromium, site, PHONE)
+    page.goto("/config/")
+    caching = page.locator(f"#entry-{AI_MODELS_KEY}-0").locator(
+        'input[data-field="cachingEnabled"]'
+    )
+    caching.focus()
+    page.keyboard.press("Space")
+    expect(caching).to_be_checked()
+    expect(caching).to_be_focused()
+    assert _page_width(page) <= PHONE["width"]
+
+    page.goto("/savings/?period=30d")
+    page.wait_for_selector("#what-if-table")
+    assert _page_width(page) <= PHONE["width"]
+    hit_rate = page.locator('input[name="hit_rate"]')
+    hit_rate.fill("150")
+    hit_rate.dispatch_event("change")
+    expect(page.locator("#what-if-error-hit_rate")).to_contain_text("0 to 100")
+    assert not page.locator('[data-figure="cost"]').inner_text().startswith("$0.0000")
