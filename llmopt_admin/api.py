@@ -9,8 +9,11 @@ everything; a bearer token only what SCOPE_RULES grant its scopes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
+from ninja.openapi.schema import OpenAPISchema
 
 from llmopt_admin.accounts.auth import (
     ScopeMissing,
@@ -22,6 +25,7 @@ from llmopt_admin.accounts.decorators import staff_required
 from llmopt_admin.accounts.scopes import INGEST, READ, SUBMIT, ScopeRule
 from llmopt_admin.batches.api import router as batches_router
 from llmopt_admin.configs.api import router as configs_router
+from llmopt_admin.openapi import document_auth_answers
 from llmopt_admin.savings.api import router as savings_router
 
 # Which scope a token needs, by method and path prefix; the first match wins. A request no rule
@@ -35,7 +39,20 @@ SCOPE_RULES = (
 )
 API_AUTH = api_auth(SCOPE_RULES)
 
-api = NinjaAPI(
+
+class LlmoptAPI(NinjaAPI):
+    """The API whose description also states its authentication's answers (401, 403), which
+    every operation can give, without each endpoint repeating them."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        document_auth_answers(schema)
+        return schema
+
+
+api = LlmoptAPI(
     title="llmopt admin API",
     version="1",
     auth=API_AUTH,

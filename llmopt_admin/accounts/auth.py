@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Schema
 from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import HttpBearer, SessionAuth
 
@@ -19,10 +20,12 @@ from llmopt_admin.accounts.scopes import ScopeRule, scope_rule_for
 from llmopt_admin.accounts.services import ApiTokenRejected, api_token_authenticate
 
 __all__ = [
+    "ForbiddenOut",
     "ScopeMissing",
     "StaffSessionAuth",
     "TokenAuth",
     "TokenRejected",
+    "UnauthorizedOut",
     "api_auth",
     "authentication_failed",
     "scope_missing",
@@ -104,6 +107,21 @@ class StaffSessionAuth(SessionAuth):
 def api_auth(rules: Sequence[ScopeRule]) -> list[Any]:
     """The API's authentication: a token first, then a staff session."""
     return [TokenAuth(rules), StaffSessionAuth()]
+
+
+class UnauthorizedOut(Schema):
+    """The body of a 401 (authentication_failed)."""
+
+    detail: str
+
+
+class ForbiddenOut(Schema):
+    """The body of a 403: a token without the scope (scope_missing), or, with `detail` alone,
+    a staff session's unsafe request that failed django-ninja's CSRF check."""
+
+    detail: str
+    missing_scope: str | None = None
+    token_scopes: list[str] | None = None
 
 
 def authentication_failed(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:

@@ -5,16 +5,26 @@ Mounted at /api/batches with the API's default auth (bearer token or staff sessi
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Status
 
 from llmopt_admin.accounts.models import ApiToken, token_digest
 from llmopt_admin.batches import selectors, services
 from llmopt_admin.batches.models import BatchJob, JobMode, JobSource, JobStatus, Outcome
+from llmopt_admin.batches.schemas import (
+    BIGINT,
+    MAX_LIMIT,
+    MAX_NAME_LENGTH,
+    BatchErrorOut,
+    BatchJobListOut,
+    BatchJobOut,
+    BatchListQuery,
+    BatchResultsQuery,
+    BatchRetryIn,
+    BatchSubmitIn,
+)
 from llmopt_admin.batches.validation import (
     CUSTOM_ID_PATTERN,
     CUSTOM_ID_RULE,
@@ -24,6 +34,7 @@ from llmopt_admin.batches.validation import (
     json_value_errors,
     validate_requests,
 )
+from llmopt_admin.openapi import ValidationErrorOut, json_body
 from llmopt_admin.savings.validation import (
     declared_length,
     field_name,
@@ -34,59 +45,20 @@ from llmopt_admin.savings.validation import (
 router = Router(tags=["batches"])
 
 MAX_BODY_BYTES = 256 * 1024 * 1024  # the provider's own limit for one batch
-MAX_NAME_LENGTH = BatchJob._meta.get_field("name").max_length or 0
-MAX_LIMIT = 500
-BIGINT = 2**63  # PostgreSQL's LIMIT and OFFSET are signed 64-bit integers
-BODY_KEYS = frozenset({"name", "mode", "requests", "messages", "custom_ids", "params"})
+BODY_KEYS = frozenset(BatchSubmitIn.model_fields)
 MESSAGES_ONLY_KEYS = ("custom_ids", "params")
 
-
-class ErrorOut(Schema):
-    detail: str
-    errors: list[dict[str, str]] = []
-
-
-class CountsOut(Schema):
-    succeeded: int
-    errored: int
-    canceled: int
-    expired: int
-    pending: int
-
-
-class JobOut(Schema):
-    id: int
-    name: str
-    status: str
-    provider: str
-    model: str
-    mode: str
-    source: str
-    request_count: int
-    counts: CountsOut
-    progress_percent: int
-    cost: Decimal
-    baseline_cost: Decimal
-    saved: Decimal
-    error: str
-    submitted_by: str
-    parent_id: int | None
-    retry_ids: list[int]
-    provider_batch_ids: list[str]
-    cancel_requested: bool
-    created_at: datetime
-    submitted_at: datetime | None
-    ended_at: datetime | None
-    results_url: str
-
-
-class JobListOut(Schema):
-    count: int
-    items: list[JobOut]
-
-
-class RetryIn(Schema):
-    mode: Literal["batch", "standard"] = "batch"
+# OpenAPI links (followed by clients and by the schemathesis run): a job's id leads to it.
+_JOB_ID = {"job_id": "$response.body#/id"}
+_JOB_LINKS = {
+    "GetJob": {"operationId": "llmopt_admin_batches_api_get_job", "parameters": _JOB_ID},
+    "GetResults": {"operationId": "llmopt_admin_batches_api_get_results", "parameters": _JOB_ID},
+    "CancelJob": {"operationId": "llmopt_admin_batches_api_cancel_job", "parameters": _JOB_ID},
+    "RetryJob": {"operationId": "llmopt_admin_batches_api_retry_job", "parameters": _JOB_ID},
+}
+# A 422 is this API's own (BatchErrorOut) or django-ninja's, for a parameter or body that does
+# not fit the operation's types (ValidationErrorOut).
+Invalid = BatchErrorOut | ValidationErrorOut
 
 
 def job_out(job: BatchJob) -> dict[str, Any]:
@@ -296,56 +268,10 @@ def _conversation_error(conversation: Any) -> str | None:
     return None
 
 
-_SUBMIT_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "Either `requests` (Anthropic's batch format) or `messages` "
-                    "(chat message lists, converted exactly as ChatAnthropic converts them) "
-                    "with `params` (model, max_tokens, temperature, ...). Nothing is stored "
-                    "unless every request is valid.",
-                    "properties": {
-                        "name": {"type": "string"},
-                        "mode": {"type": "string", "enum": ["batch", "standard"]},
-                        "requests": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["custom_id", "params"],
-                                "properties": {
-                                    "custom_id": {"type": "string"},
-                                    "params": {"type": "object"},
-                                },
-                            },
-                        },
-                        "messages": {
-                            "type": "array",
-                            "items": {
-                                "type": "array",
-                                "items": {
-                                    "type": "object",
-                                    "description": '{"role": "system|user|assistant", '
-                                    '"content": ...}',
-                                },
-                            },
-                        },
-                        "custom_ids": {"type": "array", "items": {"type": "string"}},
-                        "params": {"type": "object"},
-                    },
-                }
-            }
-        },
-    }
-}
-
-
 @router.post(
     "",
-    response={201: JobOut, 400: ErrorOut, 413: ErrorOut, 422: ErrorOut},
-    openapi_extra=_SUBMIT_BODY,
+    response={201: BatchJobOut, 400: BatchErrorOut, 413: BatchErrorOut, 422: BatchErrorOut},
+    openapi_extra={**json_body(BatchSubmitIn), "responses": {201: {"links": _JOB_LINKS}}},
     summary="Submit a batch job",
 )
 def submit_job(request: HttpRequest) -> Any:
@@ -384,12 +310,11 @@ def submit_job(request: HttpRequest) -> Any:
     return Status(201, job_out(job))
 
 
-@router.get("", response={200: JobListOut, 422: ErrorOut}, summary="List batch jobs")
-def list_jobs(
-    request: HttpRequest, status: str | None = None, limit: int = 50, offset: int = 0
-) -> Any:
+@router.get("", response={200: BatchJobListOut, 422: Invalid}, summary="List batch jobs")
+def list_jobs(request: HttpRequest, query: Query[BatchListQuery]) -> Any:
     """Jobs, newest first; `status` filters (queued, in_progress, ended, ...). `limit` is held
     to 1-500 and a negative `offset` to 0; beyond 64 bits either is refused."""
+    status, limit, offset = query.status, query.limit, query.offset
     errors = []
     if status and selectors.valid_status(status) is None:
         errors.append(_query_error("status", f"must be one of {', '.join(JobStatus.values)}"))
@@ -409,7 +334,11 @@ def _query_error(field: str, message: str) -> dict[str, str]:
     return {"where": "query", "field": field, "message": message}
 
 
-@router.get("/{job_id}", response={200: JobOut, 404: ErrorOut}, summary="One batch job")
+@router.get(
+    "/{job_id}",
+    response={200: BatchJobOut, 404: BatchErrorOut, 422: Invalid},
+    summary="One batch job",
+)
 def get_job(request: HttpRequest, job_id: int) -> Any:
     job = _job_or_404(job_id)
     return job if isinstance(job, JsonResponse) else job_out(job)
@@ -417,11 +346,11 @@ def get_job(request: HttpRequest, job_id: int) -> Any:
 
 @router.get(
     "/{job_id}/results",
-    response={200: None, 404: ErrorOut, 422: ErrorOut},
+    response={200: None, 404: BatchErrorOut, 422: Invalid},
     summary="A job's results as JSONL",
     openapi_extra={
         "responses": {
-            "200": {
+            200: {
                 "description": "One JSON object per line, in input order: custom_id, position, "
                 "outcome, output_text, output, error, usage, cost, baseline_cost.",
                 "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
@@ -429,8 +358,9 @@ def get_job(request: HttpRequest, job_id: int) -> Any:
         }
     },
 )
-def get_results(request: HttpRequest, job_id: int, outcome: str | None = None) -> Any:
+def get_results(request: HttpRequest, job_id: int, query: Query[BatchResultsQuery]) -> Any:
     """Streamed from the database; `outcome` keeps only succeeded, errored, ... requests."""
+    outcome = query.outcome
     if outcome and selectors.valid_outcome(outcome) is None:
         # Checked before the stream starts: a stream cannot turn into an error once begun.
         message = f"must be one of {', '.join(Outcome.values)}"
@@ -446,7 +376,8 @@ def get_results(request: HttpRequest, job_id: int, outcome: str | None = None) -
 
 @router.post(
     "/{job_id}/cancel",
-    response={200: JobOut, 404: ErrorOut, 409: ErrorOut},
+    response={200: BatchJobOut, 404: BatchErrorOut, 409: BatchErrorOut, 422: Invalid},
+    openapi_extra={"responses": {200: {"links": {"GetJob": _JOB_LINKS["GetJob"]}}}},
     summary="Cancel a batch job",
 )
 def cancel_job(request: HttpRequest, job_id: int) -> Any:
@@ -463,10 +394,19 @@ def cancel_job(request: HttpRequest, job_id: int) -> Any:
 
 @router.post(
     "/{job_id}/retry",
-    response={201: JobOut, 404: ErrorOut, 409: ErrorOut},
+    response={
+        201: BatchJobOut,
+        400: BatchErrorOut,
+        404: BatchErrorOut,
+        409: BatchErrorOut,
+        422: Invalid,
+    },
+    openapi_extra={"responses": {201: {"links": _JOB_LINKS}}},
     summary="Retry a job's errored and expired requests as a new, linked job",
 )
-def retry_job(request: HttpRequest, job_id: int, payload: RetryIn) -> Any:
+def retry_job(request: HttpRequest, job_id: int, payload: BatchRetryIn) -> Any:
+    """`{}` retries in batch mode, `{"mode": "standard"}` one call per request. django-ninja
+    parses this body: one it cannot parse is its 400, a missing body or another mode its 422."""
     job = _job_or_404(job_id)
     if isinstance(job, JsonResponse):
         return job

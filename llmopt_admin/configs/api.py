@@ -8,11 +8,11 @@ that ETag, so a client never overwrites someone else's change unseen.
 a weak tag (`W/"12"`) never matches. A list of tags matches when one of them is current.
 
 Status codes: 400 refused (not JSON, not an optimization field, no such entry, the provider cannot
-use the switch, the stored document is malformed, If-Match is not an entity tag), 401 no
-credentials, 403 not staff or failed CSRF (sessions), 404 no document, 409 (GET) the stored
-document is not a JSON object, 412 If-Match does not match: stale (the body says what changed) or
-only weak tags, 422 a value breaks the schema, 428 no If-Match (or `*`), 503 store unreachable.
-Every 4xx body has `errors`: {path: message}.
+use the switch, the stored document is malformed, If-Match is not an entity tag), 404 no document,
+409 (GET) the stored document is not a JSON object, 412 If-Match does not match: stale (the body
+says what changed) or only weak tags, 422 a value breaks the schema, 428 no If-Match (or `*`), 503
+store unreachable; each of these bodies has `errors`: {path: message}. 401 (no credentials) and
+403 (a token without the scope, a session that failed CSRF) are the API's (accounts.auth).
 """
 
 from __future__ import annotations
@@ -22,8 +22,14 @@ import re
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from ninja import Field, Router, Schema
+from ninja import Router
 
+from llmopt_admin.configs.schemas import (
+    IF_MATCH_PATTERN,
+    AiModelsPatchIn,
+    ConfigConflictOut,
+    ConfigErrorsOut,
+)
 from llmopt_admin.configs.selectors import (
     config_changes_since,
     config_document_public,
@@ -37,6 +43,7 @@ from llmopt_admin.configs.services import (
 )
 from llmopt_admin.configs.shapes import body_problem
 from llmopt_admin.configs.stores import get_config_store
+from llmopt_admin.openapi import json_body
 from optimization.stores.base import (
     AI_MODELS_KEY,
     ConfigStore,
@@ -48,55 +55,40 @@ from optimization.stores.base import (
 router = Router(tags=["configs"])
 
 
-class ErrorsOut(Schema):
-    """Which field or header is wrong and why (`llm[0].batchMaxSize`: "...")."""
-
-    errors: dict[str, str]
-
-
-class ConflictOut(Schema):
-    """The document changed since the client read it; nothing was written."""
-
-    errors: dict[str, str]
-    detail: str
-    expected_revision: str
-    current_revision: str
-    current: dict[str, Any] = Field(
-        description="Current values of the fields the request tried to change."
-    )
-    changes_since: list[dict[str, Any]] = Field(
-        description="Audited writes since the client's revision: when, by, action, changes."
-    )
-    changes_since_complete: bool = Field(
-        description="False when the document was also changed outside this admin."
-    )
-
-
-class AiModelsPatch(Schema):
-    """Optimization fields to change, per LLM entry, keyed by the entry's index in `llm`."""
-
-    llm: dict[str, dict[str, Any]] = Field(
-        description=(
-            "Map of entry index (as a string, '0' is llm[0]) to the optimization fields to set "
-            f"on that entry's configuration. Allowed fields: {', '.join(OPTIMIZATION_FIELDS)}. "
-            "All changes are applied together or not at all."
-        ),
-        examples=[{"0": {"cachingEnabled": True, "cacheTTL": 3600}}],
-    )
-
-
 _IF_MATCH_PARAMETER = {
     "in": "header",
     "name": "If-Match",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": IF_MATCH_PATTERN},
     "description": "The ETag from GET /api/config/ai-models (the revision the change is based on).",
 }
+_ETAG_HEADER = {
+    "ETag": {
+        "description": "The document's revision, for If-Match.",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
+# OpenAPI link (followed by clients and by the schemathesis run): the ETag a read or a write
+# answers is the If-Match of the next write.
+_PATCH_LINK = {
+    "PatchWithETag": {
+        "operationId": "llmopt_admin_configs_api_ai_models_patch",
+        "parameters": {"header.If-Match": "$response.header.ETag"},
+    }
+}
+_READ_ANSWERS = {200: {"headers": _ETAG_HEADER, "links": _PATCH_LINK}}
 
 
 @router.get(
     "/ai-models",
-    response={200: dict[str, Any], 403: ErrorsOut, 404: ErrorsOut, 409: ErrorsOut, 503: ErrorsOut},
+    response={
+        200: dict[str, Any],
+        404: ConfigErrorsOut,
+        409: ConfigErrorsOut,
+        503: ConfigErrorsOut,
+    },
+    openapi_extra={"responses": _READ_ANSWERS},
     summary="The ai_models_config document, secrets masked; ETag = its revision",
 )
 def ai_models_get(request: HttpRequest) -> JsonResponse:
@@ -120,21 +112,18 @@ def ai_models_get(request: HttpRequest) -> JsonResponse:
     "/ai-models",
     response={
         200: dict[str, Any],
-        400: ErrorsOut,
-        403: ErrorsOut,
-        404: ErrorsOut,
-        412: ConflictOut | ErrorsOut,
-        422: ErrorsOut,
-        428: ErrorsOut,
-        503: ErrorsOut,
+        400: ConfigErrorsOut,
+        404: ConfigErrorsOut,
+        412: ConfigConflictOut | ConfigErrorsOut,
+        422: ConfigErrorsOut,
+        428: ConfigErrorsOut,
+        503: ConfigErrorsOut,
     },
     summary="Change optimization fields of LLM entries (needs If-Match)",
     openapi_extra={
         "parameters": [_IF_MATCH_PARAMETER],
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": AiModelsPatch.model_json_schema()}},
-        },
+        **json_body(AiModelsPatchIn),
+        "responses": _READ_ANSWERS,
     },
 )
 def ai_models_patch(request: HttpRequest) -> JsonResponse:

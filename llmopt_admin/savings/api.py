@@ -5,14 +5,23 @@ Mounted at /api/ with the API's default auth (bearer token or staff session).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Query, Router, Status
 
+from llmopt_admin.openapi import json_body
 from llmopt_admin.savings import selectors
-from llmopt_admin.savings.periods import selection_from_params
+from llmopt_admin.savings.periods import Selection, selection_from_params
+from llmopt_admin.savings.schemas import (
+    IngestOut,
+    SavingsBreakdownRowOut,
+    SavingsErrorOut,
+    SavingsPointOut,
+    SavingsQuery,
+    SavingsSummaryOut,
+    UsageEventsIn,
+)
 from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST, usage_events_ingest
 from llmopt_admin.savings.validation import declared_length, json_body_load
 
@@ -21,52 +30,10 @@ router = Router(tags=["savings"])
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
-class ErrorOut(Schema):
-    detail: str
-    errors: dict[str, str] = {}
-
-
-class RejectedOut(Schema):
-    index: int
-    request_id: str | None
-    errors: dict[str, str]
-
-
-class IngestOut(Schema):
-    accepted: int
-    duplicates: int
-    rejected: list[RejectedOut]
-
-
-_INGEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["events"],
-                    "properties": {
-                        "events": {
-                            "type": "array",
-                            "maxItems": MAX_EVENTS_PER_REQUEST,
-                            "description": "UsageEvent.to_json() objects: request_id, "
-                            "timestamp (ISO 8601 with offset), provider, model, mode, token "
-                            "counts by kind, optional cost/baseline_cost, config_entry, batch_id.",
-                            "items": {"type": "object"},
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
-
-
 @router.post(
     "/usage/events",
-    response={200: IngestOut, 400: ErrorOut, 413: ErrorOut},
-    openapi_extra=_INGEST_BODY,
+    response={200: IngestOut, 400: SavingsErrorOut, 413: SavingsErrorOut},
+    openapi_extra=json_body(UsageEventsIn),
     summary="Record usage events (idempotent by request_id)",
 )
 def usage_events(request: HttpRequest) -> Status[dict[str, Any]]:
@@ -116,70 +83,24 @@ def _too_big(size: str) -> dict[str, Any]:
     }
 
 
-class SummaryOut(Schema):
-    start: datetime
-    end: datetime
-    period: str
-    provider: str | None
-    model: str | None
-    events: int
-    batch_events: int
-    input_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_read_tokens: int
-    output_tokens: int
-    cacheable_input_tokens: int
-    cost: str
-    baseline_cost: str
-    saved: str
-    saved_pct: float | None
-    cache_read_saved: str
-    cache_write_premium: str
-    batch_discount: str
-    unattributed: str
-    cache_hit_rate: float | None
-    batch_share: float | None
-    definitions: dict[str, str]
-
-
-class BreakdownRowOut(Schema):
-    provider: str
-    model: str
-    events: int
-    cost: str
-    baseline_cost: str
-    saved: str
-    saved_pct: float | None
-    cache_hit_rate: float | None
-    batch_share: float | None
-
-
-class PointOut(Schema):
-    start: datetime
-    events: int
-    cost: str
-    baseline_cost: str
-    cache_read_saved: str
-    cache_write_premium: str
-    batch_discount: str
-    cache_hit_rate: float | None
-
-
 _FILTER_DOC = (
     "Query: period=24h|7d|30d|90d (default 30d) or start/end (YYYY-MM-DD, end inclusive, or "
     "ISO date-times, end exclusive; rounded to whole UTC hours), provider, model."
 )
 
 
+def _selection(query: SavingsQuery) -> Selection:
+    return selection_from_params(query.model_dump())
+
+
 @router.get(
     "/savings/summary",
-    response={200: SummaryOut, 400: ErrorOut},
+    response={200: SavingsSummaryOut, 400: SavingsErrorOut},
     summary="Headline figures for a period",
     description=_FILTER_DOC,
 )
-def savings_summary(request: HttpRequest) -> Any:
-    selection = selection_from_params(request.GET)
+def savings_summary(request: HttpRequest, query: Query[SavingsQuery]) -> Any:
+    selection = _selection(query)
     if selection.errors:
         return Status(400, {"detail": "invalid period or range", "errors": selection.errors})
     filters = selection.filters
@@ -203,12 +124,12 @@ def savings_summary(request: HttpRequest) -> Any:
 
 @router.get(
     "/savings/breakdown",
-    response={200: list[BreakdownRowOut], 400: ErrorOut},
+    response={200: list[SavingsBreakdownRowOut], 400: SavingsErrorOut},
     summary="Figures per provider and model",
     description=_FILTER_DOC,
 )
-def savings_breakdown(request: HttpRequest) -> Any:
-    selection = selection_from_params(request.GET)
+def savings_breakdown(request: HttpRequest, query: Query[SavingsQuery]) -> Any:
+    selection = _selection(query)
     if selection.errors:
         return Status(400, {"detail": "invalid period or range", "errors": selection.errors})
     return Status(
@@ -222,12 +143,12 @@ def savings_breakdown(request: HttpRequest) -> Any:
 
 @router.get(
     "/savings/timeseries",
-    response={200: list[PointOut], 400: ErrorOut},
+    response={200: list[SavingsPointOut], 400: SavingsErrorOut},
     summary="Spend, baseline, savings by mechanism and hit rate over time",
     description=_FILTER_DOC + " Hourly points up to 2 days, daily beyond.",
 )
-def savings_timeseries(request: HttpRequest) -> Any:
-    selection = selection_from_params(request.GET)
+def savings_timeseries(request: HttpRequest, query: Query[SavingsQuery]) -> Any:
+    selection = _selection(query)
     if selection.errors:
         return Status(400, {"detail": "invalid period or range", "errors": selection.errors})
     return Status(
