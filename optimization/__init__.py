@@ -18,7 +18,7 @@ from optimization.migration import migrate_aiconfigs
 
 if TYPE_CHECKING:
     from optimization.accumulator import BatchAccumulator
-    from optimization.batch_client import AnthropicBatchClient
+    from optimization.batch_client import AnthropicBatchClient, SyncAnthropicBatchClient
     from optimization.cache_manager import CacheManager
     from optimization.dropin import optimize, optimized_factory
     from optimization.factory import get_generator_model
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # reads configs (the admin, migrate_aiconfigs) should not pay for.
 _LAZY = {
     "AnthropicBatchClient": "optimization.batch_client",
+    "SyncAnthropicBatchClient": "optimization.batch_client",
     "BatchAccumulator": "optimization.accumulator",
     "CacheManager": "optimization.cache_manager",
     "OptimizedLLMWrapper": "optimization.wrapper",
@@ -59,6 +60,7 @@ __all__ = [
     "OptimizationError",
     "OptimizedLLMWrapper",
     "ProviderCapabilities",
+    "SyncAnthropicBatchClient",
     "batching",
     "get_generator_model",
     "migrate_aiconfigs",

@@ -10,14 +10,16 @@ function, when a release removes or changes one of them.
 - `ChatAnthropic._format_output`: an API `Message` → `ChatResult` (never reads `self`);
 - `ChatAnthropic._client_params`: the SDK client's arguments (key, base URL, headers, retries);
 - the SDK's streamed batch results: `with_streaming_response.results` from anthropic 1.x,
-  the JSONL decoder's underlying response before.
+  the JSONL decoder's underlying response before (sync and async twins);
+- the transport errors of the SDK's HTTP library: httpx2 from anthropic 2.x, httpx before.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import anthropic
@@ -60,6 +62,24 @@ def client_params(chat_model: ChatAnthropic) -> dict[str, Any]:
     return dict(chat_model._client_params)
 
 
+@contextmanager
+def streamed_batch_results_sync(
+    client: anthropic.Anthropic, batch_id: str
+) -> Iterator[tuple[Iterator[bytes], Any]]:
+    """The sync twin of `streamed_batch_results`."""
+    streaming = client.messages.batches.with_streaming_response
+    if hasattr(streaming, "results"):
+        with streaming.results(batch_id) as streamed:
+            yield streamed.iter_bytes(), streamed.http_request
+        return
+    # anthropic 0.x: `results` streams through a JSONL decoder over the raw response.
+    decoder: Any = client.messages.batches.results(batch_id)
+    try:
+        yield decoder.http_response.iter_bytes(), decoder.http_response.request
+    finally:
+        decoder.close()
+
+
 @asynccontextmanager
 async def streamed_batch_results(
     client: anthropic.AsyncAnthropic, batch_id: str
@@ -81,10 +101,26 @@ async def streamed_batch_results(
         await decoder.close()
 
 
+def _transport_errors() -> tuple[type[Exception], ...]:
+    errors: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(name).TransportError)
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
+# What the SDK's HTTP library raises when a connection breaks while a body is being read.
+TRANSPORT_ERRORS = _transport_errors()
+
+
 __all__ = [
+    "TRANSPORT_ERRORS",
     "client_params",
     "format_messages",
     "format_output",
     "request_payload",
     "streamed_batch_results",
+    "streamed_batch_results_sync",
 ]

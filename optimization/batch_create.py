@@ -18,6 +18,9 @@ second batch and the provider runs and bills every request twice. So a group is 
    dropped, and a younger one (another worker's create may still be running) stops the submit
    with `BatchInFlight`, to be tried again later.
 
+The steps are written once, as flows (`optimization._batch_io`): `BatchCreator` runs them with
+the async SDK client, `SyncBatchCreator` with the sync one.
+
 Residual risk, stated: two groups with the same request count whose creates both lose their
 response within the same window could swap batches; results are then matched by custom_id.
 """
@@ -35,7 +38,17 @@ from typing import Any
 import anthropic
 from anthropic.types.messages import MessageBatch
 
+from optimization._batch_io import (
+    CreateBatch,
+    Flow,
+    ListBatches,
+    NextPage,
+    Sleep,
+    arun_flow,
+    run_flow,
+)
 from optimization.batch_state import BatchStateStore, SubmitIntent
+from optimization.batch_wire import BatchBody
 from optimization.exceptions import BatchError
 
 logger = logging.getLogger(__name__)
@@ -54,60 +67,46 @@ class BatchInFlight(BatchError):
     """A create for these requests may still be running at the provider: try again later."""
 
 
-Sleep = Callable[[float], Awaitable[None]]
+class BatchCreation:
+    """What creating batches for one state store decides, as flows any SDK client can run.
 
-
-class BatchCreator:
-    """Creates batches for one SDK client and state store, each group at most once."""
+    `create` and `reconcile_open` return flows; `BatchCreator` and `SyncBatchCreator` run them
+    (so does a batch client's `submit`, inside its own flow).
+    """
 
     def __init__(
         self,
-        client: anthropic.AsyncAnthropic,
         state_store: BatchStateStore,
         *,
-        sleep: Sleep = asyncio.sleep,
         attempts: int = 5,
         reconcile_delays: tuple[float, ...] = (0.0, 1.0, 3.0),
         in_flight_grace: float = IN_FLIGHT_GRACE,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
         self.state_store = state_store
-        self._sleep = sleep
         self.attempts = max(1, attempts)
         self.reconcile_delays = reconcile_delays
         self.in_flight_grace = in_flight_grace
         self._now = wall_clock
 
-    async def create(
-        self, body: Any, size: int, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
-    ) -> MessageBatch:
+    def create(
+        self, body: BatchBody, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
+    ) -> Flow[MessageBatch]:
         """The batch for this group: created once, or found after a lost response."""
         intent = SubmitIntent(
             f"intent-{uuid.uuid4().hex}", dict(custom_ids), dict(meta), self._now()
         )
         self.state_store.save_intent(intent)
-        once = self.client.with_options(max_retries=0)
         last_error: Exception | None = None
         maybe_created = False
         for attempt in range(self.attempts):
             try:
-                batch = await once.post(
-                    "/v1/messages/batches",
-                    cast_to=MessageBatch,
-                    content=body,
-                    options={
-                        "headers": {
-                            "Content-Type": "application/json",
-                            "Content-Length": str(size),
-                        }
-                    },
-                )
+                batch: MessageBatch = yield CreateBatch(body)
             except anthropic.APIStatusError as exc:
                 last_error = exc
                 if _refused(exc):
                     if attempt + 1 < self.attempts:
-                        await self._sleep(_retry_after(exc, attempt))
+                        yield Sleep(_retry_after(exc, attempt))
                     continue
                 if not _ambiguous(exc):
                     self.state_store.resolve_intent(intent.intent_id, None)
@@ -119,7 +118,7 @@ class BatchCreator:
                 return batch
             maybe_created = True
             logger.warning("creating a batch: outcome unknown (%s); reconciling", last_error)
-            found = await self._find(intent)
+            found = yield from self._find(intent, self.reconcile_delays)
             if found is not None:
                 return found
         if not maybe_created:  # every attempt was refused outright: nothing exists
@@ -129,14 +128,14 @@ class BatchCreator:
             positions=sorted(custom_ids.values()),
         ) from last_error
 
-    async def reconcile_open(self) -> list[MessageBatch]:
+    def reconcile_open(self) -> Flow[list[MessageBatch]]:
         """Settle the intents an earlier attempt left open; the batches adopted.
 
         Raises BatchInFlight when an intent matches nothing yet but is too young to rule out.
         """
         adopted: list[MessageBatch] = []
         for intent in self.state_store.list_intents():
-            found = await self._find(intent, delays=(0.0,))
+            found = yield from self._find(intent, (0.0,))
             if found is not None:
                 adopted.append(found)
             elif self._now() - intent.not_before >= self.in_flight_grace:
@@ -150,15 +149,13 @@ class BatchCreator:
                 )
         return adopted
 
-    async def _find(
-        self, intent: SubmitIntent, delays: tuple[float, ...] | None = None
-    ) -> MessageBatch | None:
+    def _find(self, intent: SubmitIntent, delays: tuple[float, ...]) -> Flow[MessageBatch | None]:
         """The provider's batch for `intent`, adopted into the store; None when not listed."""
-        for delay in self.reconcile_delays if delays is None else delays:
+        for delay in delays:
             if delay:
-                await self._sleep(delay)
+                yield Sleep(delay)
             try:
-                batch = await self._listed_match(intent)
+                batch = yield from self._listed_match(intent)
             except anthropic.APIError as exc:
                 logger.warning("listing batches to reconcile failed: %s", exc)
                 continue
@@ -170,11 +167,11 @@ class BatchCreator:
                 return batch
         return None
 
-    async def _listed_match(self, intent: SubmitIntent) -> MessageBatch | None:
+    def _listed_match(self, intent: SubmitIntent) -> Flow[MessageBatch | None]:
         earliest = intent.not_before - CLOCK_SKEW
         size = len(intent.custom_ids)
         candidates: list[MessageBatch] = []
-        page = await self.client.messages.batches.list(limit=100)
+        page = yield ListBatches()
         for _ in range(MAX_PAGES):
             for batch in page.data:
                 if _created(batch) < earliest:
@@ -183,8 +180,74 @@ class BatchCreator:
                     candidates.append(batch)
             if not page.has_next_page():
                 break
-            page = await page.get_next_page()
+            page = yield NextPage(page)
         return _oldest(candidates)
+
+
+class BatchCreator:
+    """Creates batches with an `anthropic.AsyncAnthropic`, each group at most once.
+
+    `options` are `BatchCreation`'s (attempts, reconcile_delays, in_flight_grace, wall_clock).
+    """
+
+    def __init__(
+        self,
+        client: anthropic.AsyncAnthropic,
+        state_store: BatchStateStore,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        **options: Any,
+    ) -> None:
+        self.client = client
+        self.creation = BatchCreation(state_store, **options)
+        self._sleep = sleep
+
+    async def create(
+        self, body: BatchBody, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
+    ) -> MessageBatch:
+        """The batch for this group: created once, or found after a lost response."""
+        return await arun_flow(
+            self.creation.create(body, custom_ids, meta), self.client, self._sleep
+        )
+
+    async def reconcile_open(self) -> list[MessageBatch]:
+        """Settle the intents an earlier attempt left open; the batches adopted.
+
+        Raises BatchInFlight when an intent matches nothing yet but is too young to rule out.
+        """
+        return await arun_flow(self.creation.reconcile_open(), self.client, self._sleep)
+
+
+class SyncBatchCreator:
+    """Creates batches with an `anthropic.Anthropic`, each group at most once.
+
+    `options` are `BatchCreation`'s (attempts, reconcile_delays, in_flight_grace, wall_clock).
+    """
+
+    def __init__(
+        self,
+        client: anthropic.Anthropic,
+        state_store: BatchStateStore,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        **options: Any,
+    ) -> None:
+        self.client = client
+        self.creation = BatchCreation(state_store, **options)
+        self._sleep = sleep
+
+    def create(
+        self, body: BatchBody, custom_ids: Mapping[str, int], meta: Mapping[str, Any]
+    ) -> MessageBatch:
+        """The batch for this group: created once, or found after a lost response."""
+        return run_flow(self.creation.create(body, custom_ids, meta), self.client, self._sleep)
+
+    def reconcile_open(self) -> list[MessageBatch]:
+        """Settle the intents an earlier attempt left open; the batches adopted.
+
+        Raises BatchInFlight when an intent matches nothing yet but is too young to rule out.
+        """
+        return run_flow(self.creation.reconcile_open(), self.client, self._sleep)
 
 
 def _created(batch: MessageBatch) -> float:
@@ -218,4 +281,4 @@ def _retry_after(exc: anthropic.APIStatusError, attempt: int) -> float:
         return min(30.0, 2.0**attempt)
 
 
-__all__ = ["BatchCreator", "BatchInFlight"]
+__all__ = ["BatchCreation", "BatchCreator", "BatchInFlight", "SyncBatchCreator"]

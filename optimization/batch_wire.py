@@ -3,8 +3,9 @@
 `prepare_requests` turns LangChain message lists into compact, already-serialized requests (so
 100,000 of them cost little more memory than their JSON); `split_requests` cuts them into
 batches within the API's request and byte limits, each sent as a `BatchBody` streamed from the
-encoded pieces; `parse_result_line` reads one JSONL result line into a `RawBatchResult`.
-Shared by every client that sends or reads batches.
+encoded pieces; `JsonlLines` cuts a results file into lines as it streams in, and
+`parse_result_line` reads each into a `RawBatchResult`. Shared by every client that sends or
+reads batches, sync or async.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import gc
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -345,11 +346,51 @@ class BatchBody:
         for piece in self._pieces():
             yield piece
 
+    def for_sync_client(self) -> Iterable[bytes]:
+        """The same body for a sync HTTP client (also re-iterable).
+
+        Not `__iter__` on the body itself: httpx takes any iterable as a sync body before it
+        looks for `__aiter__`, so the async client would then read it synchronously.
+        """
+        return _SyncPieces(self)
+
+
+class _SyncPieces:
+    __slots__ = ("_body",)
+
+    def __init__(self, body: BatchBody) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._body._pieces()
+
+
+class JsonlLines:
+    """Cuts a results file, as its byte chunks arrive, into its non-empty lines (a line may
+    span chunks). Feed every chunk, then take the last line from `end`."""
+
+    __slots__ = ("_tail",)
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        """The lines `chunk` completes."""
+        lines = (self._tail + chunk).split(b"\n") if self._tail else chunk.split(b"\n")
+        self._tail = lines.pop()
+        return [line for line in lines if line and not line.isspace()]
+
+    def end(self) -> list[bytes]:
+        """The last line, when the file does not end with a newline."""
+        tail, self._tail = self._tail, b""
+        return [tail] if tail and not tail.isspace() else []
+
 
 __all__ = [
     "CUSTOM_ID_PATTERN",
     "BatchBody",
     "BatchRequest",
+    "JsonlLines",
     "Outcome",
     "RawBatchResult",
     "default_custom_id",

@@ -73,7 +73,7 @@ def _poll_batches(
 def _poll_once(batch: ProviderBatch, provider: Provider) -> bool:
     """Ask for the batch's status once; True when it has ended."""
     try:
-        status: BatchStatus = provider.run(provider.batches.status(batch.batch_id))
+        status = provider.batches.status(batch.batch_id)
     except anthropic.NotFoundError as exc:
         _lost_at_provider(batch, exc)
         return False
@@ -139,7 +139,7 @@ def _cancel_at_provider(job: BatchJob, batches: list[ProviderBatch], provider: P
         if batch.status == ProviderBatch.Status.ENDED:
             continue
         try:
-            _record_status(batch, provider.run(provider.batches.cancel(batch.batch_id)))
+            _record_status(batch, provider.batches.cancel(batch.batch_id))
         except anthropic.NotFoundError as exc:
             _lost_at_provider(batch, exc)
         except anthropic.APIStatusError as exc:

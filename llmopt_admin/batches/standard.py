@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
@@ -37,7 +37,10 @@ def run_standard(job: BatchJob) -> None:
     job.status = JobStatus.IN_PROGRESS
     job.submitted_at = job.submitted_at or timezone.now()
     job.save(update_fields=["status", "submitted_at", "updated_at"])
-    with provider_for(job) as provider:
+    with (
+        provider_for(job) as provider,
+        ThreadPoolExecutor(STANDARD_CONCURRENCY, thread_name_prefix="standard-api") as calls,
+    ):
         pending = job.requests.filter(outcome=Outcome.PENDING).order_by("position")
         rows = list(pending.values_list("position", "custom_id", "params", "id"))
         row_ids = {custom_id: row_id for _, custom_id, _, row_id in rows}
@@ -45,7 +48,7 @@ def run_standard(job: BatchJob) -> None:
             job.refresh_from_db(fields=["cancel_requested_at"])
             if job.cancel_requested_at is not None:
                 break
-            items, paused = provider.run(_call_standard(provider.sdk, group))
+            items, paused = _call_standard(calls, provider.sdk, group)
             store_results(job=job, items=items, batch_mode=False, row_ids=row_ids)
             renew_lease(job)
             if paused:
@@ -59,36 +62,36 @@ def run_standard(job: BatchJob) -> None:
     finish_job(job)
 
 
-async def _call_standard(
-    sdk: anthropic.AsyncAnthropic, group: Iterable[tuple[int, str, dict[str, Any], int]]
+def _call_standard(
+    calls: ThreadPoolExecutor,
+    sdk: anthropic.Anthropic,
+    group: Iterable[tuple[int, str, dict[str, Any], int]],
 ) -> tuple[list[RawBatchResult], list[anthropic.APIError]]:
-    """(final results, errors worth trying again later) of one group of standard calls."""
-    limit = asyncio.Semaphore(STANDARD_CONCURRENCY)
-
-    async def one(
-        position: int, custom_id: str, params: dict[str, Any]
-    ) -> RawBatchResult | anthropic.APIError:
-        async with limit:
-            try:
-                response = await sdk.messages.create(**params)
-            except anthropic.APIError as exc:
-                if is_transient(exc):
-                    return exc
-                body = exc.body if isinstance(exc.body, dict) else None
-                return RawBatchResult(
-                    position, custom_id, "errored", None, body, str(exc)[:2000], TokenUsage(), ""
-                )
-            except Exception as exc:  # refused by the SDK before sending (e.g. max_tokens too
-                # large for a non-streaming call): this request fails on its own, saying why
-                error = f"{type(exc).__name__}: {exc}"[:2000]
-                return RawBatchResult(
-                    position, custom_id, "errored", None, None, error, TokenUsage(), ""
-                )
-        # The fields the API sent, as it sent them (what a batch result line holds).
-        message = response.model_dump(mode="json", exclude_unset=True)
-        return RawBatchResult.from_message(position, custom_id, message)
-
-    outcomes = await asyncio.gather(*(one(*row[:3]) for row in group))
+    """(final results, errors worth trying again later) of one group of standard calls, made
+    `STANDARD_CONCURRENCY` at a time on the `calls` threads (one SDK client, whose connection
+    pool they share)."""
+    outcomes = list(calls.map(lambda row: _call_one(sdk, *row[:3]), group))
     results = [item for item in outcomes if isinstance(item, RawBatchResult)]
     paused = [item for item in outcomes if isinstance(item, anthropic.APIError)]
     return results, paused
+
+
+def _call_one(
+    sdk: anthropic.Anthropic, position: int, custom_id: str, params: dict[str, Any]
+) -> RawBatchResult | anthropic.APIError:
+    try:
+        response = sdk.messages.create(**params)
+    except anthropic.APIError as exc:
+        if is_transient(exc):
+            return exc
+        body = exc.body if isinstance(exc.body, dict) else None
+        return RawBatchResult(
+            position, custom_id, "errored", None, body, str(exc)[:2000], TokenUsage(), ""
+        )
+    except Exception as exc:  # refused by the SDK before sending (e.g. max_tokens too large
+        # for a non-streaming call): this request fails on its own, saying why
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        return RawBatchResult(position, custom_id, "errored", None, None, error, TokenUsage(), "")
+    # The fields the API sent, as it sent them (what a batch result line holds).
+    message = response.model_dump(mode="json", exclude_unset=True)
+    return RawBatchResult.from_message(position, custom_id, message)

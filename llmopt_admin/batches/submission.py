@@ -69,10 +69,8 @@ def _submit_batches(job: BatchJob) -> None:
             try:
                 # Open intents are settled first: a batch an earlier run created without
                 # hearing back is adopted, never sent again. A canceled job sends nothing new.
-                provider.run(
-                    provider.batches.submit(
-                        [] if canceled else pending, meta={"job_id": job.pk}, reconcile_open=True
-                    )
+                provider.batches.submit(
+                    [] if canceled else pending, meta={"job_id": job.pk}, reconcile_open=True
                 )
             except BatchInFlight as exc:
                 # An earlier run's create may still be running at the provider: never send

@@ -6,9 +6,11 @@ When a langchain-anthropic or anthropic release changes one, the failing test na
 from __future__ import annotations
 
 import inspect
+from typing import Any
 
 import anthropic
 import langchain_anthropic.chat_models as chat_models
+import pytest
 from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
@@ -67,9 +69,22 @@ def test_chat_anthropic_client_params_still_name_the_key_and_base_url() -> None:
     anthropic.AsyncAnthropic(**params)  # the SDK still takes them
 
 
-def test_the_sdk_still_streams_batch_results_one_way_or_the_other() -> None:
-    client = anthropic.AsyncAnthropic(api_key="sk-test", base_url="http://127.0.0.1:9")
+@pytest.mark.parametrize("sdk", [anthropic.Anthropic, anthropic.AsyncAnthropic])
+def test_the_sdk_still_streams_batch_results_one_way_or_the_other(sdk: type[Any]) -> None:
+    client = sdk(api_key="sk-test", base_url="http://127.0.0.1:9")
     streaming = client.messages.batches.with_streaming_response
     assert hasattr(streaming, "results") or hasattr(client.messages.batches, "results"), (
         "anthropic: messages.batches(.with_streaming_response).results"
+    )
+
+
+def test_the_transport_errors_are_those_of_the_sdks_http_library() -> None:
+    client = anthropic.Anthropic(api_key="sk-test")
+    http_library = next(  # httpx2 or httpx, under the SDK's own wrapper class
+        base.__module__.split(".")[0]
+        for base in type(client._client).__mro__
+        if base.__module__.startswith("httpx")
+    )
+    assert any(error.__module__.startswith(http_library) for error in adapter.TRANSPORT_ERRORS), (
+        f"anthropic's HTTP library {http_library} has no TransportError"
     )

@@ -32,6 +32,7 @@ from optimization.batch_wire import (
     CUSTOM_ID_PATTERN,
     BatchBody,
     BatchRequest,
+    JsonlLines,
     RawBatchResult,
     parse_result_line,
     prepare_requests,
@@ -653,6 +654,15 @@ async def test_raw_results_report_canceled_requests_without_a_message(
     assert Counter(item.outcome for item in raw) == {"succeeded": 2, "canceled": 2}
     canceled = [item for item in raw if item.outcome == "canceled"]
     assert all(item.error_text == "request canceled" and item.message is None for item in canceled)
+
+
+def test_results_are_cut_into_whole_lines_wherever_the_chunks_break() -> None:
+    lines = JsonlLines()
+    assert lines.feed(b'{"a":1}\n{"b"') == [b'{"a":1}']
+    assert lines.feed(b":2}") == []
+    assert lines.feed(b'\n\n  \n{"c":3}') == [b'{"b":2}']
+    assert lines.end() == [b'{"c":3}']  # the last line needs no newline
+    assert lines.end() == []
 
 
 def test_a_results_line_of_an_unknown_custom_id_is_skipped_and_logged(

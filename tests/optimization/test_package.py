@@ -18,6 +18,7 @@ DESIGN_NAMES = {
     "PROVIDERS",
     "CacheManager",
     "AnthropicBatchClient",
+    "SyncAnthropicBatchClient",
     "BatchAccumulator",
     "migrate_aiconfigs",
     "OptimizationError",

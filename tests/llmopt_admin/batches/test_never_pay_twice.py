@@ -6,7 +6,6 @@ such a run leaves in the database and at the provider.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -53,17 +52,13 @@ def crashed_create(job: BatchJob, simulator: Simulator, *, accepted: bool, age: 
     )
     if accepted:
         body = bytes(BatchBody(requests, range(len(requests))))
-
-        async def create() -> None:
-            async with anthropic.AsyncAnthropic(base_url=simulator.base_url, api_key="k") as sdk:
-                await sdk.post(
-                    "/v1/messages/batches",
-                    cast_to=MessageBatch,
-                    content=body,
-                    options={"headers": {"Content-Type": "application/json"}},
-                )
-
-        asyncio.run(create())
+        with anthropic.Anthropic(base_url=simulator.base_url, api_key="k") as sdk:
+            sdk.post(
+                "/v1/messages/batches",
+                cast_to=MessageBatch,
+                content=body,
+                options={"headers": {"Content-Type": "application/json"}},
+            )
 
 
 def test_a_batch_accepted_before_a_crash_recorded_it_is_adopted_not_sent_again(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import timedelta
 from decimal import Decimal
@@ -16,7 +15,7 @@ from llmopt_admin.batches import leases, polling, results, selectors, services, 
 from llmopt_admin.batches.models import BatchJob, BatchJobRequest, JobMode, JobStatus, Outcome
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
 from llmopt_admin.savings.models import LedgerEvent
-from optimization.batch_client import AnthropicBatchClient
+from optimization.batch_client import SyncAnthropicBatchClient
 from optimization.batch_wire import BatchRequest
 from optimization.pricing import TokenUsage, cost_of
 from optimization.simulator import Faults
@@ -104,12 +103,9 @@ def test_a_restarted_submission_polls_accepted_batches_instead_of_resending_them
     # A worker sent the first three requests, then died before sending the rest.
     first = [BatchRequest.from_params(r.custom_id, r.params) for r in make_requests(3)]
 
-    async def send_first() -> None:
-        async with anthropic.AsyncAnthropic(base_url=simulator.base_url, api_key="k") as sdk:
-            client = AnthropicBatchClient(sdk, model=MODEL, state_store=DjangoBatchStateStore(job))
-            await client.submit(first)
-
-    asyncio.run(send_first())
+    with anthropic.Anthropic(base_url=simulator.base_url, api_key="k") as sdk:
+        client = SyncAnthropicBatchClient(sdk, model=MODEL, state_store=DjangoBatchStateStore(job))
+        client.submit(first)
     job = _run_to_end(job, simulator)
 
     batches = list(job.provider_batches.order_by("id"))

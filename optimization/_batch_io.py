@@ -1,0 +1,164 @@
+"""The I/O behind the batch clients' flows, done by the sync or the async SDK client.
+
+A flow is a generator that yields each provider call or wait it needs (an `Effect`) and is sent
+the answer back, or has the call's exception thrown in at that point, as httpx's auth flows
+are. Every decision (what to send, what a failure means, when to wait) is written once in the
+flows (`optimization.batch_create`, `optimization._batch_core`); `run_flow` performs the
+effects with `anthropic.Anthropic`, `arun_flow` with `anthropic.AsyncAnthropic`. This module is
+the only place that knows which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+import anthropic
+from anthropic.types.messages import MessageBatch
+
+from optimization.batch_wire import BatchBody
+
+T = TypeVar("T")
+
+LIST_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class CreateBatch:
+    """`POST /v1/messages/batches` with `body`, sent once (the SDK's own retries off)."""
+
+    body: BatchBody
+
+
+@dataclass(frozen=True, slots=True)
+class ListBatches:
+    """The newest page of the provider's batches."""
+
+
+@dataclass(frozen=True, slots=True)
+class NextPage:
+    """The page after `page` (a page the SDK client of the same flow returned)."""
+
+    page: Any
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieveBatch:
+    batch_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBatch:
+    batch_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+Effect = CreateBatch | ListBatches | NextPage | RetrieveBatch | CancelBatch | Sleep
+Flow = Generator[Effect, Any, T]
+
+
+def run_flow(flow: Flow[T], client: anthropic.Anthropic, sleep: Callable[[float], None]) -> T:
+    """Drive `flow` to its end with the sync SDK client; its return value."""
+    answer: Any = None
+    error: Exception | None = None
+    with closing(flow):
+        while True:
+            try:
+                effect = flow.send(answer) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            answer, error = None, None
+            try:
+                answer = _perform(effect, client, sleep)
+            except Exception as exc:  # the flow decides what it means
+                error = exc
+
+
+async def arun_flow(
+    flow: Flow[T], client: anthropic.AsyncAnthropic, sleep: Callable[[float], Awaitable[None]]
+) -> T:
+    """Drive `flow` to its end with the async SDK client; its return value."""
+    answer: Any = None
+    error: Exception | None = None
+    with closing(flow):
+        while True:
+            try:
+                effect = flow.send(answer) if error is None else flow.throw(error)
+            except StopIteration as stop:
+                return cast(T, stop.value)
+            answer, error = None, None
+            try:
+                answer = await _aperform(effect, client, sleep)
+            except Exception as exc:  # the flow decides what it means
+                error = exc
+
+
+def _perform(effect: Effect, client: anthropic.Anthropic, sleep: Callable[[float], None]) -> Any:
+    match effect:
+        case CreateBatch(body=body):
+            return client.with_options(max_retries=0).post(
+                "/v1/messages/batches",
+                cast_to=MessageBatch,
+                content=body.for_sync_client(),
+                options=_create_options(body),
+            )
+        case ListBatches():
+            return client.messages.batches.list(limit=LIST_PAGE_SIZE)
+        case NextPage(page=page):
+            return page.get_next_page()
+        case RetrieveBatch(batch_id=batch_id):
+            return client.messages.batches.retrieve(batch_id)
+        case CancelBatch(batch_id=batch_id):
+            return client.messages.batches.cancel(batch_id)
+        case Sleep(seconds=seconds):
+            return sleep(seconds)
+
+
+async def _aperform(
+    effect: Effect,
+    client: anthropic.AsyncAnthropic,
+    sleep: Callable[[float], Awaitable[None]],
+) -> Any:
+    match effect:
+        case CreateBatch(body=body):
+            return await client.with_options(max_retries=0).post(
+                "/v1/messages/batches",
+                cast_to=MessageBatch,
+                content=body,
+                options=_create_options(body),
+            )
+        case ListBatches():
+            return await client.messages.batches.list(limit=LIST_PAGE_SIZE)
+        case NextPage(page=page):
+            return await page.get_next_page()
+        case RetrieveBatch(batch_id=batch_id):
+            return await client.messages.batches.retrieve(batch_id)
+        case CancelBatch(batch_id=batch_id):
+            return await client.messages.batches.cancel(batch_id)
+        case Sleep(seconds=seconds):
+            return await sleep(seconds)
+
+
+def _create_options(body: BatchBody) -> Any:
+    headers = {"Content-Type": "application/json", "Content-Length": str(body.size)}
+    return {"headers": headers}
+
+
+__all__ = [
+    "CancelBatch",
+    "CreateBatch",
+    "Effect",
+    "Flow",
+    "ListBatches",
+    "NextPage",
+    "RetrieveBatch",
+    "Sleep",
+    "arun_flow",
+    "run_flow",
+]
