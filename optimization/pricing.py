@@ -42,10 +42,11 @@ claude-sonnet-5-5@20260928, anthropic/claude-sonnet-5.5, models/gemini-2.5-flash
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -61,6 +62,23 @@ BATCH_MULTIPLIER = Decimal("0.5")
 CACHE_WRITE_5M_MULTIPLIER = Decimal("1.25")
 CACHE_WRITE_1H_MULTIPLIER = Decimal("2")
 CACHE_READ_MULTIPLIER = Decimal("0.1")
+
+
+# The kinds of token a call is billed for, in the one order every tuple of counts uses. Each is a
+# price of ModelPrice; `<kind>_tokens` is the count's name in TokenUsage, UsageEvent and every
+# table that stores one (the savings ledger and its rollups, batch job requests).
+TOKEN_KINDS = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
+TOKEN_FIELDS = tuple(f"{kind}_tokens" for kind in TOKEN_KINDS)
+TokenCounts = tuple[int, int, int, int, int]  # one count per kind, in TOKEN_KINDS order
+
+# The counts of anything holding the TOKEN_FIELDS attributes (a TokenUsage, a UsageEvent, a
+# ledger or batch request row), in TOKEN_KINDS order. An attrgetter: no Python frame per call.
+token_counts: Callable[[object], TokenCounts] = operator.attrgetter(*TOKEN_FIELDS)
+
+
+def token_fields(counts: TokenCounts) -> dict[str, int]:
+    """`counts` by field name, e.g. to build a UsageEvent from a TokenUsage's counts."""
+    return dict(zip(TOKEN_FIELDS, counts, strict=True))
 
 
 class PriceNotFound(OptimizationError, LookupError):
@@ -80,7 +98,11 @@ class PriceFileError(OptimizationError):
 
 @dataclass(frozen=True)
 class TokenUsage:
-    """Tokens of one call by kind. `input_tokens` are the uncached input tokens only."""
+    """Tokens of one call by kind. `input_tokens` are the uncached input tokens only.
+
+    Its fields are TOKEN_FIELDS and nothing else, so `**vars(usage)` passes the counts on by
+    name (to a UsageEvent, a model row) as fast as spelling them out.
+    """
 
     input_tokens: int = 0
     cache_write_5m_tokens: int = 0
@@ -89,13 +111,7 @@ class TokenUsage:
     output_tokens: int = 0
 
     def __post_init__(self) -> None:
-        for name in (
-            "input_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "cache_read_tokens",
-            "output_tokens",
-        ):
+        for name in TOKEN_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a whole number of tokens >= 0; got {value!r}")
@@ -609,11 +625,14 @@ def monthly_cost(
 __all__ = [
     "PRICES_CHECKED_ON",
     "PRICES_FILE_ENV",
+    "TOKEN_FIELDS",
+    "TOKEN_KINDS",
     "CallCost",
     "ModelPrice",
     "MonthlyCost",
     "PriceFileError",
     "PriceNotFound",
+    "TokenCounts",
     "TokenUsage",
     "canonical_model",
     "cost_at_price",
@@ -624,4 +643,6 @@ __all__ = [
     "price_for",
     "register_price",
     "reload_prices",
+    "token_counts",
+    "token_fields",
 ]

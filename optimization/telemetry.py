@@ -11,10 +11,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-if TYPE_CHECKING:
-    from optimization.pricing import TokenUsage
+from optimization.pricing import (
+    CallCost,
+    PriceNotFound,
+    TokenUsage,
+    cost_of,
+    token_counts,
+    token_fields,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +55,7 @@ class UsageEvent:
             "provider": self.provider,
             "model": self.model,
             "mode": self.mode,
-            "input_tokens": self.input_tokens,
-            "cache_write_5m_tokens": self.cache_write_5m_tokens,
-            "cache_write_1h_tokens": self.cache_write_1h_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "output_tokens": self.output_tokens,
+            **token_fields(token_counts(self)),
             "cost": str(self.cost),
             "baseline_cost": str(self.baseline_cost),
             "config_entry": self.config_entry,
@@ -72,14 +74,30 @@ class UsageRecorder(Protocol):
 _unpriced_models: set[str] = set()
 
 
+def cost_if_priced(
+    usage: TokenUsage, model: str, *, batch: bool, at: datetime | None
+) -> CallCost | None:
+    """`pricing.cost_of`, or None for a model the price table does not know: logged once per
+    model and process, so neither a call nor a batch's results ever fail for want of a price."""
+    try:
+        return cost_of(usage, model, batch=batch, at=at)
+    except PriceNotFound:
+        if model not in _unpriced_models:
+            _unpriced_models.add(model)
+            logger.warning(
+                "no price for model %r: its calls are recorded without a cost; add it with "
+                "pricing.register_price() or the LLMOPT_PRICES_FILE file",
+                model,
+            )
+        return None
+
+
 def token_usage_from_metadata(usage_metadata: Mapping[str, Any] | None) -> TokenUsage:
     """Tokens by kind from a LangChain `usage_metadata` (as ChatAnthropic fills it).
 
     LangChain's `input_tokens` includes cache reads and writes; the uncached remainder is
     what is left after subtracting them. Missing details count as zero.
     """
-    from optimization.pricing import TokenUsage
-
     if not usage_metadata:
         return TokenUsage()
     details: Mapping[str, Any] = usage_metadata.get("input_token_details") or {}
@@ -112,35 +130,19 @@ def usage_event_for(
 ) -> UsageEvent:
     """The usage event of one call, priced with `pricing.cost_of`.
 
-    A model without a price gets cost and baseline 0 and one logged warning per model, so
-    telemetry never breaks a call.
+    A model without a price gets cost and baseline 0 (see `cost_if_priced`).
     """
-    # Imported here so importing the event type never depends on the price table.
-    from optimization.pricing import PriceNotFound, cost_of
-
     timestamp = at or datetime.now(UTC)
-    cost = baseline = Decimal(0)
-    try:
-        priced = cost_of(usage, model, batch=mode in ("batch", "batch+cache"), at=timestamp)
-    except PriceNotFound:
-        if model not in _unpriced_models:
-            _unpriced_models.add(model)
-            logger.warning("no price for model %r: its usage events record cost 0", model)
-    else:
-        cost, baseline = priced.cost, priced.baseline
+    priced = cost_if_priced(usage, model, batch=mode in ("batch", "batch+cache"), at=timestamp)
     return UsageEvent(
         request_id=request_id or uuid.uuid4().hex,
         timestamp=timestamp,
         provider=provider,
         model=model,
         mode=mode,
-        input_tokens=usage.input_tokens,
-        cache_write_5m_tokens=usage.cache_write_5m_tokens,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        output_tokens=usage.output_tokens,
-        cost=cost,
-        baseline_cost=baseline,
+        **vars(usage),
+        cost=Decimal(0) if priced is None else priced.cost,
+        baseline_cost=Decimal(0) if priced is None else priced.baseline,
         config_entry=config_entry,
         batch_id=batch_id,
     )

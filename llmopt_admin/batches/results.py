@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -22,38 +21,32 @@ from llmopt_admin.batches.models import (
     BatchJobRequest,
     Outcome,
 )
+from llmopt_admin.copy_writer import NULL, StagingTable, copy_json, copy_text
 from optimization.batch_wire import RawBatchResult
-from optimization.pricing import CallCost, PriceNotFound, TokenUsage, cost_of
-from optimization.telemetry import Mode, UsageEvent
+from optimization.pricing import TOKEN_FIELDS, CallCost, TokenUsage, token_counts
+from optimization.telemetry import Mode, UsageEvent, cost_if_priced
 
 logger = logging.getLogger(__name__)
 
 
-_RESULT_FIELDS = [
+# What storing a result writes of its request's row.
+_RESULT_FIELDS = (
     "batch_id",
     "outcome",
     "output_text",
     "output",
     "error",
-    "input_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
+    *TOKEN_FIELDS,
     "cost",
     "baseline_cost",
     "completed_at",
-]
-
-
-# Models already warned about (once per process) for having no price.
-_UNPRICED: set[str] = set()
+)
 
 
 class _Prices:
     """Prices calls through `pricing.cost_of`, once per distinct (usage, model) of a chunk:
-    batch results repeat the same token counts a lot. Unknown models price as None, logged
-    once per model."""
+    batch results repeat the same token counts a lot. Unknown models price as None (see
+    `telemetry.cost_if_priced`)."""
 
     def __init__(self, *, batch: bool, at: datetime) -> None:
         self.batch = batch
@@ -65,34 +58,8 @@ class _Prices:
         try:
             return self._known[key]
         except KeyError:
-            pass
-        try:
-            priced: CallCost | None = cost_of(usage, model, batch=self.batch, at=self.at)
-        except PriceNotFound:
-            if model not in _UNPRICED:
-                _UNPRICED.add(model)
-                logger.warning("no price for model %r: its results have no cost", model)
-            priced = None
-        self._known[key] = priced
-        return priced
-
-
-# COPY text format: these characters would end a field or a row, or start an escape.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _encode_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-_NULL = "\\N"  # COPY text format's NULL
-
-
-def _copy_text(value: str) -> str:
-    # The membership tests run in C; most text has none of the four and is returned as is.
-    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
-        return value.translate(_COPY_ESCAPES)
-    return value
+            priced = self._known[key] = cost_if_priced(usage, model, batch=self.batch, at=self.at)
+            return priced
 
 
 def _mode(usage: TokenUsage, *, batch_mode: bool) -> Mode:
@@ -183,27 +150,23 @@ def prepare_results(
                     provider=provider,
                     model=model,
                     mode=_mode(usage, batch_mode=batch_mode),
-                    input_tokens=usage.input_tokens,
-                    cache_write_5m_tokens=usage.cache_write_5m_tokens,
-                    cache_write_1h_tokens=usage.cache_write_1h_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    output_tokens=usage.output_tokens,
+                    **vars(usage),
                     cost=Decimal(0) if cost is None else cost,
                     baseline_cost=Decimal(0) if baseline is None else baseline,
                     batch_id=item.batch_id or None,
                 )
             )
         results.append((item, cost, baseline))
-    copy_text = None
+    text = None
     if copy:
         stamp = now.isoformat()
-        copy_text = "".join(
+        text = "".join(
             [
                 _copy_line(row_ids[item.custom_id], item, cost, baseline, stamp)
                 for item, cost, baseline in results
             ]
         )
-    return PreparedResults(results, events, copy_text, now)
+    return PreparedResults(results, events, text, now)
 
 
 def write_results(*, job: BatchJob, prepared: PreparedResults) -> None:
@@ -244,11 +207,7 @@ def _row(
         output_text=item.text,
         output=item.message,
         error=item.error_text or "",
-        input_tokens=usage.input_tokens,
-        cache_write_5m_tokens=usage.cache_write_5m_tokens,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        output_tokens=usage.output_tokens,
+        **vars(usage),
         cost=cost,
         baseline_cost=baseline,
         completed_at=now,
@@ -265,21 +224,7 @@ def upsert_results(rows: Sequence[BatchJobRequest]) -> None:
     )
 
 
-_RESULT_TYPES = {
-    "batch_id": "text",
-    "outcome": "text",
-    "output_text": "text",
-    "output": "jsonb",
-    "error": "text",
-    "input_tokens": "integer",
-    "cache_write_5m_tokens": "integer",
-    "cache_write_1h_tokens": "integer",
-    "cache_read_tokens": "integer",
-    "output_tokens": "integer",
-    "cost": "numeric",
-    "baseline_cost": "numeric",
-    "completed_at": "timestamptz",
-}
+_STAGING = StagingTable("batch_results_incoming", BatchJobRequest, ("id", *_RESULT_FIELDS))
 
 
 _COUNT_FIELDS = {
@@ -293,39 +238,31 @@ _COUNT_FIELDS = {
 def _copy_line(
     row_id: int, item: RawBatchResult, cost: Decimal | None, baseline: Decimal | None, now: str
 ) -> str:
-    """One result in COPY text format, in `id, *_RESULT_TYPES` order (batch ids are the
+    """One result in COPY text format, in `_STAGING.columns` order (batch ids are the
     provider's, letters, digits and underscores)."""
-    usage = item.usage
     message = item.message
     if message is None:
-        output, output_text = _NULL, ""
+        output, output_text = NULL, ""
     else:
-        # The JSON encoder escapes tabs and line breaks itself; only backslashes remain.
-        output = _encode_json(message).replace("\\", "\\\\")
-        output_text = _copy_text(item.text)
+        output, output_text = copy_json(message), copy_text(item.text)
+    i, w5, w1, r, o = token_counts(item.usage)
     return (
         f"{row_id}\t{item.batch_id}\t{item.outcome}\t"
-        f"{output_text}\t{output}\t{_copy_text(item.error_text or '')}\t"
-        f"{usage.input_tokens}\t{usage.cache_write_5m_tokens}\t{usage.cache_write_1h_tokens}\t"
-        f"{usage.cache_read_tokens}\t{usage.output_tokens}\t"
-        f"{_NULL if cost is None else cost}\t{_NULL if baseline is None else baseline}\t{now}\n"
+        f"{output_text}\t{output}\t{copy_text(item.error_text or '')}\t"
+        f"{i}\t{w5}\t{w1}\t{r}\t{o}\t"
+        f"{NULL if cost is None else cost}\t{NULL if baseline is None else baseline}\t{now}\n"
     )
 
 
-def _store_results_postgresql(job: BatchJob, copy_text: str) -> None:
+def _store_results_postgresql(job: BatchJob, text: str) -> None:
     """COPY the results into a temporary table and update their rows from it, by primary key,
     in one statement that also reads what the rows held before, so the job's counts and costs
     move by exactly what this chunk changed."""
     table = BatchJobRequest._meta.db_table
-    assignments = ", ".join(f"{name} = i.{name}" for name in _RESULT_TYPES)
+    incoming = _STAGING.name
+    assignments = ", ".join(f"{name} = i.{name}" for name in _RESULT_FIELDS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {_INCOMING} (id bigint, "
-            + ", ".join(f"{name} {kind}" for name, kind in _RESULT_TYPES.items())
-            + ") ON COMMIT DELETE ROWS"
-        )
-        with cursor.cursor.copy(f"COPY {_INCOMING} FROM STDIN") as copy:
-            copy.write(copy_text)
+        _STAGING.load(cursor, text)
         # The temporary table has no statistics, so the planner would rather hash the whole
         # requests table (every job's rows, live or dead) than look 1,000 rows up by primary
         # key: a scan per chunk. Join by index only, for this statement only.
@@ -340,8 +277,8 @@ def _store_results_postgresql(job: BatchJob, copy_text: str) -> None:
         # chunk's previous state, `new` what the UPDATE wrote.
         cursor.execute(
             "WITH old AS (SELECT r.outcome, r.cost, r.baseline_cost "  # noqa: S608  # nosec B608 - our own names
-            f"  FROM {table} AS r JOIN {_INCOMING} AS i ON r.id = i.id), "
-            f"new AS (UPDATE {table} AS r SET {assignments} FROM {_INCOMING} AS i "
+            f"  FROM {table} AS r JOIN {incoming} AS i ON r.id = i.id), "
+            f"new AS (UPDATE {table} AS r SET {assignments} FROM {incoming} AS i "
             "  WHERE r.id = i.id RETURNING r.outcome, r.cost, r.baseline_cost) "
             "SELECT 1, outcome, count(*), sum(cost), sum(baseline_cost) FROM new GROUP BY outcome "
             "UNION ALL "
@@ -349,13 +286,9 @@ def _store_results_postgresql(job: BatchJob, copy_text: str) -> None:
         )
         changes = cursor.fetchall()
         cursor.execute(
-            "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT; "
-            f"TRUNCATE {_INCOMING}"
+            "SET LOCAL enable_hashjoin TO DEFAULT; SET LOCAL enable_mergejoin TO DEFAULT"
         )
     move_totals(job, changes)
-
-
-_INCOMING = "batch_results_incoming"
 
 
 def move_totals(job: BatchJob, changes: Sequence[tuple[int, str, int, Any, Any]]) -> None:

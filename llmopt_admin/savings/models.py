@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from optimization.pricing import TOKEN_FIELDS
 from optimization.telemetry import MODES
 
 MODE_CHOICES = [(mode, mode) for mode in MODES]
@@ -162,13 +163,6 @@ class DailyRollup(RollupSums):
 
 
 # Columns summed from events into rollups, in one place for the service, the rebuild and selectors.
-TOKEN_FIELDS = (
-    "input_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-)
 MONEY_FIELDS = (
     "cost",
     "baseline_cost",
@@ -177,3 +171,19 @@ MONEY_FIELDS = (
     "batch_discount",
 )
 SUM_FIELDS = (*TOKEN_FIELDS, "cacheable_input_tokens", *MONEY_FIELDS)
+# What a rollup row is keyed by, besides its time bucket (`hour` or `day`).
+ROLLUP_KEY = ("provider", "model", "mode")
+# Every column of a ledger row but its id, in the order the ingest writes them (see pipeline.py).
+LEDGER_COLUMNS = (
+    "request_id",
+    "timestamp",
+    "provider",
+    "model",
+    "mode",
+    "config_entry",
+    "batch_id",
+    *SUM_FIELDS,
+    "cost_source",
+    "reported_cost",
+    "received_at",
+)

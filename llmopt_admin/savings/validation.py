@@ -13,23 +13,17 @@ import reprlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple, cast
 
 from django.utils import timezone
 
-from optimization.telemetry import MODES, UsageEvent
+from optimization.pricing import TOKEN_FIELDS, TokenCounts, token_counts, token_fields
+from optimization.telemetry import MODES, Mode, UsageEvent
 
 MAX_TOKENS = 10**12  # far above any real call; catches garbage and overflow
 MAX_COST = Decimal(10**9)
 FUTURE_SLACK = timedelta(days=1)  # tolerate clock skew, not events from next month
 
-_TOKEN_FIELDS = (
-    "input_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-)
 _STRINGS = {"request_id": 200, "provider": 64, "model": 128}
 _OPTIONAL_STRINGS = {"config_entry": 200, "batch_id": 200}
 _NUL = "must not contain NUL (\\u0000) characters"  # PostgreSQL text cannot store them
@@ -39,12 +33,7 @@ _SURROGATE = "must be valid Unicode: it holds a lone surrogate (\\ud800-\\udfff)
 _MODE_SET = frozenset(MODES)
 _MAX_REQUEST_ID, _MAX_PROVIDER, _MAX_MODEL = _STRINGS.values()
 _MAX_CONFIG_ENTRY, _MAX_BATCH_ID = _OPTIONAL_STRINGS.values()
-
-# What check_event_fast returns: the checked fields in this order, ready for the ledger.
-CheckedFields = tuple[
-    str, datetime, str, str, str, str | None, str | None, int, int, int, int, int,
-    Decimal, Decimal, bool,
-]  # fmt: skip
+_NO_TOKENS = (0,) * len(TOKEN_FIELDS)  # an absent count is 0
 
 
 # --- hostile input: JSON Python cannot hold, text PostgreSQL cannot store ------------------
@@ -214,10 +203,52 @@ def field_name(key: str) -> str:
     return key if len(key) <= 64 else key[:64] + "…"
 
 
-@dataclass(slots=True)
-class CheckedEvent:
-    event: UsageEvent
+class CheckedEvent(NamedTuple):
+    """An event the ledger can take: what both checks return (strings trimmed, the timestamp
+    in UTC), and what events made in-process become (`of`)."""
+
+    request_id: str
+    timestamp: datetime
+    provider: str
+    model: str
+    mode: Mode
+    config_entry: str | None
+    batch_id: str | None
+    tokens: TokenCounts
+    cost: Decimal
+    baseline_cost: Decimal
     cost_given: bool  # the caller sent cost (and baseline_cost); unknown models need it
+
+    @classmethod
+    def of(cls, event: UsageEvent, *, cost_given: bool = True) -> CheckedEvent:
+        return cls(
+            event.request_id,
+            event.timestamp,
+            event.provider,
+            event.model,
+            event.mode,
+            event.config_entry,
+            event.batch_id,
+            token_counts(event),
+            event.cost,
+            event.baseline_cost,
+            cost_given,
+        )
+
+    @property
+    def event(self) -> UsageEvent:
+        return UsageEvent(
+            request_id=self.request_id,
+            timestamp=self.timestamp,
+            provider=self.provider,
+            model=self.model,
+            mode=self.mode,
+            **token_fields(self.tokens),
+            cost=self.cost,
+            baseline_cost=self.baseline_cost,
+            config_entry=self.config_entry,
+            batch_id=self.batch_id,
+        )
 
 
 def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict[str, str]:
@@ -264,10 +295,11 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
     else:
         values["timestamp"] = timestamp
 
-    for name in _TOKEN_FIELDS:
+    tokens: list[int] = []
+    for name in TOKEN_FIELDS:
         value = raw.get(name, 0)
         if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, checked first
-            values[name] = value
+            tokens.append(value)
         # bool is an int subclass; `true` tokens is a caller bug, not 1 token.
         elif not isinstance(value, int) or isinstance(value, bool):
             errors[name] = f"must be a whole number of tokens (got {shown(value)})"
@@ -276,7 +308,7 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
         elif value > MAX_TOKENS:
             errors[name] = f"must be at most {MAX_TOKENS} (got {shown(value)})"
         else:
-            values[name] = value
+            tokens.append(value)
 
     given = [name for name in ("cost", "baseline_cost") if raw.get(name) is not None]
     for name in ("cost", "baseline_cost"):
@@ -292,7 +324,11 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
         return errors
     # UsageEvent.to_json() always sends cost "0" when the recorder priced nothing; that is no cost.
     priced = values["cost"] or values["baseline_cost"]
-    return CheckedEvent(event=UsageEvent(**values), cost_given=len(given) == 2 and bool(priced))
+    return CheckedEvent(
+        **values,
+        tokens=cast(TokenCounts, tuple(tokens)),
+        cost_given=len(given) == 2 and bool(priced),
+    )
 
 
 def _clean(value: Any, limit: int) -> bool:
@@ -329,9 +365,9 @@ def _amount(value: Any) -> Decimal | None:
     return amount if amount.is_finite() and 0 <= amount <= MAX_COST else None
 
 
-def check_event_fast(raw: Any, *, latest: datetime) -> CheckedFields | None:
-    """The fields of a well-formed event (the usual case) with no per-field messages built;
-    None when anything is unusual, and then check_event decides and says why. Every event this
+def check_event_fast(raw: Any, *, latest: datetime) -> CheckedEvent | None:
+    """A well-formed event (the usual case) checked with no per-field messages built; None
+    when anything is unusual, and then check_event decides and says why. Every event this
     accepts, check_event accepts with the same values. `latest` is now + FUTURE_SLACK."""
     if type(raw) is not dict:
         return None
@@ -365,13 +401,7 @@ def check_event_fast(raw: Any, *, latest: datetime) -> CheckedFields | None:
             timestamp = timestamp.astimezone(UTC)
         except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
             return None
-    tokens = i, w5, w1, r, o = (
-        get("input_tokens", 0),
-        get("cache_write_5m_tokens", 0),
-        get("cache_write_1h_tokens", 0),
-        get("cache_read_tokens", 0),
-        get("output_tokens", 0),
-    )
+    tokens = tuple(map(get, TOKEN_FIELDS, _NO_TOKENS))
     for value in tokens:
         if type(value) is not int or not 0 <= value <= MAX_TOKENS:
             return None
@@ -380,9 +410,9 @@ def check_event_fast(raw: Any, *, latest: datetime) -> CheckedFields | None:
     if cost is None or baseline is None:
         return None
     given = raw_cost is not None and raw_baseline is not None and bool(cost or baseline)
-    return (
+    return CheckedEvent(
         request_id, timestamp, provider, model, mode, config_entry or None, batch_id or None,
-        i, w5, w1, r, o, cost, baseline, given,
+        tokens, cost, baseline, given,
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from django.db.models import Sum
@@ -14,6 +15,7 @@ from llmopt_admin.batches.provider import provider_for
 from llmopt_admin.savings.models import LedgerEvent
 from optimization.batch_wire import RawBatchResult
 from optimization.pricing import TokenUsage, cost_of
+from optimization.telemetry import usage_event_for
 
 from .conftest import MODEL, Simulator, make_requests
 
@@ -143,3 +145,27 @@ def test_a_result_for_a_request_the_job_does_not_have_is_left_out_and_not_charge
     assert job.requests.count() == 1
     assert not LedgerEvent.objects.filter(request_id=f"batchjob-{job.pk}-ghost").exists()
     assert _totals(job)[0] == 1
+
+
+def test_results_of_a_model_without_a_price_have_no_cost_and_warn_once_per_model(
+    simulator: Simulator, fast_polls: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = _ended_job(simulator, 3)
+    model = f"in-house-{uuid4().hex[:8]}"
+    items = [
+        RawBatchResult.from_message(
+            item.position, item.custom_id, {**item.message, "model": model}, batch_id=item.batch_id
+        )
+        for item in _raw_results(job)
+        if item.message is not None
+    ]
+    with caplog.at_level(logging.WARNING):
+        results.store_results(job=job, items=items[:2])
+        results.store_results(job=job, items=items[2:])
+        # The wrapper's usage events share the warning: one per model and process, not per app.
+        usage_event_for(provider="anthropic", model=model, mode="batch", usage=TokenUsage(1))
+    assert caplog.text.count(f"no price for model {model!r}") == 1
+    assert [row.cost for row in job.requests.all()] == [None, None, None]
+    events = LedgerEvent.objects.filter(request_id__startswith=f"batchjob-{job.pk}-")
+    assert {(event.cost_source, event.cost) for event in events} == {("reported", Decimal(0))}
+    assert events.count() == 3

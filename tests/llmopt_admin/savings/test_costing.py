@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmopt_admin.savings.costing import quantize, rates_for, units_text
-from llmopt_admin.savings.services import event_price
+from llmopt_admin.savings.pipeline import event_price
 from optimization.pricing import PriceNotFound, TokenUsage, cost_at_price, cost_of, price_for
 from optimization.telemetry import UsageEvent
 

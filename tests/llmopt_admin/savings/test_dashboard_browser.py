@@ -6,6 +6,7 @@ import re
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, expect
 from llmopt_admin.savings.selectors import Filters, ceil_hour, ledger_totals
 from llmopt_admin.savings.services import ledger_bulk_load
 from llmopt_admin.savings.synthetic import synthetic_events
-from llmopt_admin.savings.templatetags.savings_format import usd
+from llmopt_admin.savings.templatetags.savings_format import format_usd, money_places
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,6 +43,11 @@ def page(live_server: Any, chromium: Browser) -> Iterator[Any]:
     context.close()
 
 
+def shown(amount: Decimal, totals: dict[str, Any]) -> str:
+    """An amount as the headline shows it: at the precision of the period's largest figure."""
+    return format_usd(amount, money_places(totals["cost"], totals["baseline_cost"]))
+
+
 def test_the_dashboard_follows_period_and_filter_changes(
     page: Any, live_server: Any, artifacts: Path
 ) -> None:
@@ -50,18 +56,20 @@ def test_the_dashboard_follows_period_and_filter_changes(
     cost = page.locator('[data-figure="cost"]')
     end = ceil_hour(datetime.now(UTC))
     month = ledger_totals(filters=Filters.of(end - timedelta(days=30), end))
-    assert cost.inner_text() == usd(month["cost"])
+    assert cost.inner_text() == shown(month["cost"], month)
 
     page.check('input[name="period"][value="7d"]')
     page.wait_for_url("**period=7d**")
     week = ledger_totals(filters=Filters.of(end - timedelta(days=7), end))
-    expect(cost).to_have_text(usd(week["cost"]))
+    expect(cost).to_have_text(shown(week["cost"], week))
 
     page.select_option('select[name="provider"]', "openAI")
     page.wait_for_url("**provider=openAI**")
     openai = ledger_totals(filters=Filters.of(end - timedelta(days=7), end, "openAI"))
-    expect(cost).to_have_text(usd(openai["cost"]))
-    assert page.locator('[data-figure="baseline"]').inner_text() == usd(openai["baseline_cost"])
+    expect(cost).to_have_text(shown(openai["cost"], openai))
+    assert page.locator('[data-figure="baseline"]').inner_text() == shown(
+        openai["baseline_cost"], openai
+    )
     assert "openAI" in page.locator(".period-label").inner_text()
     rows = page.locator("#breakdown tbody tr")
     assert {rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())} == {"openAI"}

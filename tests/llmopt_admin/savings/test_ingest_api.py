@@ -13,7 +13,8 @@ from django.db.models import Sum
 from django.test import Client
 
 from llmopt_admin.savings.models import HourlyRollup, LedgerEvent
-from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST, event_price
+from llmopt_admin.savings.pipeline import event_price
+from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST
 from llmopt_admin.savings.validation import CheckedEvent, check_event
 
 pytestmark = pytest.mark.django_db
@@ -229,11 +230,7 @@ def test_every_recorded_row_holds_what_event_price_gives_whichever_way_it_was_ch
         priced = event_price(checked.event, cost_given=checked.cost_given)
         row = LedgerEvent.objects.get(request_id=checked.event.request_id)
         assert row.timestamp == checked.event.timestamp
-        assert (row.provider, row.model, row.mode) == (
-            priced.event.provider,
-            priced.event.model,
-            priced.event.mode,
-        )
+        assert (row.provider, row.model, row.mode) == (priced.provider, priced.model, priced.mode)
         assert (row.cost, row.baseline_cost, row.cache_read_saved) == (
             priced.costs.cost,
             priced.costs.baseline_cost,
@@ -245,9 +242,6 @@ def test_every_recorded_row_holds_what_event_price_gives_whichever_way_it_was_ch
         )
         assert row.cacheable_input_tokens == priced.cacheable_input_tokens
         assert (row.cost_source, row.reported_cost) == (priced.cost_source, priced.reported_cost)
-        assert (row.config_entry, row.batch_id) == (
-            priced.event.config_entry or "",
-            priced.event.batch_id or "",
-        )
+        assert (row.config_entry, row.batch_id) == (priced.config_entry, priced.batch_id)
     short, long = (LedgerEvent.objects.get(request_id=f"req-{n}") for n in (8, 9))
     assert long.cost > 4 * short.cost  # every token at five times the price
