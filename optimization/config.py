@@ -1,7 +1,9 @@
 """The optimization fields of one `llm[i].configuration` entry: schema, parsing, semantics.
 
-This module is the single source of truth for the nine fields (camelCase as stored, defaults as
-in the Phase 1 plan). The wrapper, the migration, the admin forms and the API all validate here.
+The nine fields are declared once, as the pydantic model `OptimizationFields` in
+`optimization._config_fields` (types, defaults, bounds, camelCase aliases, help, lenient
+spellings); `FIELDS`, `OPTIMIZATION_DEFAULTS` and `OptimizationConfig`'s defaults are derived
+from it. The wrapper, the migration, the admin forms and the API all validate here.
 
 Fields (see `FIELDS` for types, ranges and one-sentence help):
 
@@ -70,39 +72,31 @@ the product free to skip a feature where it would not pay. For explicit-marker p
 from __future__ import annotations
 
 import copy
-import functools
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+import annotated_types
+from pydantic import ValidationError
+
+from optimization._config_fields import (
+    BATCH_MAX_SIZE_CEILING,
+    BATCH_TIMEOUT_MAX,
+    BREAKPOINT_MODES,
+    CACHE_TTLS,
+    MAX_EXPLICIT_BREAKPOINTS,
+    MAX_MESSAGE_INDEX,
+    MESSAGE_ERROR,
+    STRATEGIES,
+    FieldRule,
+    OptimizationFields,
+    Strategy,
+    batch_limit,
+    shown,
+)
 from optimization.capabilities import ProviderCapabilities
 from optimization.exceptions import ConfigValidationError
-
-Strategy = Literal["auto", "batch_only", "cache_only", "both"]
-STRATEGIES: tuple[Strategy, ...] = ("auto", "batch_only", "cache_only", "both")
-CACHE_TTLS: tuple[int, ...] = (300, 3600)
-BREAKPOINT_MODES: tuple[str, ...] = ("auto", "off")
-MAX_EXPLICIT_BREAKPOINTS = 4
-MAX_MESSAGE_INDEX = 999
-BATCH_MAX_SIZE_CEILING = 100_000
-BATCH_TIMEOUT_MAX = 86_400.0
-
-OPTIMIZATION_DEFAULTS: Mapping[str, object] = MappingProxyType(
-    {
-        "optimizationEnabled": False,
-        "batchingEnabled": False,
-        "batchMaxSize": 10_000,
-        "batchTimeout": 30,
-        "cachingEnabled": False,
-        "cacheTTL": 300,
-        "cacheBreakpoints": "auto",
-        "fallbackToStandard": True,
-        "optimizationStrategy": "auto",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -124,251 +118,87 @@ class FieldSpec:
     minimum_exclusive: bool = False
 
 
-FIELDS: tuple[FieldSpec, ...] = (
-    FieldSpec(
-        "optimizationEnabled",
-        "optimization_enabled",
-        "bool",
-        False,
-        "Master switch: when off, calls go to the provider exactly as without llmopt.",
-    ),
-    FieldSpec(
-        "batchingEnabled",
-        "batching_enabled",
-        "bool",
-        False,
-        "Send bulk calls through the provider's batch API at half price (results within 24 h).",
-    ),
-    FieldSpec(
-        "batchMaxSize",
-        "batch_max_size",
-        "int",
-        10_000,
-        "Submit a batch once this many requests are waiting (1 up to the provider's limit).",
-        minimum=1,
-        maximum=BATCH_MAX_SIZE_CEILING,
-    ),
-    FieldSpec(
-        "batchTimeout",
-        "batch_timeout",
-        "float",
-        30,
-        "Submit a partial batch after this many seconds of waiting (above 0, at most 86400).",
-        minimum=0,
-        maximum=BATCH_TIMEOUT_MAX,
-        minimum_exclusive=True,
-    ),
-    FieldSpec(
-        "cachingEnabled",
-        "caching_enabled",
-        "bool",
-        False,
-        "Mark stable prompt prefixes for the provider's prompt cache (reads cost 10% of input).",
-    ),
-    FieldSpec(
-        "cacheTTL",
-        "cache_ttl",
-        "choice",
-        300,
-        "Cache entry lifetime in seconds: 300 (5 min, writes 1.25x) or 3600 (1 h, writes 2x).",
-        choices=CACHE_TTLS,
-    ),
-    FieldSpec(
-        "cacheBreakpoints",
-        "cache_breakpoints",
-        "breakpoints",
-        "auto",
-        'Where cache breakpoints go: "auto", "off", or up to 4 rules from "tools", "system", '
-        '"messages:N" (e.g. "system, messages:-1").',
-        choices=BREAKPOINT_MODES,
-    ),
-    FieldSpec(
-        "fallbackToStandard",
-        "fallback_to_standard",
-        "bool",
-        True,
-        "If an optimized call fails, retry it once through the standard API.",
-    ),
-    FieldSpec(
-        "optimizationStrategy",
-        "optimization_strategy",
-        "choice",
-        "auto",
-        "Which switched-on features may be used: auto, both, batch_only or cache_only.",
-        choices=STRATEGIES,
-    ),
-)
-_SPECS: Mapping[str, FieldSpec] = MappingProxyType({spec.name: spec for spec in FIELDS})
-
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
-# ASCII digits only ("٣٠٠" is not 300), and few enough that parsing can never hit Python's
-# int/float conversion limits: every accepted value is far below these lengths anyway.
-_INT_TEXT = re.compile(r"[+-]?[0-9]{1,18}")
-_FLOAT_TEXT = re.compile(r"[+-]?(?:[0-9]{1,15}(?:\.[0-9]{0,15})?|\.[0-9]{1,15})")
-_MESSAGE_RULE = re.compile(r"messages:([+-]?[0-9]{1,6})")
-# Numbers beyond this are refused before any conversion (a float of a huge int overflows).
-_NUMBER_LIMIT = 10**15
-_TTL_WORDS = {"5m": 300, "1h": 3600}
+def _stored(value: Any) -> Any:
+    """A field value as written to JSON: tuples as lists, whole-number floats as integers."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
-class _Invalid(ValueError):
-    """A value broke its field's rule; the message is complete and person-readable."""
+def _rule_of(attribute: str) -> FieldRule:
+    metadata = OptimizationFields.model_fields[attribute].metadata
+    return next(item for item in metadata if isinstance(item, FieldRule))
 
 
-def _shown(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _NUMBER_LIMIT:
-        # repr() of a huge int can itself fail (Python's 4,300-digit conversion limit).
-        return f"a {value.bit_length()}-bit number"
-    if isinstance(value, str) and len(value) > 60:
-        return repr(value[:57]) + "..."
-    try:
-        text = repr(value)
-    except ValueError:  # a container holding a huge int
-        return f"a {type(value).__name__} too large to show"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _parse_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    raise _Invalid(f"{name} must be true or false; got {_shown(value)}")
-
-
-def _whole_number(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if abs(value) <= _NUMBER_LIMIT else None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value) if abs(value) <= _NUMBER_LIMIT else None
-    if isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
-
-
-@functools.lru_cache(maxsize=64)
-def _batch_limit(provider: str | None) -> tuple[int, str]:
-    """The largest allowed batchMaxSize and the phrase explaining where it comes from."""
-    if provider is None:
-        return BATCH_MAX_SIZE_CEILING, "the largest batch any provider accepts"
-    limit = ProviderCapabilities.detect(provider).batch_max_requests
-    if limit is None:
-        return BATCH_MAX_SIZE_CEILING, "the largest batch any provider accepts"
-    return min(limit, BATCH_MAX_SIZE_CEILING), f"{provider}'s per-batch limit"
-
-
-def _parse_batch_max_size(name: str, value: Any, provider: str | None) -> int:
-    limit, why = _batch_limit(provider)
-    number = _whole_number(value)
-    if number is None or not 1 <= number <= limit:
-        raise _Invalid(
-            f"{name} must be a whole number from 1 to {limit} ({why}); got {_shown(value)}"
-        )
-    return number
-
-
-def _parse_seconds(name: str, value: Any) -> float:
-    seconds: float | None = None
-    if isinstance(value, bool):
-        seconds = None
-    elif isinstance(value, int | float) and abs(value) <= _NUMBER_LIMIT:
-        seconds = float(value)
-    elif isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
-        seconds = float(value.strip())
-    if seconds is None or not math.isfinite(seconds) or not 0 < seconds <= BATCH_TIMEOUT_MAX:
-        raise _Invalid(
-            f"{name} must be a number of seconds above 0 and at most {int(BATCH_TIMEOUT_MAX)} "
-            f"(one day); got {_shown(value)}"
-        )
-    return seconds
-
-
-def _parse_ttl(name: str, value: Any) -> int:
-    ttl: int | None
-    if isinstance(value, str) and value.strip().lower() in _TTL_WORDS:
-        ttl = _TTL_WORDS[value.strip().lower()]
-    else:
-        ttl = _whole_number(value)
-    if ttl not in CACHE_TTLS:
-        raise _Invalid(
-            f"{name} must be 300 (5 minutes) or 3600 (1 hour), the two lifetimes Anthropic "
-            f"offers; got {_shown(value)}"
-        )
-    return ttl
-
-
-def _parse_strategy(name: str, value: Any) -> Strategy:
-    if isinstance(value, str):
-        word = value.strip().lower()
-        for strategy in STRATEGIES:
-            if word == strategy:
-                return strategy
-    raise _Invalid(f"{name} must be one of {', '.join(STRATEGIES)}; got {_shown(value)}")
-
-
-def _parse_rule(name: str, rule: Any) -> str:
-    if isinstance(rule, str):
-        word = rule.strip().lower().replace(" ", "")
-        if word in ("tools", "system"):
-            return word
-        match = _MESSAGE_RULE.fullmatch(word)
-        if match and abs(int(match[1])) <= MAX_MESSAGE_INDEX:
-            return f"messages:{int(match[1])}"
-    raise _Invalid(
-        f'{name} rules must be "tools", "system" or "messages:N" with N a whole number from '
-        f"-{MAX_MESSAGE_INDEX} to {MAX_MESSAGE_INDEX}; got {_shown(rule)}"
+def _field_spec(attribute: str) -> FieldSpec:
+    info = OptimizationFields.model_fields[attribute]
+    rule = _rule_of(attribute)
+    bounds = {type(item): item for item in info.metadata}
+    low = bounds.get(annotated_types.Gt) or bounds.get(annotated_types.Ge)
+    high = bounds.get(annotated_types.Le)
+    return FieldSpec(
+        name=info.alias or attribute,
+        attribute=attribute,
+        type=rule.kind,
+        default=_stored(info.default),
+        help=info.description or "",
+        choices=rule.choices,
+        minimum=getattr(low, "gt", getattr(low, "ge", None)),
+        maximum=getattr(high, "le", None),
+        minimum_exclusive=isinstance(low, annotated_types.Gt),
     )
 
 
-def _parse_breakpoints(name: str, value: Any) -> str | tuple[str, ...]:
-    items: list[Any]
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in BREAKPOINT_MODES:
-            return word
-        items = value.split(",") if word else []
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        raise _Invalid(
-            f'{name} must be "auto", "off" or a list of rules ("tools", "system", '
-            f'"messages:N"); got {_shown(value)}'
-        )
-    if not items:
-        raise _Invalid(f'{name} has no rules; use "off" to place no cache breakpoints')
-    if len(items) > MAX_EXPLICIT_BREAKPOINTS:
-        raise _Invalid(
-            f"{name} allows at most {MAX_EXPLICIT_BREAKPOINTS} rules (Anthropic's limit of "
-            f"breakpoints per request); got {len(items)}"
-        )
-    rules = tuple(_parse_rule(name, item) for item in items)
-    if len(set(rules)) != len(rules):
-        raise _Invalid(f"{name} names the same rule twice; got {_shown(value)}")
-    return rules
-
-
-_PARSERS: Mapping[str, Callable[[str, Any, str | None], Any]] = MappingProxyType(
-    {
-        "optimizationEnabled": lambda n, v, p: _parse_bool(n, v),
-        "batchingEnabled": lambda n, v, p: _parse_bool(n, v),
-        "batchMaxSize": _parse_batch_max_size,
-        "batchTimeout": lambda n, v, p: _parse_seconds(n, v),
-        "cachingEnabled": lambda n, v, p: _parse_bool(n, v),
-        "cacheTTL": lambda n, v, p: _parse_ttl(n, v),
-        "cacheBreakpoints": lambda n, v, p: _parse_breakpoints(n, v),
-        "fallbackToStandard": lambda n, v, p: _parse_bool(n, v),
-        "optimizationStrategy": lambda n, v, p: _parse_strategy(n, v),
-    }
+FIELDS: tuple[FieldSpec, ...] = tuple(map(_field_spec, OptimizationFields.model_fields))
+_SPECS: Mapping[str, FieldSpec] = MappingProxyType({spec.name: spec for spec in FIELDS})
+_RULES: Mapping[str, FieldRule] = MappingProxyType(
+    {spec.name: _rule_of(spec.attribute) for spec in FIELDS}
 )
+OPTIMIZATION_DEFAULTS: Mapping[str, object] = MappingProxyType(
+    {spec.name: spec.default for spec in FIELDS}
+)
+_DEFAULT = OptimizationFields.model_validate({})
+
+
+def _errors(
+    error: ValidationError, data: Mapping[str, Any], provider: str | None
+) -> dict[str, str]:
+    """One message per failing field, in field order, naming the field, rule and value."""
+    limit, why = batch_limit(provider)
+    messages: dict[str, str] = {}
+    for detail in error.errors(include_url=False, include_context=False, include_input=False):
+        name = str(detail["loc"][0])
+        if name in messages:
+            continue
+        if detail["type"] == MESSAGE_ERROR:
+            messages[name] = detail["msg"]
+        else:
+            messages[name] = _RULES[name].message.format(
+                name=name, value=shown(data[name]), limit=limit, why=why
+            )
+    return {spec.name: messages[spec.name] for spec in FIELDS if spec.name in messages}
+
+
+def _validated(
+    data: Mapping[str, Any], provider: str | None
+) -> tuple[OptimizationFields, dict[str, str]]:
+    """The fields of `data` (missing ones default) and the message of each bad one."""
+    context = {"provider": provider}
+    try:
+        return OptimizationFields.model_validate(data, context=context), {}
+    except ValidationError as error:
+        errors = _errors(error, data, provider)
+    good = {name: value for name, value in data.items() if name not in errors}
+    return OptimizationFields.model_validate(good, context=context), errors
+
+
+def _fallback(name: str, provider: str | None) -> Any:
+    value = getattr(_DEFAULT, _SPECS[name].attribute)
+    if name == "batchMaxSize":
+        return min(value, batch_limit(provider)[0])
+    return value
 
 
 def validate_field(name: str, value: Any, *, provider: str | None = None) -> Any:
@@ -377,42 +207,30 @@ def validate_field(name: str, value: Any, *, provider: str | None = None) -> Any
     Raises ConfigValidationError({name: message}) for a bad value or an unknown field name.
     `provider` bounds batchMaxSize by that provider's per-batch request limit.
     """
-    parser = _PARSERS.get(name)
-    if parser is None:
+    spec = _SPECS.get(name)
+    if spec is None:
         known = ", ".join(_SPECS)
         raise ConfigValidationError({name: f"{name} is not an optimization field ({known})"})
-    if value is None:
-        return _normalized_default(name)
-    try:
-        return parser(name, value, provider)
-    except _Invalid as error:
-        raise ConfigValidationError({name: str(error)}) from None
-
-
-def _normalized_default(name: str) -> Any:
-    return _PARSERS[name](name, OPTIMIZATION_DEFAULTS[name], None)
-
-
-def _fallback(name: str, provider: str | None) -> Any:
-    value = _normalized_default(name)
-    if name == "batchMaxSize":
-        return min(value, _batch_limit(provider)[0])
-    return value
+    data = {} if value is None else {name: value}
+    fields, errors = _validated(data, provider)
+    if errors:
+        raise ConfigValidationError(errors)
+    return getattr(fields, spec.attribute)
 
 
 @dataclass(frozen=True)
 class OptimizationConfig:
     """The parsed optimization settings of one LLM entry. Build it with `from_dict`."""
 
-    optimization_enabled: bool = False
-    batching_enabled: bool = False
-    batch_max_size: int = 10_000
-    batch_timeout: float = 30.0
-    caching_enabled: bool = False
-    cache_ttl: int = 300
-    cache_breakpoints: str | tuple[str, ...] = "auto"
-    fallback_to_standard: bool = True
-    optimization_strategy: Strategy = "auto"
+    optimization_enabled: bool = _DEFAULT.optimization_enabled
+    batching_enabled: bool = _DEFAULT.batching_enabled
+    batch_max_size: int = _DEFAULT.batch_max_size
+    batch_timeout: float = _DEFAULT.batch_timeout
+    caching_enabled: bool = _DEFAULT.caching_enabled
+    cache_ttl: int = _DEFAULT.cache_ttl
+    cache_breakpoints: str | tuple[str, ...] = _DEFAULT.cache_breakpoints
+    fallback_to_standard: bool = _DEFAULT.fallback_to_standard
+    optimization_strategy: Strategy = _DEFAULT.optimization_strategy
     # repr=False: extra holds apiKey and other secrets that must never reach a log line.
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     warnings: tuple[str, ...] = ()
@@ -432,27 +250,24 @@ class OptimizationConfig:
         raises and records what it replaced in `.warnings`.
         """
         if not isinstance(configuration, Mapping):
-            message = f"configuration must be a JSON object; got {_shown(configuration)}"
+            message = f"configuration must be a JSON object; got {shown(configuration)}"
             if strict:
                 raise ConfigValidationError({"configuration": message})
             return cls(warnings=(message + "; using the defaults",))
-        values: dict[str, Any] = {}
-        errors: dict[str, str] = {}
-        warnings: list[str] = []
-        for spec in FIELDS:
-            raw = configuration.get(spec.name)
-            if raw is None:
-                values[spec.attribute] = _normalized_default(spec.name)
-                continue
-            try:
-                values[spec.attribute] = _PARSERS[spec.name](spec.name, raw, provider)
-            except _Invalid as error:
-                errors[spec.name] = str(error)
-                fallback = _fallback(spec.name, provider)
-                values[spec.attribute] = fallback
-                warnings.append(f"{error}; using {_shown(fallback)}")
+        data = {
+            key: value
+            for key, value in configuration.items()
+            if key in _SPECS and value is not None
+        }
+        fields, errors = _validated(data, provider)
         if strict and errors:
             raise ConfigValidationError(errors)
+        values = dict(fields.__dict__)
+        warnings: list[str] = []
+        for name, message in errors.items():
+            fallback = _fallback(name, provider)
+            values[_SPECS[name].attribute] = fallback
+            warnings.append(f"{message}; using {shown(fallback)}")
         extra = {key: value for key, value in configuration.items() if key not in _SPECS}
         return cls(
             **values,
@@ -468,12 +283,7 @@ class OptimizationConfig:
         """
         fields: dict[str, Any] = {}
         for spec in FIELDS:
-            value = getattr(self, spec.attribute)
-            if isinstance(value, tuple):
-                value = list(value)
-            elif isinstance(value, float) and value.is_integer():
-                value = int(value)
-            fields[spec.name] = value
+            fields[spec.name] = _stored(getattr(self, spec.attribute))
         result: dict[str, Any] = {}
         for key in self._key_order:
             if key in fields:
@@ -508,7 +318,13 @@ class OptimizationConfig:
 
 
 __all__ = [
+    "BATCH_MAX_SIZE_CEILING",
+    "BATCH_TIMEOUT_MAX",
+    "BREAKPOINT_MODES",
+    "CACHE_TTLS",
     "FIELDS",
+    "MAX_EXPLICIT_BREAKPOINTS",
+    "MAX_MESSAGE_INDEX",
     "OPTIMIZATION_DEFAULTS",
     "STRATEGIES",
     "FieldSpec",

@@ -512,3 +512,50 @@ def test_digits_outside_ascii_are_not_numbers() -> None:
     with pytest.raises(ConfigValidationError) as caught:
         OptimizationConfig.from_dict({"cacheTTL": "٣٠٠", "batchMaxSize": "１０"}, strict=True)
     assert set(caught.value.errors) == {"cacheTTL", "batchMaxSize"}
+
+
+# --- the pydantic schema is the one place the fields are declared ---------------------------
+
+
+def test_fields_defaults_and_bounds_are_read_from_the_pydantic_schema() -> None:
+    from optimization._config_fields import OptimizationFields
+
+    schema = OptimizationFields.model_fields
+    assert [spec.attribute for spec in FIELDS] == list(schema)
+    for spec in FIELDS:
+        assert spec.name == schema[spec.attribute].alias
+        assert spec.help == schema[spec.attribute].description
+        assert getattr(OptimizationConfig(), spec.attribute) == schema[spec.attribute].default
+    by_name = {spec.name: spec for spec in FIELDS}
+    assert (by_name["batchMaxSize"].minimum, by_name["batchMaxSize"].maximum) == (1, 100000)
+    assert not by_name["batchMaxSize"].minimum_exclusive
+    assert (by_name["batchTimeout"].minimum, by_name["batchTimeout"].maximum) == (0, 86400)
+    assert by_name["batchTimeout"].minimum_exclusive
+    assert by_name["cacheTTL"].choices == (300, 3600)
+    assert by_name["optimizationStrategy"].choices == ("auto", "batch_only", "cache_only", "both")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("cachingEnabled", "t"),
+        ("cachingEnabled", "y"),
+        ("cachingEnabled", 1.0),
+        ("batchMaxSize", "1_000"),
+        ("batchMaxSize", b"10"),
+        ("batchTimeout", b"30"),
+        ("cacheTTL", 300.5),
+        ("cacheTTL", "300.0"),
+        ("optimizationStrategy", b"auto"),
+    ],
+)
+def test_pydantic_lax_spellings_we_do_not_document_are_rejected(name: str, value: object) -> None:
+    with pytest.raises(ConfigValidationError) as caught:
+        validate_field(name, value)
+    assert set(caught.value.errors) == {name}
+    assert caught.value.errors[name].startswith(f"{name} ")
+
+
+def test_a_whole_float_ttl_is_accepted_as_before() -> None:
+    assert validate_field("cacheTTL", 3600.0) == 3600
+    assert type(validate_field("cacheTTL", 3600.0)) is int
