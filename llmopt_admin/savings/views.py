@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from llmopt_admin.accounts.decorators import staff_required
 from llmopt_admin.savings import selectors
+from llmopt_admin.savings.models import LEDGER_COLUMNS
 from llmopt_admin.savings.periods import Selection, selection_from_params
 from llmopt_admin.savings.what_if import what_if_projection
 
@@ -167,26 +168,9 @@ def breakdown_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     return _csv_response(rows(), f"savings-breakdown-{_span(selection)}.csv")
 
 
-EVENT_COLUMNS = (
-    "request_id",
-    "timestamp",
-    "provider",
-    "model",
-    "mode",
-    "config_entry",
-    "batch_id",
-    "input_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-    "cost",
-    "baseline_cost",
-    "cache_read_saved",
-    "cache_write_premium",
-    "batch_discount",
-    "cost_source",
-    "reported_cost",
+# The raw-events export: every ledger column but the ingest's own bookkeeping.
+EVENT_COLUMNS = tuple(
+    name for name in LEDGER_COLUMNS if name not in ("cacheable_input_tokens", "received_at")
 )
 
 
