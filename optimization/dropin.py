@@ -28,14 +28,10 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from optimization._pydantic_adapter import copied_as
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OPTIMIZATION_DEFAULTS, OptimizationConfig
+from optimization.families import family_of, model_name_of
 from optimization.planner_memory import shared_cache_manager
 from optimization.telemetry import UsageRecorder
-from optimization.wrapper import (
-    ANTHROPIC_BATCH_API,
-    Optimization,
-    OptimizedLLMWrapper,
-    model_name_of,
-)
+from optimization.wrapper import Optimization, OptimizedLLMWrapper
 
 logger = logging.getLogger(__name__)
 
@@ -110,24 +106,25 @@ def _settings(
     model: BaseChatModel, provider: str, config: OptimizationConfig
 ) -> Optimization | None:
     """What applies to this model, or None when nothing does."""
-    from langchain_anthropic import ChatAnthropic
-
     for warning in config.warnings:
         _warn_once(f"optimization config for {provider}: {warning}")
-    if not isinstance(model, ChatAnthropic):
+    family = family_of(model, provider)
+    if family is None:
         return None
     capabilities = ProviderCapabilities.detect(provider, model_name_of(model))
-    caching = config.wants_caching(capabilities) and capabilities.cache_marker_type == "explicit"
-    batching = config.wants_batching(capabilities) and capabilities.batch_api == ANTHROPIC_BATCH_API
+    # A family that marks breakpoints caches only where the provider takes them, and the
+    # others only where the provider caches on its own.
+    marker_type = "explicit" if family.marks_cache else "automatic"
+    caching = config.wants_caching(capabilities) and capabilities.cache_marker_type == marker_type
+    batching = config.wants_batching(capabilities) and family.can_batch(capabilities)
     if not (caching or batching):
         return None
     manager = None
-    if caching:
-        manager = shared_cache_manager(
-            capabilities, config, endpoint=getattr(model, "anthropic_api_url", None)
-        )
+    if caching and family.marks_cache:
+        manager = shared_cache_manager(capabilities, config, endpoint=family.endpoint(model))
     return Optimization(
         provider=provider,
+        family=family,
         config=config,
         capabilities=capabilities,
         caching=caching,

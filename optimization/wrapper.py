@@ -8,10 +8,13 @@ paths:
 
 - `_generate` / `_agenerate` / `_stream` / `_astream`: when caching is on, the process-wide
   `CacheManager` of this traffic plans cache breakpoints on a copy of the messages (and bound
-  tools) before the model's own method sends them. Inside `async with batching():` an
-  `_agenerate` of a batching model is queued and answered from a Message Batch instead.
-- `abatch` / `batch`: when batching is on, all inputs go to the Message Batches API in one
-  submit (split as needed), with cache markers too.
+  tools) before the model's own method sends them (Anthropic); for a provider that caches on
+  its own (OpenAI) the call gets its routing hint instead (see `optimization.families`).
+  Inside `async with batching():` an `_agenerate` of a batching model is queued and answered
+  from a batch instead.
+- `abatch` / `batch`: when batching is on, all inputs go to the provider's batch API in one
+  submit (split as needed), with cache markers (or hints) too. Which batch API and client,
+  and how a request is written, is the model family's (`optimization.families`).
 
 Fallback (`fallbackToStandard`, default on): a cache-related API error is retried once without
 markers; inputs a batch did not answer (submit refused, errored, canceled, expired) are retried
@@ -31,7 +34,6 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-import anthropic
 from langchain_core.callbacks import (
     AsyncCallbackManager,
     AsyncCallbackManagerForLLMRun,
@@ -45,20 +47,15 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import PrivateAttr
 
-from optimization._anthropic_adapter import client_params
-from optimization.batch_client import (
-    AnthropicBatchClient,
-    BatchItemResult,
-    BatchSubmitError,
-    SubmittedBatch,
-)
+from optimization._batch_core import BatchItemResult, BatchSubmitError, SubmittedBatch
 from optimization.batch_scope import in_batching_scope, submit_to_batch
-from optimization.batch_wire import BatchRequest, prepare_requests
+from optimization.batch_wire import BatchRequest
 from optimization.cache_fallback import is_cache_error, without_cache_markers
 from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
+from optimization.families.base import BatchClient, ModelFamily, model_name_of
 from optimization.messages import message_to_chunk
 from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
@@ -68,21 +65,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-ANTHROPIC_BATCH_API = "anthropic_message_batches"
 DEFAULT_FALLBACK_CONCURRENCY = 8
 
 # Set while one of our overrides runs, so that the model's own methods calling each other
 # (ChatAnthropic's _agenerate streams through _astream when `streaming=True`) plan and record once.
 _IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llmopt_in_call", default=False)
-
-
-def model_name_of(model: BaseChatModel) -> str:
-    """The model id a chat model calls (`model`, `model_name`, `model_id` or deployment)."""
-    for attribute in ("model", "model_name", "model_id", "deployment_name"):
-        value = getattr(model, attribute, None)
-        if isinstance(value, str) and value:
-            return value
-    return "unknown"
 
 
 # One (messages, call kwargs) waiting in a batching scope, with the model that was called.
@@ -98,6 +85,7 @@ class Optimization:
     """
 
     provider: str
+    family: ModelFamily
     config: OptimizationConfig
     capabilities: ProviderCapabilities
     caching: bool
@@ -109,13 +97,13 @@ class Optimization:
     fallback_concurrency: int = DEFAULT_FALLBACK_CONCURRENCY
     batch_client_options: dict[str, Any] = field(default_factory=dict)
     # The batch client of the event loop last used (httpx pools are loop-bound).
-    batch_clients: dict[int, AnthropicBatchClient] = field(default_factory=dict, repr=False)
+    batch_clients: dict[int, BatchClient] = field(default_factory=dict, repr=False)
 
 
 # The mixin's `super()` is the optimized model's own class (ChatAnthropic...), never the
 # abstract BaseChatModel, hence the `safe-super` ignores below.
 class OptimizedLLMWrapper(BaseChatModel):
-    """Prompt caching and Message Batches for a LangChain chat model (a mixin: use `optimize`).
+    """Prompt caching and batch APIs for a LangChain chat model (a mixin: use `optimize`).
 
     `optimize()` builds `class <Name>(OptimizedLLMWrapper, <ModelClass>)` once per model class
     and copies the given model into it; this class adds no field, only the `llmopt` settings
@@ -134,17 +122,28 @@ class OptimizedLLMWrapper(BaseChatModel):
     def _plan(
         self, messages: list[BaseMessage], kwargs: dict[str, Any]
     ) -> tuple[list[BaseMessage], dict[str, Any], bool]:
+        """The messages and params to send, and whether cache markers were added to them."""
         manager = self._llmopt.cache_manager
         if manager is None:
-            return messages, kwargs, False
+            return messages, self._with_cache_hints(messages, kwargs), False
         plan = manager.plan(messages, kwargs.get("tools"))
         planned_kwargs = dict(kwargs)
         if plan.tools is not None:
             planned_kwargs["tools"] = plan.tools
         return list(plan.messages), planned_kwargs, plan.breakpoints > 0
 
+    def _with_cache_hints(
+        self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`kwargs` plus what raises the hit rate of a provider that caches on its own (the
+        caller's own params win); unchanged for marker-planned or non-caching models."""
+        state = self._llmopt
+        if not state.caching or state.cache_manager is not None:
+            return kwargs
+        return {**state.family.cache_kwargs(self, messages, kwargs), **kwargs}
+
     def _mode(self) -> Mode:
-        return "cached" if self._llmopt.cache_manager is not None else "standard"
+        return "cached" if self._llmopt.caching else "standard"
 
     def _cache_failed(self, exc: Exception) -> None:
         if not self._llmopt.config.fallback_to_standard:
@@ -201,7 +200,7 @@ class OptimizedLLMWrapper(BaseChatModel):
     async def _from_batch(
         self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]
     ) -> AIMessage | None:
-        """The answer from a Message Batch inside `batching()`, or None to call as usual."""
+        """The answer from a batch inside `batching()`, or None to call as usual."""
         if not (self._llmopt.batching and in_batching_scope()):
             return None
         # A structured-output call may ask to stream; a batch answers in one piece.
@@ -209,7 +208,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         if stop:
             call_kwargs["stop"] = stop
         try:
-            self._template(call_kwargs)
+            self._llmopt.family.check_batchable(self, call_kwargs)
         except ValueError as exc:
             logger.info("call params cannot be batched (%s): standard API", exc)
             return None
@@ -355,34 +354,20 @@ class OptimizedLLMWrapper(BaseChatModel):
     # --- batches -----------------------------------------------------------------------------
 
     def batch_key(self) -> tuple[object, ...]:
-        """Calls with equal keys can share one Message Batch (same key, endpoint and model)."""
-        params = self._sdk_client_params()
-        return (
-            type(self),
-            params.get("api_key"),
-            params.get("base_url"),
-            model_name_of(self),
-        )
+        """Calls with equal keys can share one batch (same class, account, endpoint, model)."""
+        return (type(self), *self._llmopt.family.client_key(self), model_name_of(self))
 
-    def _sdk_client_params(self) -> dict[str, Any]:
-        """The Anthropic SDK client arguments this model's own client is built with."""
-        from langchain_anthropic import ChatAnthropic
-
-        return client_params(cast(ChatAnthropic, self))
-
-    def _batch_client(self) -> AnthropicBatchClient:
+    def _batch_client(self) -> BatchClient:
         """A batch client on a fresh SDK client per event loop (httpx pools are loop-bound)."""
         state = self._llmopt
         loop_id = id(asyncio.get_running_loop())
         client = state.batch_clients.get(loop_id)
         if client is None:
-            options: dict[str, Any] = {"state_store": state.state_store}
-            options.update(state.batch_client_options)
-            client = AnthropicBatchClient(
-                anthropic.AsyncAnthropic(**self._sdk_client_params()),
-                model=model_name_of(self),
+            client = state.family.batch_client(
+                self,
+                state_store=state.state_store,
                 max_requests=state.config.batch_max_size,
-                **options,
+                options=state.batch_client_options,
             )
             state.batch_clients.clear()
             state.batch_clients[loop_id] = client
@@ -409,35 +394,29 @@ class OptimizedLLMWrapper(BaseChatModel):
         return answers
 
     def _batch_mode(self) -> Mode:
-        return "batch+cache" if self._llmopt.cache_manager is not None else "batch"
-
-    def _template(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
-        from langchain_anthropic import ChatAnthropic
-
-        from optimization.messages import request_template
-
-        params = dict(kwargs)
-        stop = params.pop("stop", None)
-        return request_template(cast(ChatAnthropic, self), stop=stop, **params)
+        return "batch+cache" if self._llmopt.caching else "batch"
 
     async def run_batch(self, calls: Sequence[QueuedCall]) -> list[AIMessage | BaseException]:
-        """Send `calls` (each model's own params) as Message Batches through this model's key.
+        """Send `calls` (each model's own params) as batches through this model's key.
 
         Per position an AIMessage or an error; failed positions fall back to the standard API
         (each on its own model) when `fallbackToStandard` is on.
         """
-        # One template per model and distinct set of call params (usually exactly one).
-        groups: dict[tuple[int, str], list[int]] = {}
-        for position, (model, _, kwargs) in enumerate(calls):
-            groups.setdefault((id(model), repr(sorted(kwargs.items()))), []).append(position)
+        # One request template per model and distinct set of call params (usually one).
+        groups: dict[tuple[int, str], tuple[dict[str, Any], list[int]]] = {}
+        for position, (model, messages, kwargs) in enumerate(calls):
+            kwargs = model._with_cache_hints(messages, kwargs)
+            key = (id(model), repr(sorted(kwargs.items())))
+            groups.setdefault(key, (kwargs, []))[1].append(position)
         by_position: dict[int, BatchRequest] = {}
-        for positions in groups.values():
-            model, _, kwargs = calls[positions[0]]
+        for kwargs, positions in groups.values():
+            model = calls[positions[0]][0]
             manager = model._llmopt.cache_manager
-            prepared = prepare_requests(
+            prepared = model._llmopt.family.batch_requests(
+                model,
                 [calls[i][1] for i in positions],
-                model._template(kwargs),
-                plan=manager.plan if manager is not None else None,
+                kwargs,
+                manager.plan if manager is not None else None,
             )
             for position, request in zip(positions, prepared, strict=True):
                 by_position[position] = BatchRequest(f"r{position}", request.body)
@@ -475,7 +454,7 @@ class OptimizedLLMWrapper(BaseChatModel):
 
     @staticmethod
     async def _follow(
-        client: AnthropicBatchClient,
+        client: BatchClient,
         submitted: list[SubmittedBatch],
         results: list[AIMessage | BaseException | None],
     ) -> list[SubmittedBatch]:
@@ -543,14 +522,14 @@ class OptimizedLLMWrapper(BaseChatModel):
         return_exceptions: bool = False,
         **kwargs: Any,
     ) -> list[AIMessage]:
-        """Through the Message Batches API when batching is on, else as the model would."""
+        """Through the provider's batch API when batching is on, else as the model would."""
         if not inputs or not self._llmopt.batching:
             return await super().abatch(
                 inputs, config, return_exceptions=return_exceptions, **kwargs
             )
         call_kwargs = {k: v for k, v in kwargs.items() if v is not None}
         try:
-            self._template(call_kwargs)
+            self._llmopt.family.check_batchable(self, call_kwargs)
         except ValueError as exc:
             logger.warning("these call params cannot be batched (%s): using the standard API", exc)
             return await super().abatch(
