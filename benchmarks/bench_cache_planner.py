@@ -15,7 +15,11 @@
    `system_last2`: end of the system prompt + the last two user turns) and unmarked, and the
    planner's trace is priced for an oracle that knows the future. Figures per workload:
    `_vs_hindsight` (1.0 is perfect), `_vs_nocache` (below 1 saves money), `_vs_best_rule` (the
-   planner over the cheaper simple rule) and each rule's own `_vs_hindsight`.
+   planner over the cheaper simple rule), each rule's own `_vs_hindsight`, and
+   `_excess_at_ends_share`: the part of the planner's excess over the hindsight bound paid on
+   requests after which their conversation sends nothing within the TTL (its last request, or
+   the last before a pause): writes that only knowing the future could have spared, unless
+   such requests can be told apart as they come.
 
    Workloads: multi-turn chats; agent loops with (sometimes parallel) tool calls; single-turn
    RAG over a long shared system prompt with unique retrieved context; one-off long documents;
@@ -567,6 +571,8 @@ WORKLOADS: dict[str, _Workload] = {
 class _Costs:
     planner: float = 0.0
     hindsight: float = 0.0
+    # planner minus hindsight, on requests their conversation follows with nothing in time
+    excess_at_ends: float = 0.0
     nocache: float = 0.0
     rules: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RULES, 0.0))
     requests: int = 0
@@ -574,6 +580,7 @@ class _Costs:
     def add(self, other: _Costs) -> None:
         self.planner += other.planner
         self.hindsight += other.hindsight
+        self.excess_at_ends += other.excess_at_ends
         self.nocache += other.nocache
         for name, cost in other.rules.items():
             self.rules[name] += cost
@@ -624,7 +631,9 @@ def _replay(events: list[_Event], deployment: _Deployment = _Deployment()) -> _C
     rule_caches = {name: AnthropicCache(min_tokens=min_tokens) for name in RULES}
     trace: list[tuple[float, list[Block]]] = []
     costs = _Costs()
-    for event in sorted(events):
+    planner_costs: list[float] = []
+    ordered = sorted(events)
+    for event in ordered:
         now = event.time
         messages, tools = event.build()
         planner = processes.planner_for(event)
@@ -635,15 +644,32 @@ def _replay(events: list[_Event], deployment: _Deployment = _Deployment()) -> _C
         blocks = blocks_of(_params(plan.messages, plan.tools))
         usage = cache.process(blocks, now)
         costs.planner += usage.cost()
+        planner_costs.append(usage.cost())
         costs.nocache += usage.total
         unmarked = _params(messages, tools)
         for name, rule in RULES.items():
             costs.rules[name] += rule_caches[name].process(blocks_of(rule(unmarked)), now).cost()
         trace.append((now, blocks))
         costs.requests += 1
-    for hindsight in hindsight_usage(trace, min_tokens=min_tokens):
+    ends = ends_of_conversations(ordered)
+    hindsights = hindsight_usage(trace, min_tokens=min_tokens)
+    for planned, hindsight, at_end in zip(planner_costs, hindsights, ends, strict=True):
         costs.hindsight += hindsight.cost()
+        if at_end:
+            costs.excess_at_ends += planned - hindsight.cost()
     return costs
+
+
+def ends_of_conversations(events: Sequence[_Event], ttl: float = 300.0) -> list[bool]:
+    """For each event (in time order): whether its conversation sends nothing within `ttl`."""
+    ends = [True] * len(events)
+    last: dict[str, int] = {}
+    for index, event in enumerate(events):
+        previous = last.get(event.key)
+        if previous is not None and event.time - events[previous].time <= ttl:
+            ends[previous] = False
+        last[event.key] = index
+    return ends
 
 
 def _print(name: str, costs: _Costs) -> None:
@@ -657,6 +683,9 @@ def _print(name: str, costs: _Costs) -> None:
     print(f"BENCH cache_cost_{name}_vs_best_rule {costs.planner / min(costs.rules.values()):.4f} x")
     for rule, cost in costs.rules.items():
         print(f"BENCH cache_cost_{name}_{rule}_vs_hindsight {cost / costs.hindsight:.4f} x")
+    excess = costs.planner - costs.hindsight
+    share = costs.excess_at_ends / excess if excess > 0 else 0.0
+    print(f"BENCH cache_cost_{name}_excess_at_ends_share {share:.3f} share")
 
 
 def _workloads() -> None:
@@ -690,4 +719,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["Usage", "main"]
+__all__ = ["Usage", "ends_of_conversations", "main"]
