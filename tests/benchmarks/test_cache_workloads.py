@@ -1,17 +1,17 @@
-"""The cache planner benchmark's own arithmetic (its figures are only as good as this)."""
+"""How the cache planner benchmark tells where conversations end (its figures rely on it)."""
 
 from __future__ import annotations
 
 from langchain_core.messages import HumanMessage
 
-from benchmarks.bench_cache_planner import _Built, _Event, ends_of_conversations
+from benchmarks.cache_workloads import Built, Event, ends_of_conversations
 
 
-def request(time: float, key: str) -> _Event:
-    def build() -> _Built:
+def request(time: float, key: str) -> Event:
+    def build() -> Built:
         return [HumanMessage(key)], None
 
-    return _Event(time, 0.0, key, build)
+    return Event(time, 0.0, key, build)
 
 
 def test_a_conversations_last_request_and_its_last_before_a_pause_are_its_ends() -> None:
