@@ -187,7 +187,6 @@ class _View:
     __slots__ = (
         "family",
         "kind",
-        "later_turn",
         "looked_up",
         "new_family",
         "now",
@@ -216,7 +215,6 @@ class _View:
         self.tail = request.markable[-1] if request.markable else -1
         self.seen = -1  # the longest prefix seen before (-1: none)
         self.seen_record: _Prefix | None = None
-        self.later_turn = False  # extends an earlier request (else a fresh request)
         self.kind = FRESH  # of request, for the rate of its tail
         self.parent = -1  # the previous request of the conversation, by structure
         self.share = 1.0  # of the conversations' turns this planner sees
@@ -319,10 +317,10 @@ class AutomaticPlacement:
             if record is not None:
                 view.seen, view.seen_record = u, record
                 break
-        view.later_turn = (
+        # A later turn extends a tail seen before, or holds an assistant turn of its own.
+        if (
             view.seen_record is not None and view.seen_record.is_tail
-        ) or request.last_assistant > view.seen
-        if view.later_turn:
+        ) or request.last_assistant > view.seen:
             view.kind = LATER_TURN
         elif view.root >= 0 and request.ends[view.root] >= self._min_tokens:
             view.kind = FRESH_BEHIND_STATIC
