@@ -20,8 +20,9 @@ written or read there stays alive. A request gets up to four candidates, in this
   restart, sent it) and the tail's breakpoint cannot look that far back.
 
 What is learnt (rates in `learning`): per application ("family": tools + the stable start of
-the system prompt) and kind of request, how often tails were extended in time, shrunk towards
-the other families' rate and that towards a prior; and how often the application's next
+the system prompt) and kind of request (a later turn; a fresh request behind a cacheable static
+prefix; any other fresh request), how often tails were extended in time, shrunk towards the
+other families' rate for that kind and that towards a prior; and how often the application's next
 request came in time. A request is a later turn when it extends a tail this planner saw, or
 holds an assistant turn: a conversation back from a pause, or one whose earlier turns went to
 another process, is never taken for fresh traffic. A planner in one of several processes sees
@@ -50,6 +51,14 @@ from optimization.planner.constants import (
 )
 from optimization.planner.learning import Rate, repeats_in_time, seen_share
 from optimization.planner.reading import Location, RequestReading
+
+# Kinds of request, whose tails are extended at rates learnt apart: a fresh request without a
+# cacheable static prefix (a one-off document job, usually), a later turn of a conversation, and
+# a fresh request behind a cacheable tools + system prompt (a chat or RAG application's first
+# turn). Pooled together, one-off jobs would price the applications' first turns out of caching
+# (or the reverse) for every new application.
+FRESH, LATER_TURN, FRESH_BEHIND_STATIC = 0, 1, 2
+_TAIL_PRIORS = (PRIOR_EXTENDED_FRESH, PRIOR_EXTENDED_LATER_TURN, PRIOR_EXTENDED_FRESH)
 
 
 def end_location(request: RequestReading, u: int, min_tokens: int) -> Location | None:
@@ -167,7 +176,7 @@ class _Family:
     __slots__ = ("last_seen", "repeats", "tails")
 
     def __init__(self) -> None:
-        self.tails = (Rate(), Rate())  # tails of fresh requests, of later turns
+        self.tails = (Rate(), Rate(), Rate())  # tails by kind of request (see `_TAIL_PRIORS`)
         self.repeats = Rate()  # whether the next request of the family came within the TTL
         self.last_seen = -math.inf
 
@@ -177,7 +186,7 @@ class _View:
 
     __slots__ = (
         "family",
-        "later_turn",
+        "kind",
         "looked_up",
         "new_family",
         "now",
@@ -206,7 +215,7 @@ class _View:
         self.tail = request.markable[-1] if request.markable else -1
         self.seen = -1  # the longest prefix seen before (-1: none)
         self.seen_record: _Prefix | None = None
-        self.later_turn = False  # extends an earlier request (else a fresh request)
+        self.kind = FRESH  # of request, for the rate of its tail
         self.parent = -1  # the previous request of the conversation, by structure
         self.share = 1.0  # of the conversations' turns this planner sees
         self.writes_tail = False
@@ -238,7 +247,7 @@ class AutomaticPlacement:
         self._prefixes: OrderedDict[int, _Prefix] = OrderedDict()
         self._families: OrderedDict[int, _Family] = OrderedDict()
         self._bets: deque[_Bet] = deque()
-        self._tails = (Rate(), Rate())  # over all families: fresh requests, later turns
+        self._tails = (Rate(), Rate(), Rate())  # over all families, by kind of request
         self._repeats = Rate()
         # Whether an application's second request came within the TTL of its first.
         self._new_families = Rate()
@@ -308,9 +317,13 @@ class AutomaticPlacement:
             if record is not None:
                 view.seen, view.seen_record = u, record
                 break
-        view.later_turn = (
+        # A later turn extends a tail seen before, or holds an assistant turn of its own.
+        if (
             view.seen_record is not None and view.seen_record.is_tail
-        ) or request.last_assistant > view.seen
+        ) or request.last_assistant > view.seen:
+            view.kind = LATER_TURN
+        elif view.root >= 0 and request.ends[view.root] >= self._min_tokens:
+            view.kind = FRESH_BEHIND_STATIC
         view.parent = parent = _parent(request)
         anchor = view.root if view.root >= 0 else (request.markable[0] if request.markable else -1)
         if 0 <= anchor < parent and hashes[anchor] in prefixes:
@@ -334,7 +347,7 @@ class AutomaticPlacement:
             view.picks.append(location)
             view.read_to = tail
             return
-        rate = self._tail_rate(view.family, view.later_turn, now, view.share)
+        rate = self._tail_rate(view.family, view.kind, now, view.share)
         if rate > self._threshold:
             view.picks.append(location)
             view.writes_tail = True
@@ -416,13 +429,13 @@ class AutomaticPlacement:
 
     # -- learning -----------------------------------------------------------------------
 
-    def _tail_rate(self, family: _Family, later_turn: bool, now: float, share: float) -> float:
+    def _tail_rate(self, family: _Family, kind: int, now: float, share: float) -> float:
         """How often tails of this kind were extended in time, by this process or another:
         the family's own outcomes, shrunk towards the other families', shrunk towards a
         prior."""
-        prior = PRIOR_EXTENDED_LATER_TURN if later_turn else PRIOR_EXTENDED_FRESH
-        own = family.tails[later_turn]
-        others = self._tails[later_turn].estimate(
+        prior = _TAIL_PRIORS[kind]
+        own = family.tails[kind]
+        others = self._tails[kind].estimate(
             prior, PRIOR_WEIGHT, now, self._ttl, share=share, without=own
         )
         return own.estimate(others, FAMILY_WEIGHT, now, self._ttl, share=share)
@@ -484,7 +497,7 @@ class AutomaticPlacement:
             record = prefixes[hashes[u]] = _Prefix(u == tail)
             rates: tuple[Rate, ...]
             if u == tail:
-                rates = (view.family.tails[view.later_turn], self._tails[view.later_turn])
+                rates = (view.family.tails[view.kind], self._tails[view.kind])
             elif u == root and view.new_family:
                 rates = (self._new_families,)
             else:

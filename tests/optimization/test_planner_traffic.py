@@ -158,6 +158,29 @@ def test_a_busy_application_keeps_its_system_prompt_cached_beside_a_rare_one() -
     assert all(read >= 2000 for read in reads[1:])
 
 
+def test_one_off_jobs_and_chat_applications_each_teach_their_own_kind_of_newcomer() -> None:
+    clock = Clock()
+    manager, anthropic = planner(clock), Anthropic(clock)
+    for number in range(10):
+        # A chat application whose conversations go on, beside one-off document jobs (a
+        # short instruction, a long document) that nothing ever extends.
+        chat: list[BaseMessage] = [SYSTEM, HumanMessage(long(200, f"chat {number}"))]
+        anthropic.send(manager, chat)
+        job = [SystemMessage("Summarise."), HumanMessage(long(3000, f"document {number}"))]
+        anthropic.send(manager, job)
+        clock.now += 30
+        next_turn(chat, f"chat {number}")
+        anthropic.send(manager, chat)
+        clock.now += 30
+    # A new chat application's first turn is written for its second, as the other
+    # application's first turns were read ...
+    first_turn = [SystemMessage(long(1500, "another app")), HumanMessage(long(300, "hello"))]
+    assert anthropic.send(manager, first_turn).write_5m >= tokens_of(first_turn) - 50
+    # ... and a new kind of one-off job is not written, as the other jobs were never read.
+    job = [SystemMessage("Translate."), HumanMessage(long(3000, "contract"))]
+    assert anthropic.send(manager, job).write_5m == 0
+
+
 # -- processes and restarts -----------------------------------------------------------------
 
 
