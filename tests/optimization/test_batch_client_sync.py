@@ -7,6 +7,7 @@ a frozen simulator clock forward, and the SDK's own retry waits are recorded, no
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import logging
 import socket
@@ -485,3 +486,82 @@ def _serve_cut_off(server: socket.socket, port: int, first: bytes) -> None:
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
+
+
+# --- what a poll rides out: the SDK's own retry rule --------------------------------------
+
+
+def _sdk_http_library() -> Any:
+    """httpx2 or httpx: the HTTP library under the installed SDK's client."""
+    probe = anthropic.Anthropic(api_key="sk-test")
+    try:
+        name = next(
+            base.__module__.split(".")[0]
+            for base in type(probe._client).__mro__
+            if base.__module__.startswith("httpx")
+        )
+    finally:
+        probe.close()
+    return importlib.import_module(name)
+
+
+def _answering_retrieves_first_with(status: int, times: int) -> Any:
+    """An HTTP client whose first `times` batch retrieves are answered `status` (nothing sent
+    on); every other request goes to the simulator."""
+    http = _sdk_http_library()
+    real = http.HTTPTransport()
+    left = [times]
+
+    class FailingRetrieves(http.BaseTransport):  # type: ignore[misc,name-defined]
+        def handle_request(self, request: Any) -> Any:
+            path = request.url.path
+            retrieve = request.method == "GET" and path.startswith("/v1/messages/batches/")
+            if retrieve and not path.endswith("/results") and left[0] > 0:
+                left[0] -= 1
+                body = {"type": "error", "error": {"type": "api_error", "message": "not now"}}
+                return http.Response(status, json=body, request=request)
+            return real.handle_request(request)
+
+    return http.Client(transport=FailingRetrieves())
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 529])
+def test_a_poll_rides_out_what_the_sdk_would_retry(
+    make_simulator: MakeSimulator, status: int
+) -> None:
+    simulator = frozen(make_simulator)
+    sdk = NoWaitAnthropic(
+        base_url=simulator.url,
+        api_key="sk-test",
+        max_retries=0,  # the poll itself meets the error, not the SDK's retries
+        http_client=_answering_retrieves_first_with(status, times=2),
+    )
+    time = FakeTime(simulator.clock)
+    client = batch_client(sdk, time, poll_initial=1.0, poll_max=1.0)
+    try:
+        [batch] = client.submit(prepare_requests(questions(1), TEMPLATE))
+        assert client.poll(batch.batch_id).ended
+        assert len(time.sleeps) >= 2  # one wait per failed retrieve
+    finally:
+        sdk.close()
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_poll_raises_what_the_sdk_would_not_retry(
+    make_simulator: MakeSimulator, status: int
+) -> None:
+    simulator = frozen(make_simulator)
+    sdk = NoWaitAnthropic(
+        base_url=simulator.url,
+        api_key="sk-test",
+        max_retries=0,
+        http_client=_answering_retrieves_first_with(status, times=1),
+    )
+    client = batch_client(sdk, FakeTime(simulator.clock))
+    try:
+        [batch] = client.submit(prepare_requests(questions(1), TEMPLATE))
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            client.poll(batch.batch_id)
+        assert raised.value.status_code == status
+    finally:
+        sdk.close()
