@@ -7,7 +7,6 @@ a frozen simulator clock forward, and the SDK's own retry waits are recorded, no
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import logging
 import socket
@@ -34,6 +33,7 @@ from optimization.batch_wire import BatchBody, RawBatchResult, prepare_requests
 from optimization.exceptions import BatchError
 from optimization.simulator import Clock
 from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
+from tests.optimization.test_anthropic_adapter import sdk_http_library
 from tests.optimization.test_batch_client import (
     LONG_SYSTEM,
     MODEL,
@@ -491,28 +491,14 @@ def _serve_cut_off(server: socket.socket, port: int, first: bytes) -> None:
 # --- what a poll rides out: the SDK's own retry rule --------------------------------------
 
 
-def _sdk_http_library() -> Any:
-    """httpx2 or httpx: the HTTP library under the installed SDK's client."""
-    probe = anthropic.Anthropic(api_key="sk-test")
-    try:
-        name = next(
-            base.__module__.split(".")[0]
-            for base in type(probe._client).__mro__
-            if base.__module__.startswith("httpx")
-        )
-    finally:
-        probe.close()
-    return importlib.import_module(name)
-
-
-def _answering_retrieves_first_with(status: int, times: int) -> Any:
-    """An HTTP client whose first `times` batch retrieves are answered `status` (nothing sent
-    on); every other request goes to the simulator."""
-    http = _sdk_http_library()
+def _sdk_failing_retrieves(url: str, status: int, times: int) -> NoWaitAnthropic:
+    """An SDK client without retries whose first `times` batch retrieves are answered `status`
+    (nothing sent on); every other request goes to the simulator at `url`."""
+    http = sdk_http_library()
     real = http.HTTPTransport()
     left = [times]
 
-    class FailingRetrieves(http.BaseTransport):  # type: ignore[misc,name-defined]
+    class FailingRetrieves(http.BaseTransport):  # type: ignore[misc]
         def handle_request(self, request: Any) -> Any:
             path = request.url.path
             retrieve = request.method == "GET" and path.startswith("/v1/messages/batches/")
@@ -522,7 +508,12 @@ def _answering_retrieves_first_with(status: int, times: int) -> Any:
                 return http.Response(status, json=body, request=request)
             return real.handle_request(request)
 
-    return http.Client(transport=FailingRetrieves())
+    return NoWaitAnthropic(
+        base_url=url,
+        api_key="sk-test",
+        max_retries=0,  # the poll itself meets the error, not the SDK's retries
+        http_client=http.Client(transport=FailingRetrieves()),
+    )
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 529])
@@ -530,12 +521,7 @@ def test_a_poll_rides_out_what_the_sdk_would_retry(
     make_simulator: MakeSimulator, status: int
 ) -> None:
     simulator = frozen(make_simulator)
-    sdk = NoWaitAnthropic(
-        base_url=simulator.url,
-        api_key="sk-test",
-        max_retries=0,  # the poll itself meets the error, not the SDK's retries
-        http_client=_answering_retrieves_first_with(status, times=2),
-    )
+    sdk = _sdk_failing_retrieves(simulator.url, status, times=2)
     time = FakeTime(simulator.clock)
     client = batch_client(sdk, time, poll_initial=1.0, poll_max=1.0)
     try:
@@ -551,12 +537,7 @@ def test_a_poll_raises_what_the_sdk_would_not_retry(
     make_simulator: MakeSimulator, status: int
 ) -> None:
     simulator = frozen(make_simulator)
-    sdk = NoWaitAnthropic(
-        base_url=simulator.url,
-        api_key="sk-test",
-        max_retries=0,
-        http_client=_answering_retrieves_first_with(status, times=1),
-    )
+    sdk = _sdk_failing_retrieves(simulator.url, status, times=1)
     client = batch_client(sdk, FakeTime(simulator.clock))
     try:
         [batch] = client.submit(prepare_requests(questions(1), TEMPLATE))
