@@ -11,7 +11,11 @@ function, when a release removes or changes one of them.
 - `ChatAnthropic._client_params`: the SDK client's arguments (key, base URL, headers, retries);
 - the SDK's streamed batch results: `with_streaming_response.results` from anthropic 1.x,
   the JSONL decoder's underlying response before (sync and async twins);
-- the transport errors of the SDK's HTTP library: httpx2 from anthropic 2.x, httpx before.
+- the transport errors of the SDK's HTTP library: httpx2 from anthropic 2.x, httpx before;
+- the SDK's retry rule (`_base_client.BaseClient._should_retry`) and its reading of the
+  server's wait (`BaseClient._parse_retry_after_header`), methods that never read `self`. The
+  base class's rule, not `Anthropic`'s: that one adds a 401 retry that re-mints a cached
+  credential token, a side effect of the client's own auth, not a judgement of the error.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 import anthropic
+from anthropic._base_client import BaseClient as _BaseClient
 from langchain_anthropic import ChatAnthropic
 from langchain_anthropic.chat_models import _format_messages
 from langchain_core.messages import BaseMessage
@@ -115,12 +120,34 @@ def _transport_errors() -> tuple[type[Exception], ...]:
 TRANSPORT_ERRORS = _transport_errors()
 
 
+def sdk_would_retry(exc: BaseException | None) -> bool:
+    """Whether the SDK's own retry rule sends again the request that raised `exc`.
+
+    A lost connection or a timeout always; an error status as the SDK's `_should_retry`
+    decides (the server's `x-should-retry` header when sent, else 408, 409, 429 and 5xx).
+    """
+    if isinstance(exc, anthropic.APIConnectionError):  # APITimeoutError included
+        return True
+    if isinstance(exc, anthropic.APIStatusError):
+        return bool(_BaseClient._should_retry(cast(Any, None), exc.response))
+    return False
+
+
+def server_retry_after(exc: anthropic.APIStatusError) -> float | None:
+    """The seconds the server asked to wait before trying again, as the SDK reads them
+    (`retry-after-ms`, else `retry-after` in seconds or as a date); None when it did not say."""
+    seconds = _BaseClient._parse_retry_after_header(cast(Any, None), exc.response.headers)
+    return None if seconds is None else float(seconds)
+
+
 __all__ = [
     "TRANSPORT_ERRORS",
     "client_params",
     "format_messages",
     "format_output",
     "request_payload",
+    "sdk_would_retry",
+    "server_retry_after",
     "streamed_batch_results",
     "streamed_batch_results_sync",
 ]

@@ -20,6 +20,7 @@ from anthropic.types import Message
 from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage
 
+from optimization._anthropic_adapter import sdk_would_retry
 from optimization._batch_io import CancelBatch, Flow, RetrieveBatch, Sleep
 from optimization.batch_create import BatchCreation
 from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
@@ -41,12 +42,6 @@ logger = logging.getLogger(__name__)
 # Anthropic's per-batch limits, from the shared capability table.
 MAX_REQUESTS_PER_BATCH = ANTHROPIC_BATCH_MAX_REQUESTS
 MAX_BYTES_PER_BATCH = ANTHROPIC_BATCH_MAX_BYTES
-# Errors a poll survives: the SDK has already retried them (with retry-after) by now.
-_TRANSIENT = (
-    anthropic.RateLimitError,
-    anthropic.InternalServerError,
-    anthropic.APIConnectionError,
-)
 
 ClientT = TypeVar("ClientT", anthropic.Anthropic, anthropic.AsyncAnthropic)
 SleepT = TypeVar("SleepT")
@@ -253,7 +248,11 @@ class BatchClientCore(Generic[ClientT, SleepT]):
         while True:
             try:
                 status = batch_status((yield RetrieveBatch(batch_id)))
-            except _TRANSIENT as exc:
+            except anthropic.APIError as exc:
+                # A poll survives what the SDK's retry rule calls worth sending again: the SDK
+                # has already retried it (with the server's retry-after) by now.
+                if not sdk_would_retry(exc):
+                    raise
                 logger.warning("polling batch %s failed, will retry: %s", batch_id, exc)
             else:
                 if status.ended:

@@ -48,13 +48,8 @@ class SyncAnthropicBatchClient(BatchClientCore[anthropic.Anthropic, Sleep]):
     ) -> list[SubmittedBatch]:
         """Submit `requests` as one or more batches; position i is `requests[i]`.
 
-        Splits above `max_requests` requests or `max_bytes` serialized bytes. Each group is
-        created at most once (see `optimization.batch_create`) and saved in the state store
-        before the next is sent. With `reconcile_open` (a store that belongs to these requests
-        alone, such as one job's), intents an earlier crashed attempt left open are settled
-        first and requests already in an adopted batch are not sent again; BatchInFlight when
-        that cannot be told yet. Raises BatchError for invalid or duplicate custom_ids, or when
-        nothing could be submitted; BatchSubmitError when a later batch was not.
+        As `AnthropicBatchClient.submit` (splitting, create-at-most-once, `reconcile_open`,
+        the errors raised).
         """
         return run_flow(
             self._submit(requests, meta, reconcile_open), self.client, self._create_sleep
@@ -89,11 +84,8 @@ class SyncAnthropicBatchClient(BatchClientCore[anthropic.Anthropic, Sleep]):
         return batch_status(self.client.messages.batches.cancel(batch_id))
 
     def result_lines(self, batch_id: str) -> Iterator[bytes]:
-        """The non-empty lines of `batch_id`'s results file, as bytes, as they arrive.
-
-        Fetched by the SDK (its results_url, auth, headers and retries of the request); the
-        body is streamed, never held whole. A connection lost mid-body is raised as
-        `anthropic.APIConnectionError`, like one lost before it.
+        """The non-empty lines of `batch_id`'s results file, as bytes, as they arrive (as
+        `AnthropicBatchClient.result_lines`: streamed, a lost connection an APIConnectionError).
         """
         with streamed_batch_results_sync(self.client, batch_id) as (body, request):
             lines = JsonlLines()

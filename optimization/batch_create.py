@@ -38,6 +38,7 @@ from typing import Any
 import anthropic
 from anthropic.types.messages import MessageBatch
 
+from optimization._anthropic_adapter import server_retry_after
 from optimization._batch_io import (
     CreateBatch,
     Flow,
@@ -270,15 +271,15 @@ def _refused(exc: anthropic.APIStatusError) -> bool:
 
 
 def _ambiguous(exc: anthropic.APIStatusError) -> bool:
+    """The batch may or may not exist. Not the SDK's retry rule: that asks whether sending
+    again could help (and obeys `x-should-retry`); this asks whether anything was made."""
     return exc.status_code >= 500 or exc.status_code in _AMBIGUOUS_STATUSES
 
 
 def _retry_after(exc: anthropic.APIStatusError, attempt: int) -> float:
-    header = exc.response.headers.get("retry-after") if exc.response is not None else None
-    try:
-        return min(60.0, max(0.0, float(header))) if header else min(30.0, 2.0**attempt)
-    except ValueError:
-        return min(30.0, 2.0**attempt)
+    """The server's wait (read as the SDK reads it) up to a minute, else a backoff."""
+    asked = server_retry_after(exc)
+    return min(30.0, 2.0**attempt) if asked is None else min(60.0, max(0.0, asked))
 
 
 __all__ = ["BatchCreation", "BatchCreator", "BatchInFlight", "SyncBatchCreator"]

@@ -174,16 +174,8 @@ def parse_result_line(
         logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
         return None
     if outcome == "succeeded":
-        message = result["message"]
-        return RawBatchResult(
-            position,
-            custom_id,
-            "succeeded",
-            message,
-            None,
-            None,
-            token_usage_from_api(message.get("usage")),
-            batch_id,
+        return RawBatchResult.from_message(
+            position, custom_id, result["message"], batch_id=batch_id
         )
     if outcome == "errored":
         error = result.get("error") or {}

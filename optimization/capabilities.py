@@ -111,6 +111,7 @@ ANTHROPIC_BATCH_MAX_REQUESTS = 100_000
 ANTHROPIC_BATCH_MAX_BYTES = 256 * 1024 * 1024
 OPENAI_BATCH_MAX_REQUESTS = 50_000
 OPENAI_BATCH_MAX_BYTES = 200 * 1024 * 1024
+AZURE_OPENAI_BATCH_MAX_REQUESTS = 100_000
 GEMINI_BATCH_MAX_BYTES = 2 * 1024 * 1024 * 1024
 # The Phase 1 plan's default flush sizes (a deliberate choice below the hard limits).
 DEFAULT_BATCH_SIZE_ANTHROPIC = 10_000
@@ -392,31 +393,36 @@ def _openai_caches(model: str | None) -> bool:
     return name.startswith(_OPENAI_CACHING_PREFIXES)
 
 
-def _openai(provider: str, model: str | None) -> ProviderCapabilities:
+def _openai_style(
+    provider: str, model: str | None, *, batch_api: str, batch_max_requests: int
+) -> ProviderCapabilities:
+    """OpenAI's models as OpenAI or Azure serves them: automatic caching on the models that
+    cache, and a half-price batch API named `batch_api`."""
     base = (
         _automatic_caching(provider, model) if _openai_caches(model) else _nothing(provider, model)
     )
     return replace(
         base,
         supports_batching=True,
-        batch_api="openai_batch",
-        batch_max_requests=OPENAI_BATCH_MAX_REQUESTS,
+        batch_api=batch_api,
+        batch_max_requests=batch_max_requests,
         batch_max_bytes=OPENAI_BATCH_MAX_BYTES,
         default_batch_size=DEFAULT_BATCH_SIZE_OPENAI,
+    )
+
+
+def _openai(provider: str, model: str | None) -> ProviderCapabilities:
+    return _openai_style(
+        provider, model, batch_api="openai_batch", batch_max_requests=OPENAI_BATCH_MAX_REQUESTS
     )
 
 
 def _azure_openai(provider: str, model: str | None) -> ProviderCapabilities:
-    base = (
-        _automatic_caching(provider, model) if _openai_caches(model) else _nothing(provider, model)
-    )
-    return replace(
-        base,
-        supports_batching=True,
+    return _openai_style(
+        provider,
+        model,
         batch_api="azure_openai_global_batch",
-        batch_max_requests=100_000,
-        batch_max_bytes=OPENAI_BATCH_MAX_BYTES,
-        default_batch_size=DEFAULT_BATCH_SIZE_OPENAI,
+        batch_max_requests=AZURE_OPENAI_BATCH_MAX_REQUESTS,
     )
 
 

@@ -129,7 +129,7 @@ def migrate_aiconfigs(document: Any) -> tuple[Any, MigrationChanges]:
 
 def _structure_problems(document: Any) -> list[Finding]:
     if not isinstance(document, Mapping):
-        return [_malformed("$", f"the document must be a JSON object, not {_type(document)}")]
+        return [_malformed("$", f"the document must be a JSON object, not {json_kind(document)}")]
     problems: list[Finding] = []
     if REQUIRED_LIST not in document:
         problems.append(_malformed(f"$.{REQUIRED_LIST}", "missing: there is no llm list"))
@@ -139,7 +139,7 @@ def _structure_problems(document: Any) -> list[Finding]:
         entries = document[list_name]
         if not isinstance(entries, list):
             problems.append(
-                _malformed(f"$.{list_name}", f"must be a list of models, not {_type(entries)}")
+                _malformed(f"$.{list_name}", f"must be a list of models, not {json_kind(entries)}")
             )
             continue
         for index, entry in enumerate(entries):
@@ -149,13 +149,13 @@ def _structure_problems(document: Any) -> list[Finding]:
 
 def _entry_problems(path: str, entry: Any) -> list[Finding]:
     if not isinstance(entry, Mapping):
-        return [_malformed(path, f"each model must be a JSON object, not {_type(entry)}")]
+        return [_malformed(path, f"each model must be a JSON object, not {json_kind(entry)}")]
     problems: list[Finding] = []
     if not isinstance(entry.get("provider"), str):
-        what = "missing" if "provider" not in entry else f"a {_type(entry['provider'])}"
+        what = "missing" if "provider" not in entry else json_kind(entry["provider"])
         problems.append(_malformed(f"{path}.provider", f"must be a string; it is {what}"))
     if not isinstance(entry.get("configuration"), Mapping):
-        what = "missing" if "configuration" not in entry else f"a {_type(entry['configuration'])}"
+        what = "missing" if "configuration" not in entry else json_kind(entry["configuration"])
         problems.append(_malformed(f"{path}.configuration", f"must be a JSON object; it is {what}"))
     return problems
 
@@ -187,20 +187,21 @@ def _malformed(path: str, message: str) -> Finding:
     return Finding("malformed", path, message)
 
 
-def _type(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What kind of JSON value `value` is, with its article: "an object", "a list", "null"."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "boolean"
+        return "a boolean"
     if isinstance(value, int | float):
-        return "number"
+        return "a number"
     if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
     if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
+        return "an object"
+    return f"a {type(value).__name__}"
 
 
 __all__ = [
@@ -209,5 +210,6 @@ __all__ = [
     "FieldAdded",
     "Finding",
     "MigrationChanges",
+    "json_kind",
     "migrate_aiconfigs",
 ]

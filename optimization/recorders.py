@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from optimization.pricing import TOKEN_KINDS, token_counts
 from optimization.telemetry import UsageEvent, UsageRecorder
 from optimization.usage_spool import (
     SPOOL_MAX_MB_ENV,
@@ -55,6 +56,12 @@ class InMemoryUsageRecorder:
         self.events.append(event)
 
 
+# One count per token kind (`input=%d cache_write_5m=%d ...`), named as pricing names the kinds.
+_EVENT_LOG_FORMAT = (
+    "usage %s %s mode=%s " + " ".join(f"{kind}=%d" for kind in TOKEN_KINDS) + " cost=%s baseline=%s"
+)
+
+
 class LoggingUsageRecorder:
     """Logs each event at INFO on the `optimization.usage` logger."""
 
@@ -65,14 +72,11 @@ class LoggingUsageRecorder:
         """Log `event` as one line."""
         try:
             self._logger.info(
-                "usage %s %s mode=%s in=%d cache_write=%d cache_read=%d out=%d cost=%s baseline=%s",
+                _EVENT_LOG_FORMAT,
                 event.provider,
                 event.model,
                 event.mode,
-                event.input_tokens,
-                event.cache_write_5m_tokens + event.cache_write_1h_tokens,
-                event.cache_read_tokens,
-                event.output_tokens,
+                *token_counts(event),
                 event.cost,
                 event.baseline_cost,
             )

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from llmopt_admin.token_columns import token_columns
+
 MONEY = {"max_digits": 20, "decimal_places": 10}
 
 
@@ -225,11 +227,9 @@ class BatchJobRequest(models.Model):
     output_text = models.TextField(blank=True)
     output = models.JSONField(null=True, blank=True, help_text="The response message as JSON.")
     error = models.TextField(blank=True)
-    input_tokens = models.PositiveIntegerField(default=0)
-    cache_write_5m_tokens = models.PositiveIntegerField(default=0)
-    cache_write_1h_tokens = models.PositiveIntegerField(default=0)
-    cache_read_tokens = models.PositiveIntegerField(default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
+    # The class body's namespace takes the token columns here, in their place between
+    # `error` and `cost` (field order is creation order: the admin shows them in it).
+    locals().update(token_columns(models.PositiveIntegerField))
     cost = models.DecimalField(**MONEY, null=True, blank=True)
     baseline_cost = models.DecimalField(**MONEY, null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

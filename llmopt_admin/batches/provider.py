@@ -17,6 +17,7 @@ from llmopt_admin.batches.models import (
     BatchJob,
 )
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
+from optimization._anthropic_adapter import sdk_would_retry
 from optimization.batch_client_sync import SyncAnthropicBatchClient
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,6 @@ def provider_for(job: BatchJob, positions: dict[str, int] | None = None) -> Iter
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """Worth retrying later: connection trouble, 408/409/429, 5xx and 529 overloaded."""
-    if isinstance(exc, anthropic.APIConnectionError):
-        return True
-    if isinstance(exc, anthropic.APIStatusError):
-        return exc.status_code >= 500 or exc.status_code in (408, 409, 429)
-    return False
+    """Worth retrying later: what the SDK's own retry rule would send again (connection
+    trouble, 408/409/429, 5xx and 529 overloaded, or as the server's `x-should-retry` says)."""
+    return sdk_would_retry(exc)

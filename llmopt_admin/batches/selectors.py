@@ -20,6 +20,7 @@ from llmopt_admin.batches.models import (
     Outcome,
     ProviderBatch,
 )
+from optimization.pricing import token_counts, token_fields
 
 STREAM_CHUNK = 1_000
 
@@ -68,13 +69,7 @@ def result_record(row: BatchJobRequest) -> dict[str, Any]:
         "output": row.output,
         "error": row.error or None,
         "batch_id": row.batch_id or None,
-        "usage": {
-            "input_tokens": row.input_tokens,
-            "cache_write_5m_tokens": row.cache_write_5m_tokens,
-            "cache_write_1h_tokens": row.cache_write_1h_tokens,
-            "cache_read_tokens": row.cache_read_tokens,
-            "output_tokens": row.output_tokens,
-        },
+        "usage": token_fields(token_counts(row)),
         "cost": _money(row.cost),
         "baseline_cost": _money(row.baseline_cost),
     }

@@ -1,51 +1,24 @@
 """The batch client's BatchStateStore protocol, kept in the Django database.
 
-`AnthropicBatchClient.submit` saves each batch the provider accepted before it sends the next,
+The batch client's `submit` saves each batch the provider accepted before it sends the next,
 so after a crash the job knows every batch it already paid for and polls it instead of sending
 it again. Each `save` commits on its own (outside any surrounding transaction's rollback).
 
-The client calls the store from inside its coroutines, where Django forbids database access
-on the event loop's thread; there each call runs in a short-lived thread of its own.
+The store is synchronous: the worker's `SyncAnthropicBatchClient` calls it on the task's own
+thread and database connection. From inside an event loop Django refuses its queries
+(`SynchronousOnlyOperation`); an async caller would wrap the client in `sync_to_async`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from llmopt_admin.batches.models import BatchJob, ProviderBatch, ProviderBatchIntent
 from optimization.batch_state import BatchRecord, SubmitIntent
-
-T = TypeVar("T")
-
-
-def _off_the_loop(fn: Callable[[], T]) -> T:
-    """Run `fn` here, or in a fresh thread when this thread runs an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return fn()
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=target, name="batch-state-store")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
 
 
 def _record(batch: ProviderBatch) -> BatchRecord:
@@ -84,7 +57,7 @@ class DjangoBatchStateStore:
         known = self.positions
         mapped = {cid: known.get(cid, i) if known else i for cid, i in custom_ids.items()}
 
-        _off_the_loop(lambda: self._save(job, batch_id, mapped, meta))
+        self._save(job, batch_id, mapped, meta)
 
     @staticmethod
     def _save(
@@ -109,71 +82,51 @@ class DjangoBatchStateStore:
             raise ValueError("a DjangoBatchStateStore without a job cannot save intents")
         known = self.positions
         mapped = {cid: known.get(cid, i) if known else i for cid, i in intent.custom_ids.items()}
-        _off_the_loop(
-            lambda: ProviderBatchIntent.objects.create(
-                job=job,
-                intent_id=intent.intent_id,
-                custom_ids=mapped,
-                meta=dict(intent.meta),
-                not_before=intent.not_before,
-            )
+        ProviderBatchIntent.objects.create(
+            job=job,
+            intent_id=intent.intent_id,
+            custom_ids=mapped,
+            meta=dict(intent.meta),
+            not_before=intent.not_before,
         )
 
     def list_intents(self) -> list[SubmitIntent]:
         """This job's groups whose create has no known outcome yet, oldest first."""
 
-        def load() -> list[SubmitIntent]:
-            intents = ProviderBatchIntent.objects.all()
-            if self.job is not None:
-                intents = intents.filter(job=self.job)
-            return [
-                SubmitIntent(i.intent_id, dict(i.custom_ids), dict(i.meta), i.not_before)
-                for i in intents
-            ]
-
-        return _off_the_loop(load)
+        intents = ProviderBatchIntent.objects.all()
+        if self.job is not None:
+            intents = intents.filter(job=self.job)
+        return [
+            SubmitIntent(i.intent_id, dict(i.custom_ids), dict(i.meta), i.not_before)
+            for i in intents
+        ]
 
     def resolve_intent(self, intent_id: str, batch_id: str | None) -> None:
         """In one transaction: the intent becomes the batch's record (or is dropped)."""
 
-        def resolve() -> None:
-            with transaction.atomic():
-                intent = (
-                    ProviderBatchIntent.objects.select_for_update()
-                    .filter(intent_id=intent_id)
-                    .first()
-                )
-                if intent is None:  # another run settled it
-                    return
-                if batch_id is not None:
-                    self._save(intent.job, batch_id, intent.custom_ids, intent.meta)
-                intent.delete()
-
-        _off_the_loop(resolve)
+        with transaction.atomic():
+            intent = (
+                ProviderBatchIntent.objects.select_for_update().filter(intent_id=intent_id).first()
+            )
+            if intent is None:  # another run settled it
+                return
+            if batch_id is not None:
+                self._save(intent.job, batch_id, intent.custom_ids, intent.meta)
+            intent.delete()
 
     def load(self, batch_id: str) -> BatchRecord | None:
         """The record of `batch_id`, or None when this store does not know it."""
 
-        def load() -> BatchRecord | None:
-            batch = self._batches().filter(batch_id=batch_id).first()
-            return None if batch is None else _record(batch)
-
-        return _off_the_loop(load)
+        batch = self._batches().filter(batch_id=batch_id).first()
+        return None if batch is None else _record(batch)
 
     def list_open(self) -> list[BatchRecord]:
         """Batches whose results are not all in the database yet, oldest first."""
-        return _off_the_loop(
-            lambda: [
-                _record(b) for b in self._batches().filter(results_ingested_at=None).order_by("id")
-            ]
-        )
+        open_batches = self._batches().filter(results_ingested_at=None).order_by("id")
+        return [_record(batch) for batch in open_batches]
 
     def mark_done(self, batch_id: str) -> None:
         """Flag `batch_id` as collected (unknown ids are ignored)."""
-        _off_the_loop(
-            lambda: (
-                self._batches()
-                .filter(batch_id=batch_id, results_ingested_at=None)
-                .update(results_ingested_at=timezone.now())
-            )
+        self._batches().filter(batch_id=batch_id, results_ingested_at=None).update(
+            results_ingested_at=timezone.now()
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from optimization.migration import json_kind
+
 # No valid optimization value comes near these sizes. Beyond them the core's parsers, which
 # convert with int()/float() and quote the value in their messages, raise ValueError or
 # OverflowError instead of rejecting the value (a 5000-digit string, a 400-digit number).
@@ -17,23 +19,6 @@ MAX_VALUE_TEXT = 200
 MAX_VALUE_BITS = 64
 MAX_VALUE_ITEMS = 50
 MAX_VALUE_DEPTH = 4
-
-
-def json_kind(value: Any) -> str:
-    """What kind of JSON value `value` is, with its article: "an object", "a list", "null"."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return f"a {type(value).__name__}"
 
 
 def body_problem(body: Any) -> str | None:
@@ -95,6 +80,5 @@ __all__ = [
     "body_problem",
     "entry_list_problem",
     "entry_problem",
-    "json_kind",
     "oversized_value",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from optimization.pricing import TokenUsage
 from optimization.simulator.prompt import TTL_SECONDS, PromptBlock, prefix_keys
 
 SWEEP_INTERVAL = 60.0  # simulated seconds between removals of every expired entry
@@ -23,27 +24,25 @@ SWEEP_INTERVAL = 60.0  # simulated seconds between removals of every expired ent
 
 @dataclass(frozen=True)
 class CacheUsage:
-    """How a request's input tokens split between plain input, cache writes and reads."""
+    """How a request's input tokens split between plain input, cache writes and reads.
 
-    input_tokens: int
-    cache_read_input_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
+    `tokens` holds no output: the answer counts those, once it is written.
+    """
 
-    @property
-    def cache_creation_input_tokens(self) -> int:
-        """Tokens written to the cache, both TTLs together."""
-        return self.cache_write_5m_tokens + self.cache_write_1h_tokens
+    tokens: TokenUsage
 
     def as_usage(self, output_tokens: int, *, service_tier: str) -> dict[str, object]:
-        """The API's `usage` object."""
+        """The API's `usage` object: each kind under the name the Messages API gives it."""
+        tokens = self.tokens
         return {
-            "input_tokens": self.input_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "input_tokens": tokens.input_tokens,
+            "cache_creation_input_tokens": (
+                tokens.cache_write_5m_tokens + tokens.cache_write_1h_tokens
+            ),
+            "cache_read_input_tokens": tokens.cache_read_tokens,
             "cache_creation": {
-                "ephemeral_5m_input_tokens": self.cache_write_5m_tokens,
-                "ephemeral_1h_input_tokens": self.cache_write_1h_tokens,
+                "ephemeral_5m_input_tokens": tokens.cache_write_5m_tokens,
+                "ephemeral_1h_input_tokens": tokens.cache_write_1h_tokens,
             },
             "output_tokens": output_tokens,
             "service_tier": service_tier,
@@ -121,8 +120,10 @@ class PromptCache:
                 written[ttl] += cumulative[point] - covered
                 covered = cumulative[point]
         return CacheUsage(
-            input_tokens=total - covered,
-            cache_read_input_tokens=read,
-            cache_write_5m_tokens=written["5m"],
-            cache_write_1h_tokens=written["1h"],
+            TokenUsage(
+                input_tokens=total - covered,
+                cache_write_5m_tokens=written["5m"],
+                cache_write_1h_tokens=written["1h"],
+                cache_read_tokens=read,
+            )
         )

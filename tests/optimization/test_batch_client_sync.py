@@ -33,6 +33,7 @@ from optimization.batch_wire import BatchBody, RawBatchResult, prepare_requests
 from optimization.exceptions import BatchError
 from optimization.simulator import Clock
 from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
+from tests.optimization.test_anthropic_adapter import sdk_http_library
 from tests.optimization.test_batch_client import (
     LONG_SYSTEM,
     MODEL,
@@ -485,3 +486,63 @@ def _serve_cut_off(server: socket.socket, port: int, first: bytes) -> None:
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
+
+
+# --- what a poll rides out: the SDK's own retry rule --------------------------------------
+
+
+def _sdk_failing_retrieves(url: str, status: int, times: int) -> NoWaitAnthropic:
+    """An SDK client without retries whose first `times` batch retrieves are answered `status`
+    (nothing sent on); every other request goes to the simulator at `url`."""
+    http = sdk_http_library()
+    real = http.HTTPTransport()
+    left = [times]
+
+    class FailingRetrieves(http.BaseTransport):  # type: ignore[misc]
+        def handle_request(self, request: Any) -> Any:
+            path = request.url.path
+            retrieve = request.method == "GET" and path.startswith("/v1/messages/batches/")
+            if retrieve and not path.endswith("/results") and left[0] > 0:
+                left[0] -= 1
+                body = {"type": "error", "error": {"type": "api_error", "message": "not now"}}
+                return http.Response(status, json=body, request=request)
+            return real.handle_request(request)
+
+    return NoWaitAnthropic(
+        base_url=url,
+        api_key="sk-test",
+        max_retries=0,  # the poll itself meets the error, not the SDK's retries
+        http_client=http.Client(transport=FailingRetrieves()),
+    )
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 529])
+def test_a_poll_rides_out_what_the_sdk_would_retry(
+    make_simulator: MakeSimulator, status: int
+) -> None:
+    simulator = frozen(make_simulator)
+    sdk = _sdk_failing_retrieves(simulator.url, status, times=2)
+    time = FakeTime(simulator.clock)
+    client = batch_client(sdk, time, poll_initial=1.0, poll_max=1.0)
+    try:
+        [batch] = client.submit(prepare_requests(questions(1), TEMPLATE))
+        assert client.poll(batch.batch_id).ended
+        assert len(time.sleeps) >= 2  # one wait per failed retrieve
+    finally:
+        sdk.close()
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_poll_raises_what_the_sdk_would_not_retry(
+    make_simulator: MakeSimulator, status: int
+) -> None:
+    simulator = frozen(make_simulator)
+    sdk = _sdk_failing_retrieves(simulator.url, status, times=1)
+    client = batch_client(sdk, FakeTime(simulator.clock))
+    try:
+        [batch] = client.submit(prepare_requests(questions(1), TEMPLATE))
+        with pytest.raises(anthropic.APIStatusError) as raised:
+            client.poll(batch.batch_id)
+        assert raised.value.status_code == status
+    finally:
+        sdk.close()

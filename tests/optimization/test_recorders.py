@@ -167,6 +167,7 @@ def test_the_logging_and_in_memory_recorders_keep_every_event(
     with caplog.at_level(logging.INFO, logger="optimization.usage"):
         LoggingUsageRecorder().record(event())
     assert "mode=cached" in caplog.text
+    assert "input=10 cache_write_5m=0 cache_write_1h=0 cache_read=90 output=5" in caplog.text
 
 
 def test_usage_metadata_is_split_into_tokens_by_kind() -> None:

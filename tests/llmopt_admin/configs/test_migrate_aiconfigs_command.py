@@ -194,7 +194,7 @@ def test_malformed_documents_are_reported_by_key_and_path_and_the_others_migrate
     assert code == 1
     assert "broken (revision 1): malformed - left untouched" in err
     assert "    x $.llm[0].configuration: must be a JSON object; it is a string" in err
-    assert "    x $.slm: must be a list of models, not object" in err
+    assert "    x $.slm: must be a list of models, not an object" in err
     assert "Not done for 1 document(s): broken" in err
     assert store.read("broken").body == broken
     assert store.read("broken").revision == "1"

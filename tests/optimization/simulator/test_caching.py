@@ -210,5 +210,5 @@ def test_expired_entries_are_dropped_even_when_no_request_looks_them_up() -> Non
     cache.use(MODEL, request(101, "5m"), now=299.0, min_tokens=1024)
     assert len(cache) == 102  # all still live
     later = cache.use(MODEL, request(100, "1h"), now=301.0 + SWEEP_INTERVAL, min_tokens=1024)
-    assert later.cache_read_input_tokens == 2_000  # the live one-hour entry stays
+    assert later.tokens.cache_read_tokens == 2_000  # the live one-hour entry stays
     assert len(cache) == 2  # and the one written at 299 s; the hundred from 0 s are gone
