@@ -281,15 +281,24 @@ def _collector_paused() -> Iterator[None]:
 
 
 def split_requests(
-    requests: Sequence[BatchRequest], max_requests: int, max_bytes: int
+    requests: Sequence[BatchRequest],
+    max_requests: int,
+    max_bytes: int,
+    *,
+    frame: int = _ITEM_FRAME + 1,
+    envelope: int = _ENVELOPE,
 ) -> list[range]:
-    """Consecutive position ranges, each within the request-count and byte limits."""
+    """Consecutive position ranges, each within the request-count and byte limits.
+
+    A request takes its body and custom_id plus `frame` bytes, a batch `envelope` more: by
+    default a Message Batches JSON body (`{"custom_id":"...","params":...}` and a comma in
+    `{"requests":[...]}`); another wire format passes its own.
+    """
     chunks: list[range] = []
-    start, size = 0, _ENVELOPE
+    start, size = 0, envelope
     for position, request in enumerate(requests):
-        # {"custom_id":"...","params":...}, plus a separating comma
-        item = len(request.body) + len(request.custom_id) + _ITEM_FRAME + 1
-        if item + _ENVELOPE > max_bytes:
+        item = len(request.body) + len(request.custom_id) + frame
+        if item + envelope > max_bytes:
             raise BatchError(
                 f"request {request.custom_id} is {item} bytes, above the {max_bytes}-byte "
                 "batch limit",
@@ -298,7 +307,7 @@ def split_requests(
             )
         if position > start and (position - start >= max_requests or size + item > max_bytes):
             chunks.append(range(start, position))
-            start, size = position, _ENVELOPE
+            start, size = position, envelope
         size += item
     if start < len(requests):
         chunks.append(range(start, len(requests)))
