@@ -153,6 +153,23 @@ _USAGES_MAX = 4096
 _USAGES: dict[tuple[Any, ...], TokenUsage] = {}
 
 
+def not_a_result(line: bytes | str, batch_id: str, exc: Exception) -> BatchError:
+    """The error for a results line that could not be read as a result object."""
+    shown = line[:200] if isinstance(line, str) else line[:200].decode(errors="replace")
+    return BatchError(
+        f"batch {batch_id}: a results line is not a result object ({exc!r}): {shown}",
+        batch_id=batch_id,
+    )
+
+
+def position_of(custom_id: str, positions: Mapping[str, int], batch_id: str) -> int | None:
+    """The input position of a result's custom_id; None (logged) when the batch never had it."""
+    position = positions.get(custom_id)
+    if position is None:
+        logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
+    return position
+
+
 def parse_result_line(
     line: bytes | str, positions: Mapping[str, int], *, batch_id: str
 ) -> RawBatchResult | None:
@@ -164,14 +181,9 @@ def parse_result_line(
         result = data["result"]
         outcome = result["type"]
     except (ValueError, TypeError, KeyError) as exc:
-        shown = line[:200] if isinstance(line, str) else line[:200].decode(errors="replace")
-        raise BatchError(
-            f"batch {batch_id}: a results line is not a result object ({exc!r}): {shown}",
-            batch_id=batch_id,
-        ) from exc
-    position = positions.get(custom_id)
+        raise not_a_result(line, batch_id, exc) from exc
+    position = position_of(custom_id, positions, batch_id)
     if position is None:
-        logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
         return None
     if outcome == "succeeded":
         message = result["message"]
@@ -403,7 +415,9 @@ __all__ = [
     "Outcome",
     "RawBatchResult",
     "default_custom_id",
+    "not_a_result",
     "parse_result_line",
+    "position_of",
     "prepare_requests",
     "split_requests",
     "token_usage_from_api",

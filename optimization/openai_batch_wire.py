@@ -10,7 +10,6 @@ turns an output or error file line into a `BatchItemResult`: a 200 response is `
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -18,11 +17,8 @@ import orjson
 
 from optimization._batch_core import BatchItemResult
 from optimization._openai_adapter import ai_message_from_completion
-from optimization.batch_wire import BatchRequest, Outcome
-from optimization.exceptions import BatchError
+from optimization.batch_wire import BatchRequest, Outcome, not_a_result, position_of
 from optimization.pricing import TokenUsage
-
-logger = logging.getLogger(__name__)
 
 # The line around a request's custom_id, url and body, newline included.
 LINE_FRAME = len(b'{"custom_id":"","method":"POST","url":"","body":}\n')
@@ -95,14 +91,9 @@ def read_result_line(
         response = data.get("response")
         error = data.get("error")
     except (ValueError, TypeError, KeyError) as exc:
-        shown = line[:200].decode(errors="replace")
-        raise BatchError(
-            f"batch {batch_id}: a results line is not a result object ({exc!r}): {shown}",
-            batch_id=batch_id,
-        ) from exc
-    position = positions.get(custom_id)
+        raise not_a_result(line, batch_id, exc) from exc
+    position = position_of(custom_id, positions, batch_id)
     if position is None:
-        logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
         return None
     if isinstance(response, dict) and response.get("status_code") == 200:
         body = response["body"]

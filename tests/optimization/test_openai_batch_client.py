@@ -1,13 +1,12 @@
-"""OpenAIBatchClient over real HTTP against the simulator's OpenAI and Azure routes.
+"""OpenAIBatchClient against the simulator's OpenAI and Azure routes, over real HTTP.
 
-Time never really passes: the client's poll sleep and clock are a `FakeTime`, which also moves
-a frozen simulator clock forward, and the SDK's own retry waits are recorded, not slept.
+The poll sleeps and clock are test_batch_client's `FakeTime` (it moves a frozen simulator's
+clock as it sleeps); the SDK's retry waits are recorded by `NoWaitOpenAI`, never slept.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,14 +21,17 @@ from optimization.exceptions import BatchError
 from optimization.openai_batch_client import (
     AZURE_ENDPOINT,
     OPENAI_ENDPOINT,
-    BatchItemResult,
     BatchSubmitError,
     OpenAIBatchClient,
 )
 from optimization.openai_batch_wire import JsonlBody
-from optimization.simulator import Clock
-from tests.optimization.simulators import FAST, LiveSimulator, MakeSimulator
-from tests.optimization.test_batch_client import FakeTime, ProcessKilled
+from tests.optimization.simulators import LiveSimulator, MakeSimulator
+from tests.optimization.test_batch_client import (
+    FakeTime,
+    ProcessKilled,
+    assert_answers_match_positions,
+    frozen,
+)
 
 MODEL = "gpt-4o-mini"
 LONG_SYSTEM = "You answer questions about the handbook. " + "Policy clause. " * 1500
@@ -72,11 +74,6 @@ async def sdk_clients() -> AsyncIterator[Callable[..., NoWaitOpenAI]]:
         await client.close()
 
 
-def frozen(make_simulator: MakeSimulator, **settings: Any) -> LiveSimulator:
-    """A simulator whose clock only moves when a test (or its FakeTime) advances it."""
-    return make_simulator(dataclasses.replace(FAST, **settings), clock=Clock(speed=0))
-
-
 def requests_for(
     count: int, *, system: str | None = None, model: str = MODEL
 ) -> list[BatchRequest]:
@@ -109,15 +106,6 @@ def outcomes_at_the_simulator(simulator: LiveSimulator) -> dict[str, str]:
 
 def openai_batch_ids(simulator: LiveSimulator) -> list[str]:
     return [view["id"] for view in reversed(simulator.state.openai.batches.list())]
-
-
-def assert_answers_match_positions(results: list[BatchItemResult]) -> None:
-    assert [item.position for item in results] == list(range(len(results)))
-    for item in results:
-        assert item.custom_id == f"r{item.position}"
-        if item.succeeded:
-            assert item.message is not None
-            assert f"Question {item.position}" in str(item.message.content)
 
 
 # --- splitting ------------------------------------------------------------------------------

@@ -7,12 +7,11 @@ import asyncio
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from optimization.simulator.endpoint import inject_faults, read_json, request_faults
 from optimization.simulator.faults import draw
 from optimization.simulator.lost import LostResponse
-from optimization.simulator.openai_api.endpoint import FLAVOURS, Flavour, openai_endpoint
+from optimization.simulator.openai_api.endpoint import Flavour, flavoured_routes
 from optimization.simulator.openai_api.errors import invalid
 from optimization.simulator.state import Simulator
 
@@ -92,21 +91,9 @@ async def list_batches(simulator: Simulator, request: Request, flavour: Flavour)
     )
 
 
-def _routes() -> list[Route]:
-    routes = []
-    for flavour in FLAVOURS:
-        base = f"{flavour.prefix}/batches"
-        routes += [
-            Route(base, openai_endpoint(create_batch, flavour), methods=["POST"]),
-            Route(base, openai_endpoint(list_batches, flavour), methods=["GET"]),
-            Route(base + "/{batch_id}", openai_endpoint(retrieve_batch, flavour), methods=["GET"]),
-            Route(
-                base + "/{batch_id}/cancel",
-                openai_endpoint(cancel_batch, flavour),
-                methods=["POST"],
-            ),
-        ]
-    return routes
-
-
-ROUTES = _routes()
+ROUTES = flavoured_routes(
+    ("POST", "/batches", create_batch),
+    ("GET", "/batches", list_batches),
+    ("GET", "/batches/{batch_id}", retrieve_batch),
+    ("POST", "/batches/{batch_id}/cancel", cancel_batch),
+)

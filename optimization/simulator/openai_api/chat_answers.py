@@ -11,7 +11,6 @@ message is the user's and names a tool: its arguments fill the schema's required
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -23,7 +22,7 @@ from optimization.simulator.openai_api.chat import (
     MIN_CACHED_TOKENS,
     ChatRequest,
 )
-from optimization.simulator.prompt import BLOCK_OVERHEAD_TOKENS
+from optimization.simulator.prompt import BLOCK_OVERHEAD_TOKENS, prompt_hash
 
 FINGERPRINT = "fp_simulator"
 
@@ -38,16 +37,6 @@ def _text(content: Any) -> str:
             if isinstance(part, dict) and part.get("type") == "text"
         )
     return ""
-
-
-def request_hash(request: ChatRequest) -> str:
-    """Hash of what determines the answer: model, prompt and tool choice."""
-    digest = hashlib.sha256(request.model.encode())
-    for block in request.blocks:
-        digest.update(block.fingerprint.encode())
-        digest.update(b"\x1e")
-    digest.update(json.dumps(request.tool_choice, sort_keys=True).encode())
-    return digest.hexdigest()
 
 
 def _echo_words(request: ChatRequest) -> str:
@@ -118,7 +107,7 @@ def answer_chat(
     request: ChatRequest, cache: PromptCache, *, now: float, completion_id: str
 ) -> dict[str, Any]:
     """The chat.completion object answering `request` at simulated time `now`."""
-    digest = request_hash(request)
+    digest = prompt_hash(request.model, request.blocks, request.tool_choice)
     cached = cached_tokens(cache, request, now=now)
     tool = _chosen_tool(request)
     message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}

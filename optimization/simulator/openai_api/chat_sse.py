@@ -13,20 +13,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from optimization.simulator.sse import WORDS_PER_DELTA
+from optimization.simulator.sse import text_pieces
 
 
 def _data(payload: dict[str, Any] | str) -> str:
     text = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     return f"data: {text}\n\n"
-
-
-def _pieces(text: str) -> list[str]:
-    words = text.split(" ")
-    pieces = [
-        " ".join(words[i : i + WORDS_PER_DELTA]) for i in range(0, len(words), WORDS_PER_DELTA)
-    ]
-    return [piece if i == 0 else " " + piece for i, piece in enumerate(pieces)]
 
 
 def _deltas(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -44,7 +36,7 @@ def _deltas(message: dict[str, Any]) -> Iterator[dict[str, Any]]:
             for part in (arguments[:half], arguments[half:]):
                 yield {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
         return
-    for piece in _pieces(message.get("content") or ""):
+    for piece in text_pieces(message.get("content") or ""):
         yield {"content": piece}
 
 

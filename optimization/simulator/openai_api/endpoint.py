@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from optimization.simulator.endpoint import simulator_of
 from optimization.simulator.errors import ApiError
@@ -86,3 +87,12 @@ def openai_endpoint(handler: Handler, flavour: Flavour) -> Endpoint:
         return response
 
     return endpoint
+
+
+def flavoured_routes(*specs: tuple[str, str, Handler]) -> list[Route]:
+    """A route for each `(method, path after the prefix, handler)` under every flavour."""
+    return [
+        Route(flavour.prefix + path, openai_endpoint(handler, flavour), methods=[method])
+        for flavour in FLAVOURS
+        for method, path, handler in specs
+    ]

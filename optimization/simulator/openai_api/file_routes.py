@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from optimization.simulator.endpoint import inject_faults, request_faults
 from optimization.simulator.errors import ApiError
 from optimization.simulator.faults import draw
 from optimization.simulator.lost import LostResponse
-from optimization.simulator.openai_api.endpoint import FLAVOURS, Flavour, openai_endpoint
+from optimization.simulator.openai_api.endpoint import Flavour, flavoured_routes
 from optimization.simulator.openai_api.files import MAX_FILE_BYTES, StoredFile, parse_upload
 from optimization.simulator.state import Simulator
 
@@ -54,20 +53,8 @@ async def file_content(simulator: Simulator, request: Request, flavour: Flavour)
     return Response(stored.content, media_type="application/octet-stream")
 
 
-def _routes() -> list[Route]:
-    routes = []
-    for flavour in FLAVOURS:
-        base = f"{flavour.prefix}/files"
-        routes += [
-            Route(base, openai_endpoint(upload_file, flavour), methods=["POST"]),
-            Route(base + "/{file_id}", openai_endpoint(retrieve_file, flavour), methods=["GET"]),
-            Route(
-                base + "/{file_id}/content",
-                openai_endpoint(file_content, flavour),
-                methods=["GET"],
-            ),
-        ]
-    return routes
-
-
-ROUTES = _routes()
+ROUTES = flavoured_routes(
+    ("POST", "/files", upload_file),
+    ("GET", "/files/{file_id}", retrieve_file),
+    ("GET", "/files/{file_id}/content", file_content),
+)
