@@ -98,8 +98,8 @@ def outcomes_at_the_simulator(simulator: LiveSimulator) -> dict[str, str]:
     """custom_id → outcome, as the simulator's batch runner recorded it."""
     return {
         item.custom_id: item.result["type"]
-        for view in simulator.state.openai.batches.list()
-        for item in simulator.state.openai.batches._batches[view["id"]].inner.items  # type: ignore[union-attr]
+        for run in simulator.state.openai.batches.runs()
+        for item in run.items
         if item.result is not None
     }
 

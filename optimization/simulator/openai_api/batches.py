@@ -253,6 +253,13 @@ class OpenAIBatchStore:
             self._batches[batch.id] = batch
         return batch
 
+    def runs(self) -> list[Batch]:
+        """The Message Batches running each batch's requests (failed batches have none),
+        newest first, brought up to date: what tests inspect to see each request's outcome."""
+        with self._lock:
+            batches = sorted(self._batches.values(), key=lambda b: b.number, reverse=True)
+            return [self._runner.get(b.inner.id) for b in batches if b.inner is not None]
+
     def get(self, batch_id: str) -> dict[str, Any]:
         """The Batch object, brought up to date; 404 when unknown."""
         with self._lock:
