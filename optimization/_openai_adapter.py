@@ -8,6 +8,8 @@ function, when a release removes or changes one of them.
 - `langchain_openai.chat_models.base._convert_dict_to_message` and `_create_usage_metadata`:
   a chat completion's message and usage → an AIMessage with usage_metadata, exactly as
   `BaseChatOpenAI._create_chat_result` builds it (which needs a model instance);
+- `langchain_openai.chat_models.base._construct_lc_result_from_responses_api`: a Responses
+  API Response → ChatResult, as ChatOpenAI builds it on the Responses API;
 - `BaseChatOpenAI.root_async_client`: the `openai.AsyncOpenAI` / `AsyncAzureOpenAI` the model
   built from its own settings (key, base URL, organization, Azure endpoint and version).
 """
@@ -21,9 +23,11 @@ import openai
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_openai.chat_models.base import (
     BaseChatOpenAI,
+    _construct_lc_result_from_responses_api,
     _convert_dict_to_message,
     _create_usage_metadata,
 )
+from openai.types.responses import Response
 
 
 def request_payload(
@@ -76,4 +80,23 @@ def ai_message_from_completion(
     return message
 
 
-__all__ = ["ai_message_from_completion", "async_client", "request_payload", "uses_responses_api"]
+def ai_message_from_response(
+    response: Mapping[str, Any], *, response_metadata: Mapping[str, Any] | None = None
+) -> AIMessage:
+    """The AIMessage of a Responses API Response, with its usage_metadata (cache reads from
+    `input_tokens_details.cached_tokens`), as ChatOpenAI builds it on the Responses API."""
+    result = _construct_lc_result_from_responses_api(Response.model_validate(dict(response)))
+    message = result.generations[0].message
+    if not isinstance(message, AIMessage):
+        raise TypeError(f"a Response's message is not an AIMessage: {message!r}")
+    message.response_metadata = {**message.response_metadata, **(response_metadata or {})}
+    return message
+
+
+__all__ = [
+    "ai_message_from_completion",
+    "ai_message_from_response",
+    "async_client",
+    "request_payload",
+    "uses_responses_api",
+]

@@ -37,6 +37,8 @@ from optimization.openai_batch_wire import LINE_FRAME, JsonlBody, read_result_li
 
 OPENAI_ENDPOINT = "/v1/chat/completions"
 AZURE_ENDPOINT = "/chat/completions"
+OPENAI_RESPONSES_ENDPOINT = "/v1/responses"
+AZURE_RESPONSES_ENDPOINT = "/responses"
 # Positions no file mentions, by the batch's final status.
 _MISSING: dict[str, tuple[Outcome, str]] = {
     "expired": ("expired", "request expired"),
@@ -44,9 +46,12 @@ _MISSING: dict[str, tuple[Outcome, str]] = {
 }
 
 
-def default_endpoint(client: openai.AsyncOpenAI) -> str:
-    """The chat completions endpoint batches of `client` name (Azure's has no `/v1`)."""
-    return AZURE_ENDPOINT if isinstance(client, openai.AsyncAzureOpenAI) else OPENAI_ENDPOINT
+def default_endpoint(client: openai.AsyncOpenAI, *, responses: bool = False) -> str:
+    """The chat completions (or, with `responses`, Responses API) endpoint batches of `client`
+    name: Azure's have no `/v1`."""
+    if isinstance(client, openai.AsyncAzureOpenAI):
+        return AZURE_RESPONSES_ENDPOINT if responses else AZURE_ENDPOINT
+    return OPENAI_RESPONSES_ENDPOINT if responses else OPENAI_ENDPOINT
 
 
 class OpenAIBatchClient(AsyncBatchClient[openai.AsyncOpenAI]):
@@ -157,7 +162,9 @@ def _errors_of(batch: Any) -> str:
 
 __all__ = [
     "AZURE_ENDPOINT",
+    "AZURE_RESPONSES_ENDPOINT",
     "OPENAI_ENDPOINT",
+    "OPENAI_RESPONSES_ENDPOINT",
     "BatchItemResult",
     "BatchStatus",
     "BatchSubmitError",

@@ -4,7 +4,8 @@ Requests are the same `BatchRequest`s as for Anthropic (`custom_id` + the serial
 chat model would send); `JsonlBody` writes a group of them as the input file, one line each:
 `{"custom_id": ..., "method": "POST", "url": <endpoint>, "body": ...}`. `read_result_line`
 turns an output or error file line into a `BatchItemResult`: a 200 response is `succeeded`
-(an AIMessage built by langchain-openai's own conversion), any other response `errored`,
+(an AIMessage built by langchain-openai's own conversion, of a chat completion or of a
+Response), any other response `errored`,
 `error.code` `batch_expired` / `batch_cancelled` `expired` / `canceled`.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 
 from optimization._batch_core import BatchItemResult
-from optimization._openai_adapter import ai_message_from_completion
+from optimization._openai_adapter import ai_message_from_completion, ai_message_from_response
 from optimization.batch_wire import BatchRequest, Outcome, not_a_result, position_of
 from optimization.pricing import TokenUsage
 
@@ -61,14 +62,19 @@ class JsonlBody:
 
 
 def token_usage_from_openai(usage: Mapping[str, Any] | None) -> TokenUsage:
-    """Tokens by kind from a chat completion's `usage` (cached tokens apart from the rest)."""
+    """Tokens by kind from a chat completion's or a Response's `usage` (cached tokens apart
+    from the rest)."""
     if not usage:
         return TokenUsage()
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    if "input_tokens" in usage:  # the Responses API's names
+        prompt, details, output = "input_tokens", "input_tokens_details", "output_tokens"
+    else:
+        prompt, details, output = "prompt_tokens", "prompt_tokens_details", "completion_tokens"
+    cached = (usage.get(details) or {}).get("cached_tokens") or 0
     return TokenUsage(
-        input_tokens=max(0, (usage.get("prompt_tokens") or 0) - cached),
+        input_tokens=max(0, (usage.get(prompt) or 0) - cached),
         cache_read_tokens=cached,
-        output_tokens=usage.get("completion_tokens") or 0,
+        output_tokens=usage.get(output) or 0,
     )
 
 
@@ -97,9 +103,12 @@ def read_result_line(
         return None
     if isinstance(response, dict) and response.get("status_code") == 200:
         body = response["body"]
-        message = ai_message_from_completion(
-            body, response_metadata={"batch_id": batch_id, "custom_id": custom_id}
+        to_message = (
+            ai_message_from_response
+            if body.get("object") == "response"
+            else ai_message_from_completion
         )
+        message = to_message(body, response_metadata={"batch_id": batch_id, "custom_id": custom_id})
         usage = token_usage_from_openai(body.get("usage"))
         return BatchItemResult(
             position, custom_id, "succeeded", message=message, usage=usage, batch_id=batch_id

@@ -1,7 +1,8 @@
 """Batch requests and a batch client for a ChatOpenAI or AzureChatOpenAI, from the model itself.
 
-`openai_batch_requests` builds, per conversation, exactly the chat completions body the model
-would send (its own `_get_request_payload`), minus the streaming options a batch cannot take;
+`openai_batch_requests` builds, per conversation, exactly the body the model would send (its
+own `_get_request_payload`: chat completions, or the Responses API for a model that uses it),
+minus the streaming options a batch cannot take;
 `openai_batch_client` builds an `OpenAIBatchClient` on the model's own async SDK client, so
 its key, base URL, organization, or Azure endpoint, API version and deployment, are the ones
 the model calls with. For Azure the JSONL `model` is the deployment name.
@@ -20,7 +21,7 @@ from langchain_openai.chat_models.base import BaseChatOpenAI
 from optimization._openai_adapter import async_client, request_payload, uses_responses_api
 from optimization.batch_state import BatchStateStore
 from optimization.batch_wire import BatchRequest, default_custom_id
-from optimization.openai_batch_client import OpenAIBatchClient
+from optimization.openai_batch_client import OpenAIBatchClient, default_endpoint
 
 # Request options the SDK sends outside the body, which a JSONL line cannot carry.
 _NOT_IN_BODY = ("extra_headers", "extra_query", "timeout")
@@ -54,20 +55,22 @@ def openai_batch_requests(
     """One request per conversation, custom_id `r<position>`, each body what `model` would
     send for it with `call_kwargs`, without streaming options.
 
-    Raises ValueError for what cannot be batched: the Responses API (only chat completions are
-    batched here), request options outside the body (extra_headers, extra_query, timeout), or
-    a value that is not JSON. TypeError when `model` is not an OpenAI chat model.
+    Raises ValueError for what cannot be batched: call options that move the model to the
+    other API than its own (its batch client targets one endpoint), request options outside
+    the body (extra_headers, extra_query, timeout), or a value that is not JSON. TypeError
+    when `model` is not an OpenAI chat model.
     """
     chat_model = _openai_model(model)
+    own_api = uses_responses_api(chat_model, {})
     kwargs = dict(call_kwargs)
     stop = kwargs.pop("stop", None)
     requests: list[BatchRequest] = []
     for position, messages in enumerate(conversations):
         payload = request_payload(chat_model, messages, stop=stop, **kwargs)
-        if uses_responses_api(chat_model, payload):
+        if uses_responses_api(chat_model, payload) != own_api:
             raise ValueError(
-                "the Responses API cannot be batched here: use a model on chat completions "
-                "(use_responses_api=False)"
+                "these call options move the model to the other OpenAI API than its own: "
+                "batch them with a model set to that API (use_responses_api)"
             )
         body = _batch_body(chat_model, payload)
         try:
@@ -89,11 +92,15 @@ def openai_batch_client(
     """An `OpenAIBatchClient` on `model`'s own async SDK client (see the module docstring);
     `options` are `OpenAIBatchClient`'s (poll_initial, timeout, endpoint, ...)."""
     chat_model = _openai_model(model)
+    client = async_client(chat_model)
+    options.setdefault(
+        "endpoint", default_endpoint(client, responses=uses_responses_api(chat_model, {}))
+    )
     name = chat_model.model_name
     if isinstance(chat_model, AzureChatOpenAI):
         name = chat_model.deployment_name or name
     return OpenAIBatchClient(
-        async_client(chat_model),
+        client,
         model=name or "",
         state_store=state_store,
         max_requests=max_requests,

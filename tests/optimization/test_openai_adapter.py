@@ -110,3 +110,42 @@ def test_root_async_client_is_still_the_sdk_client_the_model_calls_with() -> Non
         api_version="2024-10-21",
     )
     assert isinstance(adapter.async_client(azure), openai.AsyncAzureOpenAI)
+
+
+def test_construct_lc_result_from_responses_api_still_reads_a_response() -> None:
+    assert hasattr(base, "_construct_lc_result_from_responses_api"), (
+        "langchain_openai.chat_models.base._construct_lc_result_from_responses_api"
+    )
+    message = adapter.ai_message_from_response(
+        {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1,
+            "status": "completed",
+            "model": MODEL,
+            "output": [
+                {
+                    "type": "message",
+                    "id": "msg_1",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "hello", "annotations": []}],
+                }
+            ],
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": 2000,
+                "input_tokens_details": {"cached_tokens": 1920, "cache_write_tokens": 0},
+                "output_tokens": 1,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 2001,
+            },
+        },
+        response_metadata={"batch_id": "batch_1"},
+    )
+    assert message.text == "hello"
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["input_token_details"]["cache_read"] == 1920
+    assert message.response_metadata["batch_id"] == "batch_1"

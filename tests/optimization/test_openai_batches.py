@@ -93,7 +93,7 @@ def test_azure_bodies_name_the_deployment_and_max_completion_tokens(
 @pytest.mark.parametrize(
     ("model_kwargs", "call_kwargs", "match"),
     [
-        ({"use_responses_api": True}, {}, "Responses API"),
+        ({}, {"truncation": "auto"}, "other OpenAI API than its own"),
         ({}, {"extra_headers": {"x": "1"}}, "extra_headers cannot be batched"),
         ({}, {"timeout": 5}, "timeout cannot be batched"),
         ({}, {"logit_bias": {1: object()}}, "not JSON"),
@@ -144,6 +144,32 @@ async def test_an_azure_batch_runs_on_the_deployment(simulator: LiveSimulator) -
     assert {item.message.response_metadata["model_name"] for item in results if item.message} == {
         "prod-gpt4o"
     }
+
+
+async def test_a_model_on_the_responses_api_batches_responses_with_cache_reads(
+    simulator: LiveSimulator,
+) -> None:
+    model = chat(simulator, use_responses_api=True)
+    long_system = [SystemMessage("Policy clause. " * 1500)]
+    conversations = [[*long_system, HumanMessage(f"Question {i}")] for i in range(3)]
+    requests = openai_batch_requests(model, conversations, {})
+    assert "input" in requests[0].params
+    assert "messages" not in requests[0].params
+    client = openai_batch_client(model, state_store=None, max_requests=10, **FAST_POLL)
+    assert client.endpoint == "/v1/responses"
+    results = await client.run(requests)
+    assert all(item.succeeded for item in results)
+    for item in results:
+        assert item.message is not None
+        assert f"Question {item.position}" in item.message.text
+    reads = [item for item in results if item.usage.cache_read_tokens]
+    assert len(reads) == 2
+    message = reads[0].message
+    assert message is not None
+    assert message.usage_metadata is not None
+    assert message.usage_metadata["input_token_details"]["cache_read"] == (
+        reads[0].usage.cache_read_tokens
+    )
 
 
 async def test_batched_tool_calls_come_back_as_tool_calls(simulator: LiveSimulator) -> None:

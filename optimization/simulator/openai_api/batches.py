@@ -62,6 +62,7 @@ class OpenAIBatch:
     created_at: float
     metadata: dict[str, str] | None
     model: str | None
+    runner: BatchStore  # the store running it: chat completions' or responses'
     inner: Batch | None  # None when validation failed
     errors: list[dict[str, Any]] = field(default_factory=list)
     output_file_id: str | None = None
@@ -180,7 +181,8 @@ class OpenAIBatchStore:
         clock: Clock,
         *,
         files: FileStore,
-        runner: BatchStore,
+        chat_runner: BatchStore,
+        responses_runner: BatchStore,
         make_id: MakeId,
         next_number: Callable[[], int],
     ) -> None:
@@ -189,7 +191,8 @@ class OpenAIBatchStore:
         self.max_requests = OPENAI_BATCH_MAX_REQUESTS
         self.max_bytes = OPENAI_BATCH_MAX_BYTES
         self._files = files
-        self._runner = runner
+        self._chat_runner = chat_runner
+        self._responses_runner = responses_runner
         self._make_id = make_id
         self._next_number = next_number
         self._batches: dict[str, OpenAIBatch] = {}
@@ -235,9 +238,12 @@ class OpenAIBatchStore:
             max_requests=self.max_requests,
             max_bytes=self.max_bytes,
         )
+        runner = (
+            self._responses_runner if body["endpoint"].endswith("/responses") else self._chat_runner
+        )
         inner = None
         if not errors:
-            inner = self._runner.create({"requests": requests}, number=number, faults=faults)
+            inner = runner.create({"requests": requests}, number=number, faults=faults)
         batch = OpenAIBatch(
             id=self._make_id("batch", number),
             number=number,
@@ -246,6 +252,7 @@ class OpenAIBatchStore:
             created_at=self.clock.now(),
             metadata=metadata,
             model=model,
+            runner=runner,
             inner=inner,
             errors=errors,
         )
@@ -258,7 +265,7 @@ class OpenAIBatchStore:
         newest first, brought up to date: what tests inspect to see each request's outcome."""
         with self._lock:
             batches = sorted(self._batches.values(), key=lambda b: b.number, reverse=True)
-            return [self._runner.get(b.inner.id) for b in batches if b.inner is not None]
+            return [b.runner.get(b.inner.id) for b in batches if b.inner is not None]
 
     def get(self, batch_id: str) -> dict[str, Any]:
         """The Batch object, brought up to date; 404 when unknown."""
@@ -281,7 +288,7 @@ class OpenAIBatchStore:
             batch = self._batches[batch_id]
             if status not in ("validating", "in_progress") or batch.inner is None:
                 raise invalid(f"Cannot cancel a batch with status '{status}'.")
-            self._runner.cancel(batch.inner.id)
+            batch.runner.cancel(batch.inner.id)
             return self._view(batch)
 
     def _status(self, batch: OpenAIBatch, now: float) -> tuple[str, dict[str, float | None]]:
@@ -290,7 +297,7 @@ class OpenAIBatchStore:
         inner = batch.inner
         if inner is None:
             return "failed", {"failed_at": created}
-        inner = self._runner.get(inner.id)  # brought up to date
+        inner = batch.runner.get(inner.id)  # brought up to date
         start = created + self.settings.batch_start_delay
         if inner.cancel_initiated_at is not None:
             times["cancelling_at"] = inner.cancel_initiated_at

@@ -27,19 +27,22 @@ class Flavour:
 
 
 OPENAI = Flavour(
-    "/v1", azure=False, needs_api_version=False, batch_endpoints=("/v1/chat/completions",)
+    "/v1",
+    azure=False,
+    needs_api_version=False,
+    batch_endpoints=("/v1/chat/completions", "/v1/responses"),
 )
 AZURE = Flavour(
     "/openai",
     azure=True,
     needs_api_version=True,
-    batch_endpoints=("/chat/completions", "/v1/chat/completions"),
+    batch_endpoints=("/chat/completions", "/v1/chat/completions", "/responses", "/v1/responses"),
 )
 AZURE_V1 = Flavour(
     "/openai/v1",
     azure=True,
     needs_api_version=False,
-    batch_endpoints=("/chat/completions", "/v1/chat/completions"),
+    batch_endpoints=("/chat/completions", "/v1/chat/completions", "/responses", "/v1/responses"),
 )
 FLAVOURS = (OPENAI, AZURE, AZURE_V1)
 

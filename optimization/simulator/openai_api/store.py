@@ -13,6 +13,7 @@ from optimization.simulator.openai_api.batches import OpenAIBatchStore
 from optimization.simulator.openai_api.chat import RETENTION_SECONDS, parse_chat_request
 from optimization.simulator.openai_api.chat_answers import answer_chat
 from optimization.simulator.openai_api.files import FileStore
+from optimization.simulator.openai_api.responses import as_chat_body, as_response
 from optimization.simulator.settings import SimulatorSettings
 
 MakeId = Callable[[str, int], str]
@@ -42,14 +43,16 @@ class OpenAIState:
             lookback=settings.cache_lookback_blocks, ttl_seconds=RETENTION_SECONDS
         )
         self.files = FileStore()
-        runner = BatchStore(
-            settings, clock, answer=self.answer_body, make_id=self.make_id, ledger=ledger
+        chat_runner, responses_runner = (
+            BatchStore(settings, clock, answer=answer, make_id=self.make_id, ledger=ledger)
+            for answer in (self.answer_body, self.answer_response_body)
         )
         self.batches = OpenAIBatchStore(
             settings,
             clock,
             files=self.files,
-            runner=runner,
+            chat_runner=chat_runner,
+            responses_runner=responses_runner,
             make_id=self.make_id,
             next_number=next_number,
         )
@@ -66,3 +69,10 @@ class OpenAIState:
         """Validate a chat completions body and answer it at simulated time `now`."""
         request = parse_chat_request(body)
         return answer_chat(request, self.cache, now=now, completion_id=completion_id)
+
+    def answer_response_body(
+        self, body: Any, now: float, completion_id: str, tier: str = "default"
+    ) -> dict[str, Any]:
+        """Validate a Responses API body and answer it at simulated time `now`."""
+        completion = self.answer_body(as_chat_body(body), now, completion_id, tier)
+        return as_response(body, completion, "resp_" + completion_id.split("-", 1)[1])
