@@ -30,9 +30,10 @@ from optimization._batch_core import (
     SubmittedBatch,
 )
 from optimization._batch_io import AsyncPerform
-from optimization._openai_batch_io import OPENAI_RULES, openai_batch_status, perform
+from optimization._openai_batch_io import ENDED, OPENAI_RULES, openai_batch_status, perform
 from optimization.batch_wire import BatchRequest, JsonlLines, Outcome, split_requests
 from optimization.capabilities import OPENAI_BATCH_MAX_BYTES, OPENAI_BATCH_MAX_REQUESTS
+from optimization.exceptions import BatchError
 from optimization.openai_batch_wire import LINE_FRAME, JsonlBody, read_result_line
 
 OPENAI_ENDPOINT = "/v1/chat/completions"
@@ -141,11 +142,18 @@ class OpenAIBatchClient(AsyncBatchClient[openai.AsyncOpenAI]):
 
         A position neither file mentions is `expired` or `canceled` when the batch expired or
         was cancelled, `errored` otherwise (a failed batch: with its validation errors).
+        Raises BatchError for a batch that has not ended yet (poll it first): its missing
+        results may still come.
         """
         collected = Collected(self.state_store)
         for submitted in batches:
             positions = self._custom_id_map(submitted.batch_id)
             batch = await self.client.batches.retrieve(submitted.batch_id)
+            if batch.status not in ENDED:
+                raise BatchError(
+                    f"batch {batch.id} is {batch.status}: poll it until it ends first",
+                    batch_id=batch.id,
+                )
             async for item in self._file_results(batch, positions):
                 collected.add(item)
             missing, error = _MISSING.get(batch.status, ("errored", _errors_of(batch)))

@@ -249,6 +249,19 @@ async def test_status_and_cancel_report_the_providers_state(
     assert [item.outcome for item in results] == ["canceled", "canceled"]
 
 
+async def test_collecting_a_batch_that_has_not_ended_is_refused_and_loses_nothing(
+    make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitOpenAI]
+) -> None:
+    simulator = frozen(make_simulator)
+    client = batch_client(sdk_clients(simulator.url), FakeTime(simulator.clock))
+    [batch] = await client.submit(requests_for(2))
+    with pytest.raises(BatchError, match="is validating: poll it until it ends first"):
+        await client.collect([batch])
+    assert [record.batch_id for record in client.state_store.list_open()] == [batch.batch_id]
+    await client.poll(batch.batch_id)
+    assert all(item.succeeded for item in await client.collect([batch]))
+
+
 async def test_a_caller_canceling_the_poll_cancels_the_batch_at_the_provider(
     make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitOpenAI]
 ) -> None:
