@@ -4,7 +4,9 @@
 `BatchClientCore`; they differ only in how they talk to the provider. Submitting and polling
 are written here once as flows (`optimization._batch_io`) that each client runs with its own
 SDK client; results are decoded by the same `JsonlLines`, `parse_result_line` and
-`item_from_raw`, and gathered by the same `Collected`.
+`item_from_raw`, and gathered by the same `Collected`. Another provider's client
+(`OpenAIBatchClient`) runs the same flows with its own `CreationRules`, limits, request body
+and status reading, and gathers its own result lines with the same `Collected`.
 """
 
 from __future__ import annotations
