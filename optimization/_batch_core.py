@@ -4,7 +4,9 @@
 `BatchClientCore`; they differ only in how they talk to the provider. Submitting and polling
 are written here once as flows (`optimization._batch_io`) that each client runs with its own
 SDK client; results are decoded by the same `JsonlLines`, `parse_result_line` and
-`item_from_raw`, and gathered by the same `Collected`.
+`item_from_raw`, and gathered by the same `Collected`. Another provider's client
+(`OpenAIBatchClient`) runs the same flows with its own `CreationRules`, limits, request body
+and status reading, and gathers its own result lines with the same `Collected`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anthropic
 from anthropic.types import Message
 from anthropic.types.messages import MessageBatch
 from langchain_core.messages import AIMessage
 
-from optimization._anthropic_adapter import sdk_would_retry
 from optimization._batch_io import CancelBatch, Flow, RetrieveBatch, Sleep
-from optimization.batch_create import BatchCreation
+from optimization.batch_create import ANTHROPIC_RULES, BatchCreation, CreationRules
 from optimization.batch_state import BatchRecord, BatchStateStore, InMemoryBatchStateStore
 from optimization.batch_wire import (
     CUSTOM_ID_PATTERN,
@@ -43,7 +44,7 @@ logger = logging.getLogger(__name__)
 MAX_REQUESTS_PER_BATCH = ANTHROPIC_BATCH_MAX_REQUESTS
 MAX_BYTES_PER_BATCH = ANTHROPIC_BATCH_MAX_BYTES
 
-ClientT = TypeVar("ClientT", anthropic.Anthropic, anthropic.AsyncAnthropic)
+ClientT = TypeVar("ClientT")
 SleepT = TypeVar("SleepT")
 
 
@@ -125,12 +126,17 @@ def batch_status(batch: MessageBatch, *, timed_out: bool = False) -> BatchStatus
 class BatchClientCore(Generic[ClientT, SleepT]):
     """Settings and decisions of a batch client; subclasses add the I/O (see the module doc).
 
-    `client` is the SDK client (`anthropic.Anthropic` or `anthropic.AsyncAnthropic`). A batch is
+    `client` is the SDK client (`anthropic.Anthropic` or `anthropic.AsyncAnthropic`; another
+    provider's client sets its own `rules`, limits, body, split and status). A batch is
     created at most once per group of requests (`optimization.batch_create`: no blind retries
     of the create). Other calls let the SDK retry 429/529/5xx with the server's retry-after;
     polls additionally ride out those errors until `timeout`, then cancel the batch. `sleep`
     (default: `time.sleep` or `asyncio.sleep`) and `clock` are injectable so tests control time.
     """
+
+    rules: ClassVar[CreationRules] = ANTHROPIC_RULES
+    provider_max_requests: ClassVar[int] = MAX_REQUESTS_PER_BATCH
+    provider_max_bytes: ClassVar[int] = MAX_BYTES_PER_BATCH
 
     def __init__(
         self,
@@ -156,8 +162,8 @@ class BatchClientCore(Generic[ClientT, SleepT]):
         self.poll_max = poll_max
         self.timeout = timeout
         self.cancel_grace = cancel_grace
-        self.max_requests = max(1, min(max_requests, MAX_REQUESTS_PER_BATCH))
-        self.max_bytes = max(1, min(max_bytes, MAX_BYTES_PER_BATCH))
+        self.max_requests = max(1, min(max_requests, self.provider_max_requests))
+        self.max_bytes = max(1, min(max_bytes, self.provider_max_bytes))
         self.state_store: BatchStateStore = state_store or InMemoryBatchStateStore()
         # BatchCreation's knobs (attempts, reconcile_delays, in_flight_grace, wall_clock) and
         # the create's own `sleep`, for tests mostly.
@@ -182,7 +188,7 @@ class BatchClientCore(Generic[ClientT, SleepT]):
         """`submit` as a flow (see the clients' `submit`)."""
         self._check_custom_ids(requests)
         knobs = {key: value for key, value in self.create_options.items() if key != "sleep"}
-        creation = BatchCreation(self.state_store, **knobs)
+        creation = BatchCreation(self.state_store, rules=self.rules, **knobs)
         positions_of = {request.custom_id: i for i, request in enumerate(requests)}
         submitted: list[SubmittedBatch] = []
         if reconcile_open:
@@ -195,15 +201,15 @@ class BatchClientCore(Generic[ClientT, SleepT]):
                     submitted.append(SubmittedBatch(batch.id, mine, len(record.custom_ids)))
             already = {cid for batch in submitted for cid in batch.custom_ids}
             requests = [request for request in requests if request.custom_id not in already]
-        for positions in split_requests(requests, self.max_requests, self.max_bytes):
+        for positions in self._split(requests):
             custom_ids = {
                 requests[i].custom_id: positions_of[requests[i].custom_id] for i in positions
             }
             group_meta = {"model": self.model, "request_count": len(positions), **(meta or {})}
             try:
-                body = BatchBody(requests, positions)
+                body = self._body(requests, positions)
                 batch = yield from creation.create(body, custom_ids, group_meta)
-            except (BatchError, anthropic.APIError) as exc:
+            except (BatchError, self.rules.api_error) as exc:
                 cause = exc.__cause__ if isinstance(exc, BatchError) else exc
                 not_sent = sorted(positions_of[r.custom_id] for r in requests[positions.start :])
                 if not submitted:
@@ -220,6 +226,18 @@ class BatchClientCore(Generic[ClientT, SleepT]):
             logger.info("submitted message batch %s with %d requests", batch.id, len(positions))
             submitted.append(SubmittedBatch(batch.id, custom_ids, len(positions)))
         return submitted
+
+    def _split(self, requests: Sequence[BatchRequest]) -> list[range]:
+        """Consecutive position ranges, each one batch within the limits."""
+        return split_requests(requests, self.max_requests, self.max_bytes)
+
+    def _body(self, requests: Sequence[BatchRequest], positions: range) -> Any:
+        """What `CreateBatch` sends for `positions`."""
+        return BatchBody(requests, positions)
+
+    def _status_of(self, batch: Any) -> BatchStatus:
+        """The provider's batch object as a `BatchStatus`."""
+        return batch_status(batch)
 
     @staticmethod
     def _check_custom_ids(requests: Sequence[BatchRequest]) -> None:
@@ -247,11 +265,11 @@ class BatchClientCore(Generic[ClientT, SleepT]):
         timed_out = False
         while True:
             try:
-                status = batch_status((yield RetrieveBatch(batch_id)))
-            except anthropic.APIError as exc:
+                status = self._status_of((yield RetrieveBatch(batch_id)))
+            except self.rules.api_error as exc:
                 # A poll survives what the SDK's retry rule calls worth sending again: the SDK
                 # has already retried it (with the server's retry-after) by now.
-                if not sdk_would_retry(exc):
+                if not self.rules.should_retry(exc):
                     raise
                 logger.warning("polling batch %s failed, will retry: %s", batch_id, exc)
             else:
@@ -305,16 +323,19 @@ class Collected:
     def add(self, item: BatchItemResult) -> None:
         self._slots[item.position] = item
 
-    def batch_read(self, batch: SubmittedBatch) -> None:
-        """Every line of `batch` was added: fill its missing positions, mark it done."""
+    def batch_read(
+        self,
+        batch: SubmittedBatch,
+        *,
+        missing: Outcome = "errored",
+        error: str = "missing from the batch results",
+    ) -> None:
+        """Every line of `batch` was added: fill its missing positions (as `missing`, with
+        `error`), mark it done."""
         for custom_id, position in batch.custom_ids.items():
             if position not in self._slots:
                 self._slots[position] = BatchItemResult(
-                    position,
-                    custom_id,
-                    "errored",
-                    error="missing from the batch results",
-                    batch_id=batch.batch_id,
+                    position, custom_id, missing, error=error, batch_id=batch.batch_id
                 )
         self._state_store.mark_done(batch.batch_id)
 

@@ -5,7 +5,8 @@ the answer back, or has the call's exception thrown in at that point, as httpx's
 are. Every decision (what to send, what a failure means, when to wait) is written once in the
 flows (`optimization.batch_create`, `optimization._batch_core`); `run_flow` performs the
 effects with `anthropic.Anthropic`, `arun_flow` with `anthropic.AsyncAnthropic`. This module is
-the only place that knows which.
+the only place that knows which for Anthropic; another provider's client passes its own
+`perform` (`optimization._openai_batch_io` does for OpenAI).
 """
 
 from __future__ import annotations
@@ -21,15 +22,21 @@ from anthropic.types.messages import MessageBatch
 from optimization.batch_wire import BatchBody
 
 T = TypeVar("T")
+C = TypeVar("C")
 
 LIST_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
 class CreateBatch:
-    """`POST /v1/messages/batches` with `body`, sent once (the SDK's own retries off)."""
+    """Create a batch of `body`, sent once (the SDK's own retries off).
 
-    body: BatchBody
+    `intent_id` is the state store's intent for it: a provider whose batches carry metadata
+    records it there, so a batch whose create response was lost can be told by it.
+    """
+
+    body: Any
+    intent_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,7 @@ Flow = Generator[Effect, Any, T]
 
 
 def run_flow(flow: Flow[T], client: anthropic.Anthropic, sleep: Callable[[float], None]) -> T:
-    """Drive `flow` to its end with the sync SDK client; its return value."""
+    """Drive `flow` to its end with the sync Anthropic SDK client; its return value."""
     answer: Any = None
     error: Exception | None = None
     with closing(flow):
@@ -80,10 +87,20 @@ def run_flow(flow: Flow[T], client: anthropic.Anthropic, sleep: Callable[[float]
                 error = exc
 
 
+AsyncPerform = Callable[[Effect, C, Callable[[float], Awaitable[None]]], Awaitable[Any]]
+
+
 async def arun_flow(
-    flow: Flow[T], client: anthropic.AsyncAnthropic, sleep: Callable[[float], Awaitable[None]]
+    flow: Flow[T],
+    client: C,
+    sleep: Callable[[float], Awaitable[None]],
+    perform: AsyncPerform[C] | None = None,
 ) -> T:
-    """Drive `flow` to its end with the async SDK client; its return value."""
+    """Drive `flow` to its end with an async SDK client; its return value.
+
+    `perform` carries out one effect with `client` (default: the Anthropic SDK's calls).
+    """
+    carry_out: Any = perform or _aperform
     answer: Any = None
     error: Exception | None = None
     with closing(flow):
@@ -94,7 +111,7 @@ async def arun_flow(
                 return cast(T, stop.value)
             answer, error = None, None
             try:
-                answer = await _aperform(effect, client, sleep)
+                answer = await carry_out(effect, client, sleep)
             except Exception as exc:  # the flow decides what it means
                 error = exc
 
@@ -151,6 +168,7 @@ def _create_options(body: BatchBody) -> Any:
 
 
 __all__ = [
+    "AsyncPerform",
     "CancelBatch",
     "CreateBatch",
     "Effect",

@@ -14,18 +14,16 @@ input order. A restarted process calls `resume` with a stored batch id instead o
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 import anthropic
 
 from optimization._anthropic_adapter import TRANSPORT_ERRORS, streamed_batch_results
+from optimization._batch_async import AsyncBatchClient
 from optimization._batch_core import (
     MAX_BYTES_PER_BATCH,
     MAX_REQUESTS_PER_BATCH,
-    BatchClientCore,
     BatchItemResult,
     BatchStatus,
     BatchSubmitError,
@@ -35,68 +33,23 @@ from optimization._batch_core import (
     item_from_raw,
     results_broke_off,
 )
-from optimization._batch_io import arun_flow
 from optimization.batch_client_sync import SyncAnthropicBatchClient
-from optimization.batch_wire import BatchRequest, JsonlLines, RawBatchResult, parse_result_line
+from optimization.batch_wire import JsonlLines, RawBatchResult, parse_result_line
 
 logger = logging.getLogger(__name__)
 
-AsyncSleep = Callable[[float], Awaitable[None]]
 
-
-class AnthropicBatchClient(BatchClientCore[anthropic.AsyncAnthropic, AsyncSleep]):
+class AnthropicBatchClient(AsyncBatchClient[anthropic.AsyncAnthropic]):
     """Submit, poll, stream results of and cancel Message Batches with the async SDK.
 
     `client` is an `anthropic.AsyncAnthropic` (ChatAnthropic's own `_async_client` works, so the
-    base URL and key come from the chat model). See `BatchClientCore` for the options.
+    base URL and key come from the chat model). See `BatchClientCore` for the options, and
+    `AsyncBatchClient` for submit, poll, run, resume and resume_open.
     """
-
-    def _default_sleep(self) -> AsyncSleep:
-        return asyncio.sleep
-
-    async def submit(
-        self,
-        requests: Sequence[BatchRequest],
-        *,
-        meta: Mapping[str, Any] | None = None,
-        reconcile_open: bool = False,
-    ) -> list[SubmittedBatch]:
-        """Submit `requests` as one or more batches; position i is `requests[i]`.
-
-        Splits above `max_requests` requests or `max_bytes` serialized bytes. Each group is
-        created at most once (see `optimization.batch_create`) and saved in the state store
-        before the next is sent. With `reconcile_open` (a store that belongs to these requests
-        alone, such as one job's), intents an earlier crashed attempt left open are settled
-        first and requests already in an adopted batch are not sent again; BatchInFlight when
-        that cannot be told yet. Raises BatchError for invalid or duplicate custom_ids, or when
-        nothing could be submitted; BatchSubmitError when a later batch was not.
-        """
-        flow = self._submit(requests, meta, reconcile_open)
-        return await arun_flow(flow, self.client, self._create_sleep)
 
     async def status(self, batch_id: str) -> BatchStatus:
         """The batch's state right now (one API call)."""
         return batch_status(await self.client.messages.batches.retrieve(batch_id))
-
-    async def poll(self, batch_id: str) -> BatchStatus:
-        """Wait until `batch_id` has ended, backing off from `poll_initial` to `poll_max`.
-
-        After `timeout` seconds the batch is canceled and polled until it ends (at most
-        `cancel_grace` more seconds); the returned status then has `timed_out=True` and its
-        succeeded results are still collectible. When the caller cancels this coroutine the
-        batch is canceled too.
-        """
-        try:
-            return await arun_flow(self._poll(batch_id), self.client, self._sleep)
-        except asyncio.CancelledError:
-            await asyncio.shield(self._cancel_quietly(batch_id))
-            raise
-
-    async def _cancel_quietly(self, batch_id: str) -> None:
-        try:
-            await self.cancel(batch_id)
-        except anthropic.APIError as exc:
-            logger.warning("canceling batch %s failed: %s", batch_id, exc)
 
     async def cancel(self, batch_id: str) -> BatchStatus:
         """Ask the API to cancel `batch_id`; requests already done keep their results."""
@@ -155,27 +108,6 @@ class AnthropicBatchClient(BatchClientCore[anthropic.AsyncAnthropic, AsyncSleep]
                 collected.add(item)
             collected.batch_read(batch)
         return collected.in_order()
-
-    async def run(
-        self, requests: Sequence[BatchRequest], *, meta: Mapping[str, Any] | None = None
-    ) -> list[BatchItemResult]:
-        """Submit, wait for every batch and return the results in input order."""
-        submitted = await self.submit(requests, meta=meta)
-        await asyncio.gather(*(self.poll(batch.batch_id) for batch in submitted))
-        return await self.collect(submitted)
-
-    async def resume(self, batch_id: str) -> list[BatchItemResult]:
-        """Finish a batch a previous process submitted: poll it, then collect its results."""
-        batch = self._stored(batch_id)
-        await self.poll(batch_id)
-        return await self.collect([batch])
-
-    async def resume_open(self) -> dict[str, list[BatchItemResult]]:
-        """Resume every batch the state store still lists as open."""
-        return {
-            record.batch_id: await self.resume(record.batch_id)
-            for record in self.state_store.list_open()
-        }
 
 
 async def _items(raw: AsyncIterator[RawBatchResult]) -> AsyncIterator[BatchItemResult]:

@@ -153,6 +153,23 @@ _USAGES_MAX = 4096
 _USAGES: dict[tuple[Any, ...], TokenUsage] = {}
 
 
+def not_a_result(line: bytes | str, batch_id: str, exc: Exception) -> BatchError:
+    """The error for a results line that could not be read as a result object."""
+    shown = line[:200] if isinstance(line, str) else line[:200].decode(errors="replace")
+    return BatchError(
+        f"batch {batch_id}: a results line is not a result object ({exc!r}): {shown}",
+        batch_id=batch_id,
+    )
+
+
+def position_of(custom_id: str, positions: Mapping[str, int], batch_id: str) -> int | None:
+    """The input position of a result's custom_id; None (logged) when the batch never had it."""
+    position = positions.get(custom_id)
+    if position is None:
+        logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
+    return position
+
+
 def parse_result_line(
     line: bytes | str, positions: Mapping[str, int], *, batch_id: str
 ) -> RawBatchResult | None:
@@ -164,14 +181,9 @@ def parse_result_line(
         result = data["result"]
         outcome = result["type"]
     except (ValueError, TypeError, KeyError) as exc:
-        shown = line[:200] if isinstance(line, str) else line[:200].decode(errors="replace")
-        raise BatchError(
-            f"batch {batch_id}: a results line is not a result object ({exc!r}): {shown}",
-            batch_id=batch_id,
-        ) from exc
-    position = positions.get(custom_id)
+        raise not_a_result(line, batch_id, exc) from exc
+    position = position_of(custom_id, positions, batch_id)
     if position is None:
-        logger.warning("batch %s returned unknown custom_id %r", batch_id, custom_id)
         return None
     if outcome == "succeeded":
         return RawBatchResult.from_message(
@@ -273,15 +285,24 @@ def _collector_paused() -> Iterator[None]:
 
 
 def split_requests(
-    requests: Sequence[BatchRequest], max_requests: int, max_bytes: int
+    requests: Sequence[BatchRequest],
+    max_requests: int,
+    max_bytes: int,
+    *,
+    frame: int = _ITEM_FRAME + 1,
+    envelope: int = _ENVELOPE,
 ) -> list[range]:
-    """Consecutive position ranges, each within the request-count and byte limits."""
+    """Consecutive position ranges, each within the request-count and byte limits.
+
+    A request takes its body and custom_id plus `frame` bytes, a batch `envelope` more: by
+    default a Message Batches JSON body (`{"custom_id":"...","params":...}` and a comma in
+    `{"requests":[...]}`); another wire format passes its own.
+    """
     chunks: list[range] = []
-    start, size = 0, _ENVELOPE
+    start, size = 0, envelope
     for position, request in enumerate(requests):
-        # {"custom_id":"...","params":...}, plus a separating comma
-        item = len(request.body) + len(request.custom_id) + _ITEM_FRAME + 1
-        if item + _ENVELOPE > max_bytes:
+        item = len(request.body) + len(request.custom_id) + frame
+        if item + envelope > max_bytes:
             raise BatchError(
                 f"request {request.custom_id} is {item} bytes, above the {max_bytes}-byte "
                 "batch limit",
@@ -290,7 +311,7 @@ def split_requests(
             )
         if position > start and (position - start >= max_requests or size + item > max_bytes):
             chunks.append(range(start, position))
-            start, size = position, _ENVELOPE
+            start, size = position, envelope
         size += item
     if start < len(requests):
         chunks.append(range(start, len(requests)))
@@ -386,7 +407,9 @@ __all__ = [
     "Outcome",
     "RawBatchResult",
     "default_custom_id",
+    "not_a_result",
     "parse_result_line",
+    "position_of",
     "prepare_requests",
     "split_requests",
     "token_usage_from_api",

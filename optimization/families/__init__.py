@@ -11,8 +11,9 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from optimization.families.anthropic import AnthropicFamily
 from optimization.families.base import BatchClient, ModelFamily, model_name_of
+from optimization.families.openai import OpenAIFamily
 
-FAMILIES: tuple[ModelFamily, ...] = (AnthropicFamily(),)
+FAMILIES: tuple[ModelFamily, ...] = (AnthropicFamily(), OpenAIFamily())
 
 
 def family_of(model: BaseChatModel, provider: str) -> ModelFamily | None:

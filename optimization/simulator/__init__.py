@@ -1,4 +1,4 @@
-"""A local Anthropic-compatible API simulator for tests, benchmarks and the demo.
+"""A local Anthropic- and OpenAI-compatible API simulator for tests, benchmarks and the demo.
 
 `from optimization.simulator import app` is an ASGI app with default settings;
 `create_app(SimulatorSettings(...), clock=Clock(speed=0))` builds an isolated one (own prompt
@@ -8,7 +8,10 @@ tests with `optimization.simulator.testing.serve(app)`, and point the official S
 `Anthropic(base_url=url, api_key="any")`.
 
 Endpoints: POST /v1/messages (JSON or `stream: true` server-sent events),
-POST /v1/messages/count_tokens, and the Message Batches API under /v1/messages/batches.
+POST /v1/messages/count_tokens, and the Message Batches API under /v1/messages/batches. On the
+same app and port, OpenAI's and Azure OpenAI's chat completions, files and Batch API (point
+`openai.OpenAI(base_url=url + "/v1")` or `openai.AzureOpenAI(azure_endpoint=url)` at it): see
+`optimization.simulator.openai_api`.
 Answers are deterministic: see `optimization.simulator.messages`; token counts: see
 `optimization.simulator.prompt`; prompt caching: see `optimization.simulator.caching`.
 

@@ -14,6 +14,7 @@ from optimization.simulator.control_routes import ROUTES as CONTROL_ROUTES
 from optimization.simulator.errors import ApiError
 from optimization.simulator.lost import SERVER_SEND
 from optimization.simulator.message_routes import ROUTES as MESSAGE_ROUTES
+from optimization.simulator.openai_api.routes import ROUTES as OPENAI_ROUTES
 from optimization.simulator.settings import SimulatorSettings
 from optimization.simulator.state import Simulator
 
@@ -49,7 +50,7 @@ def create_app(
         settings = settings or SimulatorSettings()
         simulator = Simulator(settings, clock or Clock(speed=settings.speed))
     application = SimulatorApp(
-        routes=[*MESSAGE_ROUTES, *BATCH_ROUTES, *CONTROL_ROUTES],
+        routes=[*MESSAGE_ROUTES, *BATCH_ROUTES, *OPENAI_ROUTES, *CONTROL_ROUTES],
         exception_handlers={HTTPException: _http_error},
     )
     application.state.simulator = simulator

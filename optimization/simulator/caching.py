@@ -14,6 +14,8 @@ so a long-running simulator holds only what is live.
 from __future__ import annotations
 
 import threading
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from optimization.pricing import TokenUsage
@@ -58,8 +60,12 @@ class _Entry:
 class PromptCache:
     """The cache of one simulator instance, keyed by model and prefix."""
 
-    def __init__(self, *, lookback: int = 20) -> None:
+    def __init__(
+        self, *, lookback: int = 20, ttl_seconds: Mapping[str, float] = TTL_SECONDS
+    ) -> None:
         self.lookback = lookback
+        # The TTLs blocks may name: Anthropic's by default; OpenAI's automatic cache has others.
+        self.ttl_seconds = ttl_seconds
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._next_sweep = float("-inf")
@@ -108,15 +114,15 @@ class PromptCache:
             hit = self._longest_hit(keys, breakpoints, now)
             if hit >= 0:
                 entry = self._entries[keys[hit]]
-                entry.expires_at = now + TTL_SECONDS[entry.ttl]
+                entry.expires_at = now + self.ttl_seconds[entry.ttl]
             read = cumulative[hit] if hit >= 0 else 0
-            written = {"5m": 0, "1h": 0}
+            written: Counter[str] = Counter()
             covered = read
             for point in breakpoints:
                 if point <= hit or cumulative[point] < min_tokens:
                     continue
                 ttl = blocks[point].ttl or "5m"
-                self._entries[keys[point]] = _Entry(now + TTL_SECONDS[ttl], ttl)
+                self._entries[keys[point]] = _Entry(now + self.ttl_seconds[ttl], ttl)
                 written[ttl] += cumulative[point] - covered
                 covered = cumulative[point]
         return CacheUsage(

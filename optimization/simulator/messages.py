@@ -17,14 +17,13 @@ the same way.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from typing import Any
 
 from optimization._tokens import CHARS_PER_TOKEN, estimate_tokens
 from optimization.capabilities import ProviderCapabilities
 from optimization.simulator.caching import CacheUsage, PromptCache
-from optimization.simulator.prompt import BLOCK_OVERHEAD_TOKENS, text_of
+from optimization.simulator.prompt import BLOCK_OVERHEAD_TOKENS, prompt_hash, text_of
 from optimization.simulator.validation import MessagesRequest
 
 ECHO_WORDS = 8
@@ -38,12 +37,7 @@ def min_cacheable_tokens(model: str) -> int:
 
 def request_hash(request: MessagesRequest) -> str:
     """Hash of what determines the answer: model, prompt blocks and tool choice."""
-    digest = hashlib.sha256(request.model.encode())
-    for block in request.blocks:
-        digest.update(block.fingerprint.encode())
-        digest.update(b"\x1e")
-    digest.update(json.dumps(request.tool_choice, sort_keys=True).encode())
-    return digest.hexdigest()
+    return prompt_hash(request.model, request.blocks, request.tool_choice)
 
 
 def _last_user_message(request: MessagesRequest) -> dict[str, Any]:

@@ -83,6 +83,17 @@ def tool_tokens(tool: dict[str, Any]) -> int:
     return estimate_tokens(canonical(tool)) + BLOCK_OVERHEAD_TOKENS
 
 
+def prompt_hash(model: str, blocks: list[PromptBlock], choice: Any) -> str:
+    """Hash of what determines a simulated answer: model, prompt blocks and tool choice
+    (cache_control excluded, so caching never changes an answer)."""
+    digest = hashlib.sha256(model.encode())
+    for block in blocks:
+        digest.update(block.fingerprint.encode())
+        digest.update(b"\x1e")
+    digest.update(json.dumps(choice, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
 def prefix_keys(model: str, blocks: list[PromptBlock]) -> list[str]:
     """Key of the prefix ending at each block: a running hash over model and block fingerprints."""
     running = hashlib.sha256(model.encode())

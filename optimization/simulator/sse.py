@@ -18,7 +18,8 @@ def event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _text_pieces(text: str) -> list[str]:
+def text_pieces(text: str) -> list[str]:
+    """`text` in deltas of a few words that concatenate back to it."""
     words = text.split(" ")
     pieces = [
         " ".join(words[i : i + WORDS_PER_DELTA]) for i in range(0, len(words), WORDS_PER_DELTA)
@@ -51,7 +52,7 @@ def _block_events(index: int, block: dict[str, Any]) -> Iterator[str]:
                 "content_block": {"type": "text", "text": ""},
             },
         )
-        for piece in _text_pieces(block["text"]):
+        for piece in text_pieces(block["text"]):
             delta = {"type": "text_delta", "text": piece}
             yield event(
                 "content_block_delta",

@@ -15,12 +15,14 @@ from optimization.simulator.clock import Clock
 from optimization.simulator.faults import Faults
 from optimization.simulator.ledger import Counts, Ledger
 from optimization.simulator.messages import MessageAnswerer
+from optimization.simulator.openai_api.store import OpenAIState
 from optimization.simulator.settings import SimulatorSettings
 from optimization.simulator.validation import MessagesRequest, parse_messages_request
 
 
 class Simulator:
-    """Settings, clock, prompt cache, batches, faults, ledger and request counter of one app.
+    """Settings, clock, prompt cache, batches, faults, ledger and request counter of one app;
+    `openai` holds what the OpenAI and Azure OpenAI routes serve.
 
     `ledger` and `predecessors` let a restarted simulator keep counting what the instances
     it replaced billed (see `successor`).
@@ -49,6 +51,13 @@ class Simulator:
         self._faults = settings.faults
         self._counter = itertools.count()
         self._lock = threading.Lock()
+        self.openai = OpenAIState(
+            settings,
+            clock,
+            make_id=self.make_id,
+            next_number=self.next_number,
+            ledger=self.ledger,
+        )
 
     @property
     def faults(self) -> Faults:
@@ -69,6 +78,7 @@ class Simulator:
         predecessors; every batch is brought up to date first, so billing is current."""
         for simulator in (*self.predecessors, self):
             simulator.batches.list()
+            simulator.openai.batches.list()
         return self.ledger.snapshot()
 
     def successor(self, *, keep_counts: bool = True) -> Simulator:

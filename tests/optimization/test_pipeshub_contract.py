@@ -163,6 +163,9 @@ def both(provider: str = "anthropic", **configuration: Any) -> tuple[Any, Any]:
 
 # --- the factory ---------------------------------------------------------------------------
 
+# The providers whose models optimize() optimizes (Anthropic's, OpenAI's and Gemini's families).
+OPTIMIZED_FAMILIES = ("anthropic", "openAI", "azureOpenAI", "gemini")
+
 
 @pytest.mark.parametrize("provider", ["anthropic", "openAI", "azureOpenAI", "gemini", "ollama"])
 @pytest.mark.parametrize("switched_on", [False, True])
@@ -181,12 +184,12 @@ def test_the_decorated_factory_returns_the_object_the_factory_built_unless_it_op
 
     configuration = OPTIMIZED if switched_on else {}
     model = factory(provider, entry(provider, **configuration))
-    if switched_on and provider == "anthropic":
+    if switched_on and provider in OPTIMIZED_FAMILIES:
         assert is_optimized(model)
         assert type(model).__name__ == type(built[-1]).__name__
         assert model.model_dump() == built[-1].model_dump()
     else:
-        # Only Anthropic-API models are optimized today; every other one is left as built.
+        # Providers of no model family (optimization.families) are left as built.
         assert model is built[-1]
 
 
