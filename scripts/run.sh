@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: installs, prepares the embedded database and demo data, then starts the local
-# Anthropic-compatible simulator, the Celery worker (with beat) and the web app on
+# simulator (Anthropic- and OpenAI-compatible), the Celery worker (with beat) and the web app on
 # http://127.0.0.1:8000, and drives a demo workload through the wrapper. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ SIMULATOR_PORT=${SIMULATOR_PORT:-8089}
 bash scripts/install.sh
 
 # Embedded defaults: SQLite and the embedded config store under var/, the filesystem Celery
-# broker, the simulator standing in for Anthropic. Anything already set in the environment wins.
+# broker, the simulator standing in for Anthropic and OpenAI. Anything already set in the environment wins.
 export LLMOPT_VAR_DIR=${LLMOPT_VAR_DIR:-$PWD/var}
 export ANTHROPIC_BASE_URL=${ANTHROPIC_BASE_URL:-http://127.0.0.1:$SIMULATOR_PORT}
 export ANTHROPIC_API_KEY=${ANTHROPIC_API_KEY:-sk-ant-simulator-demo}

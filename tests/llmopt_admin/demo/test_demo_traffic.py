@@ -65,24 +65,28 @@ def test_progress_prints_the_first_step_and_a_line_per_tenth_when_not_on_a_termi
     assert lines[-1].startswith("[" + "#" * 30 + "] 20/20 calls")
 
 
-def test_it_optimizes_the_anthropic_entry_and_records_real_savings(
+def test_it_optimizes_the_anthropic_and_openai_entries_and_records_real_savings(
     demo_ready: None, live_server: Any, simulator_url: str
 ) -> None:
     output = demo(live_server, "--optimize", "--job-requests", "2", "--job-timeout", "2")
 
-    configuration = get_config_store().read(AI_MODELS_KEY).body["llm"][0]["configuration"]
-    assert configuration["optimizationEnabled"] is True
-    assert configuration["cachingEnabled"] is True
-    assert configuration["batchingEnabled"] is True
+    entries = get_config_store().read(AI_MODELS_KEY).body["llm"]
+    for provider in ("anthropic", "openAI"):
+        [configuration] = [e["configuration"] for e in entries if e["provider"] == provider]
+        assert configuration["optimizationEnabled"] is True
+        assert configuration["cachingEnabled"] is True
+        assert configuration["batchingEnabled"] is True
     assert "ChatAnthropic (optimized)" in output
+    assert "ChatOpenAI (optimized)" in output
 
-    events = LedgerEvent.objects.all()
-    assert events.count() == 4 + 3 + 3
-    assert sum(e.cache_read_tokens for e in events) > 0
-    assert {e.mode for e in events} >= {"cached", "batch+cache"}
-    spent = sum((e.cost for e in events), Decimal(0))
-    baseline = sum((e.baseline_cost for e in events), Decimal(0))
-    assert spent < baseline
+    for provider in ("anthropic", "openAI"):
+        events = LedgerEvent.objects.filter(provider=provider)
+        assert events.count() == 4 + 3 + 3  # questions, chat turns, documents
+        assert sum(e.cache_read_tokens for e in events) > 0
+        assert {e.mode for e in events} >= {"cached", "batch+cache"}
+        spent = sum((e.cost for e in events), Decimal(0))
+        baseline = sum((e.baseline_cost for e in events), Decimal(0))
+        assert spent < baseline
 
     job = BatchJob.objects.get()
     assert job.request_count == 2
@@ -96,6 +100,7 @@ def test_without_optimize_it_reports_the_unoptimized_model(
 ) -> None:
     output = demo(live_server, "--job-requests", "0")
     assert "ChatAnthropic (unoptimized)" in output
+    assert "ChatOpenAI (unoptimized)" in output
     assert "turn them on at /config/ or pass --optimize" in output
     assert not LedgerEvent.objects.exists()  # the plain model is untouched: no recorder
 
@@ -105,6 +110,11 @@ def test_it_names_what_to_start_when_the_admin_does_not_answer(
 ) -> None:
     with pytest.raises(CommandError, match="does not answer"):
         call_command("demo_traffic", "--admin-url", "http://127.0.0.1:9", stdout=io.StringIO())
+
+
+def test_it_names_the_providers_it_can_drive(demo_ready: None, live_server: Any) -> None:
+    with pytest.raises(CommandError, match="--providers: mistral; choose from anthropic, openAI"):
+        demo(live_server, "--providers", "anthropic,mistral")
 
 
 def test_it_asks_for_an_admin_user_first(transactional_db: None) -> None:

@@ -1,5 +1,7 @@
 """Drive real traffic through get_generator_model -> an optimized model -> the simulator.
 
+The same workload goes through the demo document's Anthropic entry and its OpenAI entry (the
+simulator speaks both APIs on one port), so the dashboard shows savings from two providers.
 Usage events go to the running admin's ingest API over HTTP (as the backend's recorder sends
 them), and one bulk job goes through the admin's batch API, so the dashboard and the batch pages
 fill with real, computed figures.
@@ -11,6 +13,8 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -36,6 +40,7 @@ OPTIMIZE = {"optimizationEnabled": True, "cachingEnabled": True, "batchingEnable
 JOB_STATES_DONE = {str(status) for status in FINAL_JOB_STATUSES}
 ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 CONNECT_RETRY_SECONDS = 10.0
+PROVIDERS = ("anthropic", "openAI")
 FIRST_REQUEST_TIMEOUT = 90.0
 
 
@@ -47,7 +52,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--optimize",
             action="store_true",
-            help="First turn on caching and batching for the anthropic entry (audited).",
+            help="First turn on caching and batching for each provider's entry (audited).",
+        )
+        parser.add_argument(
+            "--providers",
+            default=",".join(PROVIDERS),
+            help=f"Comma-separated entries to drive, of {', '.join(PROVIDERS)} (default: both).",
         )
         parser.add_argument("--questions", type=int, default=40)
         parser.add_argument("--chats", type=int, default=4)
@@ -64,7 +74,8 @@ class Command(BaseCommand):
         admin = options["admin_url"].rstrip("/")
         token = self._token()
         self._check_admin(admin, token)
-        entry = self._anthropic_entry(optimize=options["optimize"])
+        providers = _providers(options["providers"])
+        entries = {p: self._entry(p, optimize=options["optimize"]) for p in providers}
         os.environ.setdefault("ANTHROPIC_BASE_URL", settings.ANTHROPIC_BASE_URL)
 
         recorder = HttpUsageRecorder(f"{admin}/api/usage/events", token)
@@ -76,20 +87,10 @@ class Command(BaseCommand):
             documents=options["documents"],
             seed=options["seed"],
         )
-        model = get_generator_model("anthropic", entry)
-        optimized = is_optimized(model)
-        self.stdout.write(
-            f"Sending {workload.calls} calls through {type(model).__name__} "
-            f"({'optimized' if optimized else 'unoptimized'}) to {os.environ['ANTHROPIC_BASE_URL']}"
-        )
-        if not optimized:
-            self.stdout.write(
-                "Optimizations are off for the anthropic entry, so calls go to the plain model "
-                "and record no usage events: turn them on at /config/ or pass --optimize."
-            )
         started = time.monotonic()
         try:
-            asyncio.run(run_workload(model, workload, Progress(workload.calls, self.stdout)))
+            for provider, entry in entries.items():
+                self._drive(provider, entry, workload)
         finally:
             set_default_recorder(None)
             recorder.close()
@@ -101,6 +102,26 @@ class Command(BaseCommand):
         if options["job_requests"] > 0:
             self._batch_job(admin, token, workload, options)
         self._summary(admin, token)
+
+    def _drive(self, provider: str, entry: dict[str, Any], workload: DemoWorkload) -> None:
+        """The workload through the model PipesHub's factory builds for `entry`."""
+        # The simulator stands in for OpenAI too unless the environment points elsewhere
+        # (PipesHub's factory gives ChatOpenAI no base URL: the SDK reads OPENAI_BASE_URL).
+        openai_url = os.environ.get("OPENAI_BASE_URL") or f"{os.environ['ANTHROPIC_BASE_URL']}/v1"
+        with _environment(OPENAI_BASE_URL=openai_url):
+            model = get_generator_model(provider, entry)
+        optimized = is_optimized(model)
+        url = openai_url if provider == "openAI" else os.environ["ANTHROPIC_BASE_URL"]
+        self.stdout.write(
+            f"Sending {workload.calls} calls through {type(model).__name__} "
+            f"({'optimized' if optimized else 'unoptimized'}) to {url}"
+        )
+        if not optimized:
+            self.stdout.write(
+                f"Optimizations are off for the {provider} entry, so calls go to the plain "
+                "model and record no usage events: turn them on at /config/ or pass --optimize."
+            )
+        asyncio.run(run_workload(model, workload, Progress(workload.calls, self.stdout)))
 
     def _token(self) -> str:
         """A fresh token for this run; earlier demo tokens are revoked."""
@@ -140,7 +161,7 @@ class Command(BaseCommand):
                 f"{response.text[:300]}"
             )
 
-    def _anthropic_entry(self, *, optimize: bool) -> dict[str, Any]:
+    def _entry(self, provider: str, *, optimize: bool) -> dict[str, Any]:
         store = get_config_store()
         try:
             document = store.read(AI_MODELS_KEY)
@@ -151,12 +172,12 @@ class Command(BaseCommand):
             (
                 i
                 for i, entry in enumerate(entries)
-                if isinstance(entry, dict) and entry.get("provider") == "anthropic"
+                if isinstance(entry, dict) and entry.get("provider") == provider
             ),
             None,
         )
         if index is None:
-            raise CommandError(f"{AI_MODELS_KEY!r} has no anthropic entry in llm")
+            raise CommandError(f"{AI_MODELS_KEY!r} has no {provider} entry in llm")
         entry = entries[index]
         configuration = entry.get("configuration", {})
         if optimize and any(configuration.get(name) is not True for name in OPTIMIZE):
@@ -169,7 +190,7 @@ class Command(BaseCommand):
                 actor=None,
             )
             entry = result.document.body["llm"][index]
-            self.stdout.write("Turned on caching and batching for the anthropic entry.")
+            self.stdout.write(f"Turned on caching and batching for the {provider} entry.")
         return entry
 
     def _batch_job(
@@ -219,6 +240,32 @@ class Command(BaseCommand):
                 f"see {admin}/savings/"
             )
         )
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    """Environment variables set for the duration, then restored."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _providers(value: str) -> list[str]:
+    """The `--providers` list, each one checked."""
+    providers = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in providers if name not in PROVIDERS]
+    if unknown or not providers:
+        raise CommandError(
+            f"--providers: {', '.join(unknown) or 'none given'}; choose from {', '.join(PROVIDERS)}"
+        )
+    return providers
 
 
 def _cents(amount: str) -> Decimal:
