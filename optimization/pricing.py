@@ -337,22 +337,21 @@ class NoStoragePrice(OptimizationError, LookupError):
 
 
 def cache_storage_cost(
-    model: str, *, tokens: int, hours: Decimal | int | str, at: datetime | None = None
+    model: str, *, token_hours: Decimal | int | str, at: datetime | None = None
 ) -> Decimal:
-    """What storing an explicit context cache of `tokens` tokens for `hours` hours costs
-    (Gemini `cachedContents`: billed per million tokens per hour of its TTL).
+    """What storing explicit context caches costs: `token_hours` is the cached tokens times the
+    hours they were kept (Gemini `cachedContents`: billed per million tokens per hour of TTL).
 
-    Raises PriceNotFound for an unknown model, NoStoragePrice when its row has no storage price.
+    Raises PriceNotFound for an unknown model, NoStoragePrice when its row has no storage price,
+    ValueError for a negative or non-finite `token_hours`.
     """
-    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
-        raise ValueError(f"tokens must be a whole number >= 0; got {tokens!r}")
-    duration = Decimal(hours)
-    if not duration.is_finite() or duration < 0:
-        raise ValueError(f"hours must be a finite number >= 0; got {hours!r}")
+    amount = Decimal(token_hours)
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"token_hours must be a finite number >= 0; got {token_hours!r}")
     price = price_for(model, at=at)
     if price.cache_storage_per_hour is None:
         raise NoStoragePrice(model)
-    return _per_million(tokens * duration, price.cache_storage_per_hour)
+    return _per_million(amount, price.cache_storage_per_hour)
 
 
 def explicit_cache_saving(
@@ -368,14 +367,19 @@ def explicit_cache_saving(
     times, saves against sending those tokens as plain input each time (negative: the storage
     costs more than the reads save). Creating the cache is billed as plain input either way.
 
-    Raises PriceNotFound / NoStoragePrice as `cache_storage_cost` does.
+    Raises PriceNotFound / NoStoragePrice as `cache_storage_cost` does, ValueError for a
+    negative count or duration.
     """
-    if isinstance(reads, bool) or not isinstance(reads, int) or reads < 0:
-        raise ValueError(f"reads must be a whole number >= 0; got {reads!r}")
+    for name, count in (("tokens", tokens), ("reads", reads)):
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"{name} must be a whole number >= 0; got {count!r}")
+    duration = Decimal(hours)
+    if not duration.is_finite() or duration < 0:
+        raise ValueError(f"hours must be a finite number >= 0; got {hours!r}")
     listed = price_for(model, at=at).for_prompt(tokens)
     charged = listed.batch_price() if batch else listed
     per_read = _per_million(tokens, charged.input - charged.cache_read)
-    storage = cache_storage_cost(model, tokens=tokens, hours=hours, at=at)
+    storage = cache_storage_cost(model, token_hours=tokens * duration, at=at)
     return per_read * reads - storage
 
 

@@ -27,11 +27,12 @@ from llmopt_admin.savings.costing import (
 from llmopt_admin.savings.models import BATCH_MODES, COST_PLACES, CostSource
 from llmopt_admin.savings.validation import (
     FUTURE_SLACK,
+    STORAGE_FIELD,
     CheckedEvent,
     check_event,
     check_event_fast,
 )
-from optimization.pricing import TokenCounts
+from optimization.pricing import ModelPrice, TokenCounts
 from optimization.telemetry import UsageEvent
 
 MoneyUnits = tuple[int, int, int, int, int]  # in ledger units, in MONEY_FIELDS order
@@ -51,6 +52,7 @@ class LedgerRow(NamedTuple):
     tokens: TokenCounts
     cacheable_input_tokens: int
     money: MoneyUnits
+    cache_storage_token_hours: Decimal  # explicit cache storage bought; its cost is in `money`
     cost_source: str
     reported: int | None  # the caller's cost in ledger units, kept when it differs from ours
 
@@ -93,7 +95,7 @@ class Pricer:
         gave no cost to fall back on."""
         (
             request_id, timestamp, provider, model, mode, config_entry, batch_id,
-            tokens, cost, baseline, cost_given,
+            tokens, cost, baseline, cost_given, storage,
         ) = event  # fmt: skip
         day = (timestamp if timestamp.tzinfo is UTC else timestamp.astimezone(UTC)).date()
         try:
@@ -122,6 +124,8 @@ class Pricer:
                     _units(costs.cache_write_premium),
                     _units(costs.batch_discount),
                 )
+            if storage:
+                money = _with_storage(money, tier.tier, storage, model)
             source = _PRICE_TABLE
             reported = _units(cost) if cost_given else None
             if reported == money[0]:
@@ -137,9 +141,31 @@ class Pricer:
             tokens,
             cacheable_input(kind, tokens),
             money,
+            storage,
             source,
             reported,
         )
+
+
+class NoStorageRate(LookupError):
+    """An event bought explicit cache storage on a model whose price has no storage rate."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(model)
+
+
+def _with_storage(
+    money: MoneyUnits, price: ModelPrice | None, token_hours: Decimal, model: str
+) -> MoneyUnits:
+    """`money` with the storage `token_hours` cost: added to the cost, and to the cache write
+    premium, the other cost of caching beyond plain input (storage has no baseline)."""
+    per_hour = None if price is None else price.cache_storage_per_hour
+    if per_hour is None:
+        raise NoStorageRate(model)
+    storage = _units((token_hours * per_hour).scaleb(-6))
+    cost, baseline, read_saved, premium, batch_discount = money
+    return (cost + storage, baseline, read_saved, premium + storage, batch_discount)
 
 
 def _rates_or_none(model: str, at: datetime) -> Rates | None:
@@ -189,6 +215,18 @@ def rows_of_json(items: Sequence[Any], *, now: datetime) -> PricedEvents:
             checked = full
         try:
             rows.append(price(checked))
+        except NoStorageRate:
+            rejected.append(
+                {
+                    "index": index,
+                    "request_id": checked.request_id,
+                    "errors": {
+                        STORAGE_FIELD: f"no cache storage price is known for {checked.model!r}; "
+                        "add cache_storage_per_hour to its row in the price table "
+                        "(LLMOPT_PRICES_FILE)"
+                    },
+                }
+            )
         except PriceNotFound:
             rejected.append(
                 {
@@ -220,6 +258,7 @@ def _printable(value: Any) -> str | None:
 __all__ = [
     "LedgerRow",
     "MoneyUnits",
+    "NoStorageRate",
     "PricedEvents",
     "Pricer",
     "event_price",

@@ -90,6 +90,18 @@ UsageEventIn = create_model(
     baseline_cost=(Decimal | None, _money()),
     config_entry=(str | None, Field(None, max_length=_max_length("config_entry"))),
     batch_id=(str | None, Field(None, max_length=_max_length("batch_id"))),
+    cache_storage_token_hours=(
+        Decimal | None,
+        Field(
+            None,
+            ge=0,
+            le=MAX_TOKENS,
+            description="Explicit context cache storage the call bought (Gemini cachedContents): "
+            "cached tokens x hours of TTL, a decimal number or a string holding one. Priced "
+            "into the cost (not the baseline) at the model's storage price per 1M tokens per "
+            "hour; an event for a model with no storage price is rejected.",
+        ),
+    ),
 )
 
 

@@ -13,8 +13,10 @@ Definitions shown on the dashboard (one place, so the page and the API agree):
 - batch share = events sent through a batch API (modes `batch` and `batch+cache`) / all events.
 
 - saving by mechanism: cache reads saved and the cache write premium are priced at list
-  (non-batch) prices; the batch discount is then what the batch price took off that list-price
-  cost, premium included. Together they add up to `saved` exactly.
+  (non-batch) prices; the batch discount is then what the provider's batch prices took off that
+  list-price cost, premium included (on Gemini cached tokens keep their price in a batch, so
+  none of it comes from them). Explicit cache storage counts with the write premium. Together
+  they add up to `saved` exactly.
 
 Periods are whole UTC hours: a start is rounded down and an end up to the hour, since that is
 the rollups' grain.

@@ -712,14 +712,16 @@ def test_gemini_pro_prompts_over_200k_tokens_pay_the_second_tier():
 
 
 def test_gemini_explicit_cache_storage_is_billed_per_million_tokens_per_hour():
-    # gemini-2.5-flash: 100,000 tokens stored 2 hours at $1.00/M/h = $0.20.
-    assert cache_storage_cost("gemini-2.5-flash", tokens=100_000, hours=2) == Decimal("0.2")
-    # gemini-2.5-pro: 32,768 tokens for 30 minutes at $4.50/M/h = $0.073728.
-    assert cache_storage_cost("gemini-2.5-pro", tokens=32_768, hours="0.5") == Decimal("0.073728")
+    # gemini-2.5-flash: 100,000 tokens stored 2 hours = 200,000 token-hours at $1.00/M/h = $0.20.
+    assert cache_storage_cost("gemini-2.5-flash", token_hours=200_000) == Decimal("0.2")
+    # gemini-2.5-pro: 32,768 tokens for 30 minutes = 16,384 token-hours at $4.50/M/h = $0.073728.
+    assert cache_storage_cost("gemini-2.5-pro", token_hours="16384") == Decimal("0.073728")
     with pytest.raises(NoStoragePrice, match="gpt-5"):
-        cache_storage_cost("gpt-5", tokens=1, hours=1)
+        cache_storage_cost("gpt-5", token_hours=1)
+    with pytest.raises(ValueError, match="token_hours"):
+        cache_storage_cost("gemini-2.5-flash", token_hours="-1")
     with pytest.raises(ValueError, match="hours"):
-        cache_storage_cost("gemini-2.5-flash", tokens=1, hours="-1")
+        explicit_cache_saving("gemini-2.5-flash", tokens=1, hours="NaN", reads=1)
 
 
 def test_an_explicit_cache_pays_only_when_its_reads_save_more_than_its_storage():
@@ -800,4 +802,4 @@ def test_the_prices_file_sets_the_batch_rule_for_cache_reads_and_the_storage_pri
     reads = TokenUsage(cache_read_tokens=1_000_000)
     assert cost_of(reads, "acme-gemini", batch=True).cost == Decimal("0.1")
     assert cost_of(reads, "acme-openai", batch=True).cost == Decimal("0.05")
-    assert cache_storage_cost("acme-gemini", tokens=500_000, hours=1) == Decimal("1")
+    assert cache_storage_cost("acme-gemini", token_hours=500_000) == Decimal("1")
