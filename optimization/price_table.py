@@ -86,6 +86,14 @@ from datetime import date
 from optimization.model_price import PRICES_CHECKED_ON, ModelPrice
 
 CLAUDE_CHECKED_ON = date(2026, 11, 25)
+SOL_READ_ON = date(2026, 11, 25)
+
+
+def _checked(price: ModelPrice, day: date) -> ModelPrice:
+    """`price`, and its long-context tier, marked as checked on `day`."""
+    tier = None if price.long_context is None else _checked(price.long_context, day)
+    return replace(price, checked_on=day, long_context=tier)
+
 
 _CLAUDE: tuple[ModelPrice, ...] = (
     # Claude 5.x (platform.claude.com model overview pages, "Pricing" and "Released", and the
@@ -151,7 +159,11 @@ _OPENAI: tuple[ModelPrice, ...] = (
     ModelPrice.automatic("gpt-5.4-mini", date(2026, 3, 17), "0.75", "0.075", "4.50"),
     ModelPrice.automatic("gpt-5.4-nano", date(2026, 3, 17), "0.20", "0.02", "1.25"),
     ModelPrice.automatic("gpt-5.5", PRICES_CHECKED_ON, "5", "0.50", "30"),
-    ModelPrice.automatic("gpt-6.2-sol", CLAUDE_CHECKED_ON, "2", "0.10", "10", cache_write="2.50"),
+    # Read on 2026-11-25, its release date not found: dated (and checked) that day.
+    replace(
+        ModelPrice.automatic("gpt-6.2-sol", SOL_READ_ON, "2", "0.10", "10", cache_write="2.50"),
+        checked_on=SOL_READ_ON,
+    ),
     ModelPrice.automatic("o1", date(2024, 12, 17), "15", "7.50", "60"),
     ModelPrice.automatic("o3", date(2025, 4, 16), "10", "2.50", "40"),
     ModelPrice.automatic("o3", date(2025, 6, 10), "2", "0.50", "8"),
@@ -176,7 +188,7 @@ _GEMINI: tuple[ModelPrice, ...] = (
 )
 
 BUILT_IN_PRICES: tuple[ModelPrice, ...] = (
-    *(replace(price, checked_on=CLAUDE_CHECKED_ON) for price in _CLAUDE),
+    *(_checked(price, CLAUDE_CHECKED_ON) for price in _CLAUDE),
     *_OPENAI,
     *_GEMINI,
 )

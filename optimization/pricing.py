@@ -82,9 +82,10 @@ def _built_in_table() -> dict[str, list[ModelPrice]]:
     return table
 
 
-# Dated snapshots (gpt-4o-2024-08-06, Azure's model versions), Vertex's stable versions
-# (gemini-2.0-flash-001) and moving aliases all price as the model they name.
-_DATE_SUFFIX = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{3}|-latest|@\d{8}|@latest)$")
+# Dated snapshots (gpt-4o-2024-08-06, Azure's model versions) and moving aliases price as the
+# model they name; so do Vertex's stable Gemini versions (gemini-2.0-flash-001).
+_DATE_SUFFIX = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|-latest|@\d{8}|@latest)$")
+_GEMINI_VERSION_SUFFIX = re.compile(r"^(gemini-.*)-\d{3}$")
 _PREFIXES = (
     "publishers/google/models/",
     "models/",
@@ -111,7 +112,7 @@ def canonical_model(model: str) -> str:
     for prefix in _PREFIXES:
         if text.startswith(prefix):
             text = text[len(prefix) :]
-    return _DATE_SUFFIX.sub("", text)
+    return _GEMINI_VERSION_SUFFIX.sub(r"\1", _DATE_SUFFIX.sub("", text))
 
 
 def _decimal(value: Any, where: str) -> Decimal:
