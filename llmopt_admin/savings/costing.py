@@ -44,6 +44,7 @@ _QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 _UNITS_PER_USD = 10**COST_PLACES
 ZERO = Decimal(0)
 _MILLION = 1_000_000
+MoneyUnits = tuple[int, int, int, int, int]  # in ledger units, in MONEY_FIELDS order
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -99,7 +100,7 @@ class Rates:
         prompt = tokens[0] + tokens[1] + tokens[2] + tokens[3]
         return self.long_context if self.tier.for_prompt(prompt) is not self.tier else self
 
-    def price_units(self, tokens: TokenCounts, *, batch: bool) -> TokenCounts | None:
+    def price_units(self, tokens: TokenCounts, *, batch: bool) -> MoneyUnits | None:
         """`price`'s five figures (cost, baseline, cache read saved, cache write premium, batch
         discount) as exact ints of ledger units; None when the rates are not whole units."""
         if self.units is None:
@@ -208,6 +209,7 @@ def cacheable_input(kind: str | None, tokens: TokenCounts) -> int:
 __all__ = [
     "ZERO",
     "EventCosts",
+    "MoneyUnits",
     "PriceNotFound",
     "Rates",
     "cache_kind",

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from llmopt_admin.savings.costing import (
     EventCosts,
+    MoneyUnits,
     PriceNotFound,
     Rates,
     cache_kind,
@@ -32,10 +33,8 @@ from llmopt_admin.savings.validation import (
     check_event,
     check_event_fast,
 )
-from optimization.pricing import ModelPrice, TokenCounts
+from optimization.pricing import NoStoragePrice, TokenCounts, cache_storage_cost
 from optimization.telemetry import UsageEvent
-
-MoneyUnits = tuple[int, int, int, int, int]  # in ledger units, in MONEY_FIELDS order
 
 
 class LedgerRow(NamedTuple):
@@ -92,7 +91,8 @@ class Pricer:
 
     def row(self, event: CheckedEvent) -> LedgerRow:
         """Raises PriceNotFound when the price table does not know the model and the caller
-        gave no cost to fall back on."""
+        gave no cost to fall back on, NoStoragePrice when the event bought explicit cache
+        storage on a model whose price has no storage rate."""
         (
             request_id, timestamp, provider, model, mode, config_entry, batch_id,
             tokens, cost, baseline, cost_given, storage,
@@ -125,7 +125,7 @@ class Pricer:
                     _units(costs.batch_discount),
                 )
             if storage:
-                money = _with_storage(money, tier.tier, storage, model)
+                money = _with_storage(money, model, storage, timestamp)
             source = _PRICE_TABLE
             reported = _units(cost) if cost_given else None
             if reported == money[0]:
@@ -147,23 +147,11 @@ class Pricer:
         )
 
 
-class NoStorageRate(LookupError):
-    """An event bought explicit cache storage on a model whose price has no storage rate."""
-
-    def __init__(self, model: str) -> None:
-        self.model = model
-        super().__init__(model)
-
-
-def _with_storage(
-    money: MoneyUnits, price: ModelPrice | None, token_hours: Decimal, model: str
-) -> MoneyUnits:
-    """`money` with the storage `token_hours` cost: added to the cost, and to the cache write
-    premium, the other cost of caching beyond plain input (storage has no baseline)."""
-    per_hour = None if price is None else price.cache_storage_per_hour
-    if per_hour is None:
-        raise NoStorageRate(model)
-    storage = _units((token_hours * per_hour).scaleb(-6))
+def _with_storage(money: MoneyUnits, model: str, token_hours: Decimal, at: datetime) -> MoneyUnits:
+    """`money` with the storage of `token_hours` (`pricing.cache_storage_cost`) added to the
+    cost and to the cache write premium, the other cost of caching beyond plain input (storage
+    has no baseline). Raises NoStoragePrice when the model's price has no storage rate."""
+    storage = _units(cache_storage_cost(model, token_hours=token_hours, at=at))
     cost, baseline, read_saved, premium, batch_discount = money
     return (cost + storage, baseline, read_saved, premium + storage, batch_discount)
 
@@ -215,7 +203,7 @@ def rows_of_json(items: Sequence[Any], *, now: datetime) -> PricedEvents:
             checked = full
         try:
             rows.append(price(checked))
-        except NoStorageRate:
+        except NoStoragePrice:
             rejected.append(
                 {
                     "index": index,
@@ -258,7 +246,6 @@ def _printable(value: Any) -> str | None:
 __all__ = [
     "LedgerRow",
     "MoneyUnits",
-    "NoStorageRate",
     "PricedEvents",
     "Pricer",
     "event_price",
