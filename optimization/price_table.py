@@ -1,7 +1,9 @@
 """The built-in price table (USD per million tokens) and where every figure came from.
 
-Claude rows were checked on 2026-11-25 (`CLAUDE_CHECKED_ON`), OpenAI and Gemini rows on
-2026-11-30 (`PRICES_CHECKED_ON`), each against the sources below. "Official" means the provider's
+Claude rows and gpt-6.2-sol were checked on 2026-11-25 (`CLAUDE_CHECKED_ON`), the newer OpenAI
+rows and the Gemini rows on 2026-11-30 (`PRICES_CHECKED_ON`), each against the sources below;
+the older OpenAI rows were not re-read and keep 2026-11-25 (`PREVIOUS_CHECK`), the day the table
+was last checked before. "Official" means the provider's
 own page (or a verbatim copy of it); "secondary" means a dated third-party table quoting it.
 
 - Claude: platform.claude.com "Pricing" (model table with base input, 5 min and 1 h cache
@@ -85,8 +87,9 @@ from datetime import date
 
 from optimization.model_price import PRICES_CHECKED_ON, ModelPrice
 
-CLAUDE_CHECKED_ON = date(2026, 11, 25)
-SOL_READ_ON = date(2026, 11, 25)
+# The table's previous check: Claude rows were read that day, and so was gpt-6.2-sol; the older
+# OpenAI rows carry it too, though they came from third-party copies (see above).
+PREVIOUS_CHECK = CLAUDE_CHECKED_ON = date(2026, 11, 25)
 
 
 def _checked(price: ModelPrice, day: date) -> ModelPrice:
@@ -143,8 +146,9 @@ _CLAUDE: tuple[ModelPrice, ...] = (
     ModelPrice.claude("claude-3-haiku", date(2024, 3, 13), "0.25", "1.25", "0.30", "0.50", "0.03"),
 )
 
-_OPENAI: tuple[ModelPrice, ...] = (
-    # (input, cached input, output). Sources and dates in the module docstring.
+# (input, cached input, output). Sources and dates in the module docstring.
+# Not re-read on 2026-11-30: they keep the date of the table's previous check.
+_OPENAI_EARLIER: tuple[ModelPrice, ...] = (
     ModelPrice.automatic("gpt-4o", date(2024, 8, 6), "2.50", "1.25", "10"),
     ModelPrice.automatic("gpt-4o-mini", date(2024, 7, 18), "0.15", "0.075", "0.60"),
     ModelPrice.automatic("gpt-4.1", date(2025, 4, 14), "2", "0.50", "8"),
@@ -154,21 +158,22 @@ _OPENAI: tuple[ModelPrice, ...] = (
     ModelPrice.automatic("gpt-5-mini", date(2025, 8, 7), "0.25", "0.025", "2"),
     ModelPrice.automatic("gpt-5-nano", date(2025, 8, 7), "0.05", "0.005", "0.40"),
     ModelPrice.automatic("gpt-5.1", date(2025, 11, 13), "1.25", "0.125", "10"),
-    ModelPrice.automatic("gpt-5.2", PRICES_CHECKED_ON, "1.75", "0.175", "14"),
-    ModelPrice.automatic("gpt-5.4", date(2026, 3, 5), "2.50", "0.25", "15"),
-    ModelPrice.automatic("gpt-5.4-mini", date(2026, 3, 17), "0.75", "0.075", "4.50"),
-    ModelPrice.automatic("gpt-5.4-nano", date(2026, 3, 17), "0.20", "0.02", "1.25"),
-    ModelPrice.automatic("gpt-5.5", PRICES_CHECKED_ON, "5", "0.50", "30"),
-    # Read on 2026-11-25, its release date not found: dated (and checked) that day.
-    replace(
-        ModelPrice.automatic("gpt-6.2-sol", SOL_READ_ON, "2", "0.10", "10", cache_write="2.50"),
-        checked_on=SOL_READ_ON,
-    ),
+    # Read on 2026-11-25, its release date not found: dated that day.
+    ModelPrice.automatic("gpt-6.2-sol", PREVIOUS_CHECK, "2", "0.10", "10", cache_write="2.50"),
     ModelPrice.automatic("o1", date(2024, 12, 17), "15", "7.50", "60"),
     ModelPrice.automatic("o3", date(2025, 4, 16), "10", "2.50", "40"),
     ModelPrice.automatic("o3", date(2025, 6, 10), "2", "0.50", "8"),
     ModelPrice.automatic("o3-mini", date(2025, 1, 31), "1.10", "0.55", "4.40"),
     ModelPrice.automatic("o4-mini", date(2025, 4, 16), "1.10", "0.275", "4.40"),
+)
+
+# Read on 2026-11-30. gpt-5.2 and gpt-5.5: release dates not found, dated the day they were read.
+_OPENAI: tuple[ModelPrice, ...] = (
+    ModelPrice.automatic("gpt-5.2", PRICES_CHECKED_ON, "1.75", "0.175", "14"),
+    ModelPrice.automatic("gpt-5.4", date(2026, 3, 5), "2.50", "0.25", "15"),
+    ModelPrice.automatic("gpt-5.4-mini", date(2026, 3, 17), "0.75", "0.075", "4.50"),
+    ModelPrice.automatic("gpt-5.4-nano", date(2026, 3, 17), "0.20", "0.02", "1.25"),
+    ModelPrice.automatic("gpt-5.5", PRICES_CHECKED_ON, "5", "0.50", "30"),
 )
 
 _GEMINI: tuple[ModelPrice, ...] = (
@@ -189,6 +194,7 @@ _GEMINI: tuple[ModelPrice, ...] = (
 
 BUILT_IN_PRICES: tuple[ModelPrice, ...] = (
     *(_checked(price, CLAUDE_CHECKED_ON) for price in _CLAUDE),
+    *(_checked(price, PREVIOUS_CHECK) for price in _OPENAI_EARLIER),
     *_OPENAI,
     *_GEMINI,
 )
