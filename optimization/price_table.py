@@ -3,8 +3,8 @@
 Claude rows and gpt-6.2-sol were checked on 2026-11-25 (`CLAUDE_CHECKED_ON`), the newer OpenAI
 rows and the Gemini rows on 2026-11-30 (`PRICES_CHECKED_ON`), each against the sources below;
 the older OpenAI rows were not re-read and keep 2026-11-25 (`PREVIOUS_CHECK`), the day the table
-was last checked before. "Official" means the provider's
-own page (or a verbatim copy of it); "secondary" means a dated third-party table quoting it.
+was last checked before. "Official" means the provider's own page (or a verbatim copy of it);
+"secondary" means a dated third-party table quoting it.
 
 - Claude: platform.claude.com "Pricing" (model table with base input, 5 min and 1 h cache
   writes, cache hits, output; Batch API 50% on all of them) and each model's overview page
