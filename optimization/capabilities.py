@@ -19,15 +19,35 @@ Facts and where they come from (checked 2026-11-25 unless marked otherwise):
 - vertexAI: Claude on Vertex caches like Anthropic (explicit); Gemini 2.5+ caches implicitly
   (automatic). Batch prediction exists for both; Google documents no single request-count cap we
   could verify, so limits are None.
-- openAI: automatic caching from 1,024 tokens, no markers; Batch API 50,000 requests, 200 MB
-  input file, 24 h window, 50% price (OpenAI API reference, "Create batch").
-- azureOpenAI: same automatic caching; Global Batch (assumed 100,000 requests / 200 MB per
-  file, from memory, not re-verified).
+- openAI: automatic caching from 1,024 prompt tokens on gpt-4o and newer, no markers and no
+  extra fee; `prompt_cache_key` is combined with the prefix hash to route requests (more than
+  about 15 requests per minute per prefix and key overflow to other machines); `cached_tokens` in
+  the usage (developers.openai.com "Prompt caching", official, read 2026-11-30). Extended
+  retention (`prompt_cache_retention="24h"`, cached prefixes kept up to 24 h by offloading to
+  GPU-local storage) is offered by gpt-5.4, gpt-5.3-codex, gpt-5.2, gpt-5.1-codex-max, gpt-5.1,
+  gpt-5.1-codex, gpt-5.1-codex-mini, gpt-5.1-chat, gpt-5, gpt-5-codex and gpt-4.1 (their default
+  is in_memory); gpt-5.5, gpt-5.5-pro "and future models" accept only 24h (openai-java
+  ResponseCreateParams.PromptCacheRetention, generated from OpenAI's API spec, and the Azure
+  page below, both read 2026-11-30). It costs the same as in-memory retention, so it always
+  pays where offered; it is not zero-data-retention eligible. Batch API 50,000 requests, 200 MB
+  input file, 24 h window, 50% price (OpenAI API reference, "Create batch", read 2026-11-25);
+  cached input is halved in a batch too (`discounts_stack`; prices in optimization.price_table).
+- azureOpenAI: the same automatic caching and retention list ("Prompt cache pricing is the same
+  for both retention policies", learn.microsoft.com Azure OpenAI "Prompt caching", read
+  2026-11-30). Global Batch: 50% less than Global Standard, its own enqueued-token quota per
+  deployment (learn.microsoft.com "Getting started with Azure OpenAI batch deployments", read
+  2026-11-30); the per-file limits below (100,000 requests / 200 MB) are from memory and were
+  not found in our sources on 2026-11-30: not re-verified.
 - azureAI: Claude deployments in Microsoft Foundry are called through ChatAnthropic and take
   explicit `cache_control`; other models (OpenAI family) cache automatically. No batch route.
 - gemini: implicit (automatic) caching on Gemini 2.5 and later, from 2,048 tokens on 2.5 and
-  4,096 on 3.x (ai.google.dev "Context caching", updated 2026-10-13); Batch API at 50% with a JSONL
-  input file up to 2 GB (inline requests up to 20 MB) (ai.google.dev "Batch API").
+  4,096 on 3.x (ai.google.dev "Context caching", updated 2026-10-13), with no storage charge;
+  explicit context caches (`cachedContents`, TTL default 1 h) are billed per million tokens per
+  hour of storage on top of the cached-token price. Batch API at 50% with a JSONL input file up
+  to 2 GB (inline requests up to 20 MB) (ai.google.dev "Batch API"); cache hits inside a batch are
+  "priced the same as for non-batch" traffic, so the batch discount does not stack on cached
+  tokens (`discounts_stack=False`; same page, read 2026-11-30). Vertex AI batch prediction
+  refuses explicit `cachedContent` (Google staff on discuss.ai.google.dev, 2025: secondary).
 - openRouter: passes `cache_control` through to Claude models (explicit); OpenAI, DeepSeek and
   Grok models behind it cache automatically; no batch API.
 - xai: automatic caching; groq: automatic caching on the models that have it (Kimi K2,
@@ -265,8 +285,21 @@ class ProviderCapabilities:
     cache_write_multipliers: Mapping[int, Decimal] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    # True when the batch discount also applies to cache reads (Anthropic, OpenAI); Gemini bills
+    # cached tokens in a batch at the standard cached price. Prices: optimization.price_table.
     discounts_stack: bool = False
+    # OpenAI `prompt_cache_retention` values the model accepts, the longest last; () where the
+    # parameter does not apply. "24h" costs the same as "in_memory".
+    prompt_cache_retentions: tuple[str, ...] = ()
+    # The API for explicit cache objects with a storage price ("gemini_cached_contents"), if any.
+    explicit_cache_api: str | None = None
     known: bool = True
+
+    @property
+    def extended_cache_retention(self) -> str | None:
+        """The `prompt_cache_retention` value that keeps the cache longest ("24h"), or None
+        when the model offers no extended retention."""
+        return "24h" if "24h" in self.prompt_cache_retentions else None
 
     @property
     def optimizable(self) -> bool:
@@ -393,16 +426,58 @@ def _openai_caches(model: str | None) -> bool:
     return name.startswith(_OPENAI_CACHING_PREFIXES)
 
 
+# Models that accept both retentions (their default is in_memory); see the module docstring.
+_OPENAI_EXTENDED_RETENTION = frozenset(
+    {
+        "gpt-5.4",
+        "gpt-5.3-codex",
+        "gpt-5.2",
+        "gpt-5.1-codex-max",
+        "gpt-5.1",
+        "gpt-5.1-codex",
+        "gpt-5.1-codex-mini",
+        "gpt-5.1-chat",
+        "gpt-5",
+        "gpt-5-codex",
+        "gpt-4.1",
+    }
+)
+# From this GPT version on only "24h" is accepted ("gpt-5.5, gpt-5.5-pro, and future models").
+_OPENAI_24H_ONLY_FROM = (5, 5)
+_GPT_VERSION = re.compile(r"gpt-(\d+)(?:\.(\d+))?")
+_OPENAI_ID_NOISE = re.compile(r"^(?:openai/|azure/)|(?:-\d{4}-\d{2}-\d{2}|-latest)$")
+
+
+def _openai_retentions(model: str | None) -> tuple[str, ...]:
+    """The `prompt_cache_retention` values an OpenAI model accepts (no model: the default)."""
+    if model is None:
+        return ("in_memory",)
+    name = _OPENAI_ID_NOISE.sub("", model.strip().lower())
+    if name in _OPENAI_EXTENDED_RETENTION:
+        return ("in_memory", "24h")
+    version = _GPT_VERSION.match(name)
+    if version and (int(version[1]), int(version[2] or 0)) >= _OPENAI_24H_ONLY_FROM:
+        return ("24h",)
+    return ("in_memory",)
+
+
+def _openai_family_caching(provider: str, model: str | None) -> ProviderCapabilities:
+    if not _openai_caches(model):
+        return _nothing(provider, model)
+    return replace(
+        _automatic_caching(provider, model),
+        discounts_stack=True,
+        prompt_cache_retentions=_openai_retentions(model),
+    )
+
+
 def _openai_style(
     provider: str, model: str | None, *, batch_api: str, batch_max_requests: int
 ) -> ProviderCapabilities:
     """OpenAI's models as OpenAI or Azure serves them: automatic caching on the models that
     cache, and a half-price batch API named `batch_api`."""
-    base = (
-        _automatic_caching(provider, model) if _openai_caches(model) else _nothing(provider, model)
-    )
     return replace(
-        base,
+        _openai_family_caching(provider, model),
         supports_batching=True,
         batch_api=batch_api,
         batch_max_requests=batch_max_requests,
@@ -457,7 +532,10 @@ def _gemini(provider: str, model: str | None) -> ProviderCapabilities:
     base = (
         _nothing(provider, model)
         if minimum is None
-        else _automatic_caching(provider, model, minimum)
+        else replace(
+            _automatic_caching(provider, model, minimum),
+            explicit_cache_api="gemini_cached_contents",
+        )
     )
     return replace(
         base,

@@ -1,6 +1,13 @@
 """Usage events: one per LLM call, with tokens by kind, cost and its unoptimized baseline.
 
 The event's JSON form is the body of the admin's `POST /api/usage/events` ingest API.
+
+Explicit context caches (Gemini `cachedContents`) also cost storage, which is no token count:
+an event carries it as `cache_storage_token_hours` (cached tokens x hours of TTL bought), priced
+with `pricing.cache_storage_cost` into its cost and not its baseline (without llmopt there is no
+cache to store). The call that creates a cache carries the TTL it bought; a TTL extension is an
+event of its own with no tokens (`cache_storage_event_for`). The ledger counts storage as a cost
+of caching, beside the cache write premium.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from typing import Any, Literal, Protocol
 
 from optimization.pricing import (
     CallCost,
+    NoStoragePrice,
     PriceNotFound,
     TokenUsage,
+    cache_storage_cost,
     cost_of,
     token_counts,
     token_fields,
@@ -46,9 +55,16 @@ class UsageEvent:
     baseline_cost: Decimal = Decimal(0)
     config_entry: str | None = None  # e.g. "ai_models_config/llm/0"
     batch_id: str | None = None
+    cache_storage_token_hours: Decimal = Decimal(0)  # explicit cache tokens x hours stored
 
     def to_json(self) -> dict[str, Any]:
-        """The ingest API's JSON shape (timestamp ISO 8601, money as decimal strings)."""
+        """The ingest API's JSON shape (timestamp ISO 8601, money as decimal strings);
+        `cache_storage_token_hours` only when there is some."""
+        storage = (
+            {"cache_storage_token_hours": str(self.cache_storage_token_hours)}
+            if self.cache_storage_token_hours
+            else {}
+        )
         return {
             "request_id": self.request_id,
             "timestamp": self.timestamp.isoformat(),
@@ -60,6 +76,7 @@ class UsageEvent:
             "baseline_cost": str(self.baseline_cost),
             "config_entry": self.config_entry,
             "batch_id": self.batch_id,
+            **storage,
         }
 
 
@@ -127,13 +144,20 @@ def usage_event_for(
     config_entry: str | None = None,
     request_id: str | None = None,
     at: datetime | None = None,
+    cache_storage_token_hours: Decimal | int = 0,
 ) -> UsageEvent:
-    """The usage event of one call, priced with `pricing.cost_of`.
+    """The usage event of one call, priced with `pricing.cost_of` (and, for the explicit cache
+    storage it bought, `pricing.cache_storage_cost`).
 
     A model without a price gets cost and baseline 0 (see `cost_if_priced`).
     """
     timestamp = at or datetime.now(UTC)
     priced = cost_if_priced(usage, model, batch=mode in ("batch", "batch+cache"), at=timestamp)
+    storage = Decimal(cache_storage_token_hours)
+    if priced is not None and storage:
+        priced = CallCost(
+            cost=priced.cost + _storage_cost(model, storage, timestamp), baseline=priced.baseline
+        )
     return UsageEvent(
         request_id=request_id or uuid.uuid4().hex,
         timestamp=timestamp,
@@ -145,4 +169,47 @@ def usage_event_for(
         baseline_cost=Decimal(0) if priced is None else priced.baseline,
         config_entry=config_entry,
         batch_id=batch_id,
+        cache_storage_token_hours=storage,
     )
+
+
+def cache_storage_event_for(
+    *,
+    provider: str,
+    model: str,
+    token_hours: Decimal | int,
+    config_entry: str | None = None,
+    request_id: str | None = None,
+    at: datetime | None = None,
+) -> UsageEvent:
+    """The usage event of explicit cache storage bought outside a call (a TTL extension):
+    no tokens, mode "cached", cost the storage, baseline 0."""
+    return usage_event_for(
+        provider=provider,
+        model=model,
+        mode="cached",
+        usage=TokenUsage(),
+        config_entry=config_entry,
+        request_id=request_id,
+        at=at,
+        cache_storage_token_hours=token_hours,
+    )
+
+
+def _storage_cost(model: str, token_hours: Decimal, at: datetime) -> Decimal:
+    """`pricing.cache_storage_cost`, or 0 (logged once per model) when the model's row has no
+    storage price: the event still records the token-hours for the ledger to judge."""
+    try:
+        return cache_storage_cost(model, token_hours=token_hours, at=at)
+    except NoStoragePrice:
+        if model not in _unpriced_storage:
+            _unpriced_storage.add(model)
+            logger.warning(
+                "no cache storage price for model %r: its storage is recorded without a cost; "
+                "add cache_storage_per_hour to its row in the LLMOPT_PRICES_FILE file",
+                model,
+            )
+        return Decimal(0)
+
+
+_unpriced_storage: set[str] = set()

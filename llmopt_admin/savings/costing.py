@@ -14,7 +14,10 @@ This module adds no price or formula of its own. At one price tier `cost_of` is 
 token counts (`pricing.cost_at_price`), so each tier's per-kind rates are read off it once (a
 million tokens of each kind, with and without the batch discount) and each event is then the
 tier its prompt falls in (`ModelPrice.for_prompt`) and a few exact Decimal products: the same
-numbers `cost_of` gives, at a fraction of the work per event.
+numbers `cost_of` gives, at a fraction of the work per event. The batch rates are the provider's
+Batch column (`ModelPrice.batch_price`), so an event's batch discount is exactly what that
+column took off its list-price cost: every kind on Anthropic and OpenAI, input, writes and output
+but not cached tokens on Gemini.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 
-from llmopt_admin.savings.models import BATCH_MODES, COST_PLACES
+from llmopt_admin.savings.models import COST_PLACES
 from optimization.capabilities import ProviderCapabilities
 from optimization.pricing import (
+    TOKEN_FIELDS,
     ModelPrice,
     PriceNotFound,
+    TokenCounts,
     TokenUsage,
     cost_at_price,
     price_for,
@@ -39,14 +44,7 @@ _QUANTUM = Decimal(1).scaleb(-COST_PLACES)
 _UNITS_PER_USD = 10**COST_PLACES
 ZERO = Decimal(0)
 _MILLION = 1_000_000
-# Token kinds in TokenUsage order: uncached input, 5 min write, 1 h write, cache read, output.
-_KINDS = (
-    "input_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "cache_read_tokens",
-    "output_tokens",
-)
+MoneyUnits = tuple[int, int, int, int, int]  # in ledger units, in MONEY_FIELDS order
 
 
 def quantize(value: Decimal) -> Decimal:
@@ -63,21 +61,9 @@ class EventCosts:
     batch_discount: Decimal
 
 
-def usage_of(
-    *, input_tokens: int, cache_write_5m: int, cache_write_1h: int, cache_read: int, output: int
-) -> TokenUsage:
-    return TokenUsage(
-        input_tokens=input_tokens,
-        cache_write_5m_tokens=cache_write_5m,
-        cache_write_1h_tokens=cache_write_1h,
-        cache_read_tokens=cache_read,
-        output_tokens=output,
-    )
-
-
 @dataclass(frozen=True)
 class Rates:
-    """USD per million tokens of each kind (TokenUsage order) under one price tier."""
+    """USD per million tokens of each kind (TOKEN_KINDS order) under one price tier."""
 
     standard: tuple[Decimal, ...]  # what cost_of charges without the batch discount
     batched: tuple[Decimal, ...]  # what cost_of charges with it
@@ -92,8 +78,8 @@ class Rates:
     def of(cls, price: ModelPrice) -> Rates:
         """The rates of `price`, and of its long-context tier when it has one."""
         standard, batched, baseline = [], [], []
-        for kind in _KINDS:
-            unit = TokenUsage(**{kind: _MILLION})
+        for name in TOKEN_FIELDS:
+            unit = TokenUsage(**{name: _MILLION})
             plain = cost_at_price(unit, price)
             standard.append(plain.cost)
             baseline.append(plain.baseline)
@@ -107,16 +93,14 @@ class Rates:
             cls.of(price.long_context) if price.long_context is not None else None,
         )
 
-    def for_prompt(self, tokens: tuple[int, int, int, int, int]) -> Rates:
-        """The rates of the tier a call with these tokens (TokenUsage order) falls in."""
+    def for_prompt(self, tokens: TokenCounts) -> Rates:
+        """The rates of the tier a call with these tokens falls in."""
         if self.long_context is None or self.tier is None:
             return self
         prompt = tokens[0] + tokens[1] + tokens[2] + tokens[3]
         return self.long_context if self.tier.for_prompt(prompt) is not self.tier else self
 
-    def price_units(
-        self, tokens: tuple[int, int, int, int, int], *, batch: bool
-    ) -> tuple[int, int, int, int, int] | None:
+    def price_units(self, tokens: TokenCounts, *, batch: bool) -> MoneyUnits | None:
         """`price`'s five figures (cost, baseline, cache read saved, cache write premium, batch
         discount) as exact ints of ledger units; None when the rates are not whole units."""
         if self.units is None:
@@ -133,7 +117,7 @@ class Rates:
             standard - charged,
         )
 
-    def price(self, tokens: tuple[int, int, int, int, int], *, batch: bool) -> EventCosts:
+    def price(self, tokens: TokenCounts, *, batch: bool) -> EventCosts:
         """The event's figures; exactly what the cost_of-based definitions give."""
         i, w5, w1, r, o = tokens
         s, b = self.standard, self.baseline
@@ -197,18 +181,6 @@ def rates_for(model: str, at: datetime) -> Rates:
     return rates
 
 
-def price_event(*, usage: TokenUsage, model: str, mode: str, at: datetime) -> EventCosts:
-    """Price one call with the table valid at `at`. Raises PriceNotFound for unknown models."""
-    tokens = (
-        usage.input_tokens,
-        usage.cache_write_5m_tokens,
-        usage.cache_write_1h_tokens,
-        usage.cache_read_tokens,
-        usage.output_tokens,
-    )
-    return rates_for(model, at).for_prompt(tokens).price(tokens, batch=mode in BATCH_MODES)
-
-
 @lru_cache(maxsize=4096)
 def cache_kind(provider: str, model: str) -> str | None:
     """ "explicit", "automatic" or None (no prompt caching) for a provider's model.
@@ -219,7 +191,7 @@ def cache_kind(provider: str, model: str) -> str | None:
     return capabilities.cache_marker_type if capabilities.supports_caching else None
 
 
-def cacheable_input(kind: str | None, tokens: tuple[int, int, int, int, int]) -> int:
+def cacheable_input(kind: str | None, tokens: TokenCounts) -> int:
     """Input tokens that could have been read from the cache (the hit rate's denominator).
 
     Explicit-marker providers (Anthropic-style): what went through a breakpoint, i.e. cache
@@ -237,13 +209,12 @@ def cacheable_input(kind: str | None, tokens: tuple[int, int, int, int, int]) ->
 __all__ = [
     "ZERO",
     "EventCosts",
+    "MoneyUnits",
     "PriceNotFound",
     "Rates",
     "cache_kind",
     "cacheable_input",
-    "price_event",
     "quantize",
     "rates_for",
     "units_text",
-    "usage_of",
 ]

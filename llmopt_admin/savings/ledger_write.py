@@ -83,7 +83,7 @@ def _copy_lines(rows: Iterable[LedgerRow], received_at: str) -> str:
     for row in rows:
         (
             request_id, timestamp, provider, model, mode, config_entry, batch_id,
-            tokens, cacheable, money, source, reported,
+            tokens, cacheable, money, storage, source, reported,
         ) = row  # fmt: skip
         # provider, model, mode, config entry and batch id repeat: escaped once each.
         key = (provider, model, mode, config_entry, batch_id)
@@ -97,7 +97,7 @@ def _copy_lines(rows: Iterable[LedgerRow], received_at: str) -> str:
             f"{copy_text(request_id)}\t{timestamp.isoformat()}\t{text}\t"
             f"{tokens[0]}\t{tokens[1]}\t{tokens[2]}\t{tokens[3]}\t{tokens[4]}\t{cacheable}\t"
             f"{units_text(money[0])}\t{units_text(money[1])}\t{units_text(money[2])}\t"
-            f"{units_text(money[3])}\t{units_text(money[4])}\t{source}\t"
+            f"{units_text(money[3])}\t{units_text(money[4])}\t{storage}\t{source}\t"
             f"{NULL if reported is None else units_text(reported)}\t{received_at}\n"
         )
     return "".join(lines)
@@ -227,6 +227,7 @@ def _values(row: LedgerRow, received_at: datetime) -> tuple[Any, ...]:
         *row.tokens,
         row.cacheable_input_tokens,
         *(usd(units) for units in row.money),
+        row.cache_storage_token_hours,
         row.cost_source,
         reported,
         received_at,

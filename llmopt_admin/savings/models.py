@@ -7,6 +7,9 @@ mechanism, so rollups (and `rebuild_rollups`) are plain sums and always add up t
 
 where `unattributed` is only non-zero for events whose cost was reported by the caller for a model
 our price table does not know (we cannot split what we did not price).
+`cache_write_premium` also holds the explicit context cache storage an event bought
+(`cache_storage_token_hours`, priced at the model's storage rate): like the write premium, a cost
+of caching that the baseline does not have.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ BATCH_MODES = ("batch", "batch+cache")
 COST_PLACES = 10
 
 
-def _money(*, total: bool = False) -> models.DecimalField:
+def _money(*, total: bool = False, help_text: str = "") -> models.DecimalField:
     return models.DecimalField(
-        max_digits=28 if total else 20, decimal_places=COST_PLACES, default=0
+        max_digits=28 if total else 20,
+        decimal_places=COST_PLACES,
+        default=0,
+        help_text=help_text,
     )
 
 
@@ -61,8 +67,17 @@ class LedgerEvent(models.Model):
     cost = _money()
     baseline_cost = _money()
     cache_read_saved = _money()
-    cache_write_premium = _money()
+    cache_write_premium = _money(
+        help_text="Cache writes above the plain input price, plus explicit cache storage."
+    )
     batch_discount = _money()
+    cache_storage_token_hours = models.DecimalField(
+        max_digits=20,
+        decimal_places=6,
+        default=0,
+        help_text="Explicit context cache storage bought (cached tokens x hours): priced into "
+        "cost and cache_write_premium (optimization.telemetry).",
+    )
     cost_source = models.CharField(
         max_length=16, choices=CostSource.choices, default=CostSource.PRICE_TABLE
     )
@@ -183,6 +198,7 @@ LEDGER_COLUMNS = (
     "config_entry",
     "batch_id",
     *SUM_FIELDS,
+    "cache_storage_token_hours",
     "cost_source",
     "reported_cost",
     "received_at",

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from llmopt_admin.savings.costing import (
     EventCosts,
+    MoneyUnits,
     PriceNotFound,
     Rates,
     cache_kind,
@@ -27,14 +28,13 @@ from llmopt_admin.savings.costing import (
 from llmopt_admin.savings.models import BATCH_MODES, COST_PLACES, CostSource
 from llmopt_admin.savings.validation import (
     FUTURE_SLACK,
+    STORAGE_FIELD,
     CheckedEvent,
     check_event,
     check_event_fast,
 )
-from optimization.pricing import TokenCounts
+from optimization.pricing import NoStoragePrice, TokenCounts, cache_storage_cost
 from optimization.telemetry import UsageEvent
-
-MoneyUnits = tuple[int, int, int, int, int]  # in ledger units, in MONEY_FIELDS order
 
 
 class LedgerRow(NamedTuple):
@@ -51,6 +51,7 @@ class LedgerRow(NamedTuple):
     tokens: TokenCounts
     cacheable_input_tokens: int
     money: MoneyUnits
+    cache_storage_token_hours: Decimal  # explicit cache storage bought; its cost is in `money`
     cost_source: str
     reported: int | None  # the caller's cost in ledger units, kept when it differs from ours
 
@@ -90,10 +91,11 @@ class Pricer:
 
     def row(self, event: CheckedEvent) -> LedgerRow:
         """Raises PriceNotFound when the price table does not know the model and the caller
-        gave no cost to fall back on."""
+        gave no cost to fall back on, NoStoragePrice when the event bought explicit cache
+        storage on a model whose price has no storage rate."""
         (
             request_id, timestamp, provider, model, mode, config_entry, batch_id,
-            tokens, cost, baseline, cost_given,
+            tokens, cost, baseline, cost_given, storage,
         ) = event  # fmt: skip
         day = (timestamp if timestamp.tzinfo is UTC else timestamp.astimezone(UTC)).date()
         try:
@@ -122,6 +124,8 @@ class Pricer:
                     _units(costs.cache_write_premium),
                     _units(costs.batch_discount),
                 )
+            if storage:
+                money = _with_storage(money, model, storage, timestamp)
             source = _PRICE_TABLE
             reported = _units(cost) if cost_given else None
             if reported == money[0]:
@@ -137,9 +141,19 @@ class Pricer:
             tokens,
             cacheable_input(kind, tokens),
             money,
+            storage,
             source,
             reported,
         )
+
+
+def _with_storage(money: MoneyUnits, model: str, token_hours: Decimal, at: datetime) -> MoneyUnits:
+    """`money` with the storage of `token_hours` (`pricing.cache_storage_cost`) added to the
+    cost and to the cache write premium, the other cost of caching beyond plain input (storage
+    has no baseline). Raises NoStoragePrice when the model's price has no storage rate."""
+    storage = _units(cache_storage_cost(model, token_hours=token_hours, at=at))
+    cost, baseline, read_saved, premium, batch_discount = money
+    return (cost + storage, baseline, read_saved, premium + storage, batch_discount)
 
 
 def _rates_or_none(model: str, at: datetime) -> Rates | None:
@@ -189,6 +203,18 @@ def rows_of_json(items: Sequence[Any], *, now: datetime) -> PricedEvents:
             checked = full
         try:
             rows.append(price(checked))
+        except NoStoragePrice:
+            rejected.append(
+                {
+                    "index": index,
+                    "request_id": checked.request_id,
+                    "errors": {
+                        STORAGE_FIELD: f"no cache storage price is known for {checked.model!r}; "
+                        "add cache_storage_per_hour to its row in the price table "
+                        "(LLMOPT_PRICES_FILE)"
+                    },
+                }
+            )
         except PriceNotFound:
             rejected.append(
                 {

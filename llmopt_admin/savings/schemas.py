@@ -12,11 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from ninja import Field, Schema
+from pydantic import create_model
 
 from llmopt_admin.savings.models import LedgerEvent
 from llmopt_admin.savings.selectors import PRESETS
 from llmopt_admin.savings.services import MAX_EVENTS_PER_REQUEST
 from llmopt_admin.savings.validation import MAX_COST, MAX_TOKENS
+from optimization.pricing import TOKEN_FIELDS
 from optimization.telemetry import Mode
 
 __all__ = [
@@ -69,23 +71,38 @@ def _money() -> Any:
     )
 
 
-class UsageEventIn(Schema):
-    """One event as `optimization.telemetry.UsageEvent.to_json()` writes it."""
+def _token_counts(field: Any) -> dict[str, Any]:
+    """One int field per token kind (TOKEN_FIELDS, in their order), each made by `field()`."""
+    return {name: (int, field()) for name in TOKEN_FIELDS}
 
-    request_id: str = Field(min_length=1, max_length=_max_length("request_id"))
-    timestamp: datetime = Field(description="ISO 8601 with a UTC offset, at most a day ahead.")
-    provider: str = Field(min_length=1, max_length=_max_length("provider"))
-    model: str = Field(min_length=1, max_length=_max_length("model"))
-    mode: Mode
-    input_tokens: int = _tokens()
-    cache_write_5m_tokens: int = _tokens()
-    cache_write_1h_tokens: int = _tokens()
-    cache_read_tokens: int = _tokens()
-    output_tokens: int = _tokens()
-    cost: Decimal | None = _money()
-    baseline_cost: Decimal | None = _money()
-    config_entry: str | None = Field(None, max_length=_max_length("config_entry"))
-    batch_id: str | None = Field(None, max_length=_max_length("batch_id"))
+
+UsageEventIn = create_model(
+    "UsageEventIn",
+    __base__=Schema,
+    __doc__="One event as `optimization.telemetry.UsageEvent.to_json()` writes it.",
+    request_id=(str, Field(min_length=1, max_length=_max_length("request_id"))),
+    timestamp=(datetime, Field(description="ISO 8601 with a UTC offset, at most a day ahead.")),
+    provider=(str, Field(min_length=1, max_length=_max_length("provider"))),
+    model=(str, Field(min_length=1, max_length=_max_length("model"))),
+    mode=(Mode, ...),
+    **_token_counts(_tokens),
+    cost=(Decimal | None, _money()),
+    baseline_cost=(Decimal | None, _money()),
+    config_entry=(str | None, Field(None, max_length=_max_length("config_entry"))),
+    batch_id=(str | None, Field(None, max_length=_max_length("batch_id"))),
+    cache_storage_token_hours=(
+        Decimal | None,
+        Field(
+            None,
+            ge=0,
+            le=MAX_TOKENS,
+            description="Explicit context cache storage the call bought (Gemini cachedContents): "
+            "cached tokens x hours of TTL, a decimal number or a string holding one. Priced "
+            "into the cost (not the baseline) at the model's storage price per 1M tokens per "
+            "hour; an event for a model with no storage price is rejected.",
+        ),
+    ),
+)
 
 
 class UsageEventsIn(Schema):
@@ -121,31 +138,30 @@ class SavingsQuery(Schema):
     )
 
 
-class SavingsSummaryOut(Schema):
-    start: datetime
-    end: datetime
-    period: str
-    provider: str | None
-    model: str | None
-    events: int
-    batch_events: int
-    input_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_read_tokens: int
-    output_tokens: int
-    cacheable_input_tokens: int
-    cost: str
-    baseline_cost: str
-    saved: str
-    saved_pct: float | None
-    cache_read_saved: str
-    cache_write_premium: str
-    batch_discount: str
-    unattributed: str
-    cache_hit_rate: float | None
-    batch_share: float | None
-    definitions: dict[str, str]
+SavingsSummaryOut = create_model(
+    "SavingsSummaryOut",
+    __base__=Schema,
+    start=(datetime, ...),
+    end=(datetime, ...),
+    period=(str, ...),
+    provider=(str | None, ...),
+    model=(str | None, ...),
+    events=(int, ...),
+    batch_events=(int, ...),
+    **_token_counts(lambda: ...),
+    cacheable_input_tokens=(int, ...),
+    cost=(str, ...),
+    baseline_cost=(str, ...),
+    saved=(str, ...),
+    saved_pct=(float | None, ...),
+    cache_read_saved=(str, ...),
+    cache_write_premium=(str, ...),
+    batch_discount=(str, ...),
+    unattributed=(str, ...),
+    cache_hit_rate=(float | None, ...),
+    batch_share=(float | None, ...),
+    definitions=(dict[str, str], ...),
+)
 
 
 class SavingsBreakdownRowOut(Schema):

@@ -13,8 +13,10 @@ Definitions shown on the dashboard (one place, so the page and the API agree):
 - batch share = events sent through a batch API (modes `batch` and `batch+cache`) / all events.
 
 - saving by mechanism: cache reads saved and the cache write premium are priced at list
-  (non-batch) prices; the batch discount is then what the batch price took off that list-price
-  cost, premium included. Together they add up to `saved` exactly.
+  (non-batch) prices; the batch discount is then what the provider's batch prices took off that
+  list-price cost, premium included (on Gemini cached tokens keep their price in a batch, so
+  none of it comes from them). Explicit cache storage counts with the write premium. Together
+  they add up to `saved` exactly.
 
 Periods are whole UTC hours: a start is rounded down and an end up to the hour, since that is
 the rollups' grain.
@@ -23,7 +25,7 @@ the rollups' grain.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -35,12 +37,12 @@ from llmopt_admin.savings.models import (
     BATCH_MODES,
     MONEY_FIELDS,
     SUM_FIELDS,
-    TOKEN_FIELDS,
     DailyRollup,
     HourlyRollup,
     LedgerEvent,
 )
 from llmopt_admin.savings.synthetic import DEMO_ID_PREFIX
+from optimization.pricing import TokenCounts, TokenUsage, token_counts
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
@@ -143,32 +145,41 @@ def _sums() -> dict[str, Any]:
     return sums
 
 
+# The summed columns that are counts (tokens by kind, cacheable input), not money.
+COUNT_FIELDS = tuple(name for name in SUM_FIELDS if name not in MONEY_FIELDS)
+
+
 @dataclass(frozen=True)
 class Figures:
-    """Headline figures for a set of rollup rows (the summary, a table row, a chart point)."""
+    """Headline figures for a set of rollup rows (the summary, a table row, a chart point).
+
+    `sums` holds every summed ledger column (`SUM_FIELDS`: the token counts by kind, the
+    cacheable input, the money columns), each also readable as an attribute
+    (`figures.cache_read_tokens`, `figures.cost`), so a new token kind or money column needs
+    no change here.
+    """
 
     events: int
     batch_events: int
-    input_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_read_tokens: int
-    output_tokens: int
-    cacheable_input_tokens: int
-    cost: Decimal
-    baseline_cost: Decimal
-    cache_read_saved: Decimal
-    cache_write_premium: Decimal
-    batch_discount: Decimal
+    sums: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for the summed columns; `sums` itself goes through the normal lookup.
+        if name in _SUMMED:
+            return self.sums[name]
+        raise AttributeError(name)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Figures:
-        values = {
-            name: row.get(f"t_{name}") or 0
-            for name in ("events", "batch_events", *TOKEN_FIELDS, "cacheable_input_tokens")
-        }
-        money = {name: Decimal(row.get(f"t_{name}") or 0) for name in MONEY_FIELDS}
-        return cls(**values, **money)
+        sums: dict[str, Any] = {name: row.get(f"t_{name}") or 0 for name in COUNT_FIELDS}
+        sums.update((name, Decimal(row.get(f"t_{name}") or 0)) for name in MONEY_FIELDS)
+        return cls(row.get("t_events") or 0, row.get("t_batch_events") or 0, sums)
+
+    def as_row(self) -> dict[str, Any]:
+        """The figures as an aggregate row (`t_<column>`), the shape `from_row` reads."""
+        row = {f"t_{name}": value for name, value in self.sums.items()}
+        row.update(t_events=self.events, t_batch_events=self.batch_events)
+        return row
 
     @property
     def saved(self) -> Decimal:
@@ -183,19 +194,19 @@ class Figures:
         """The figures of several disjoint sets of rows together."""
         sums: dict[str, Any] = {}
         for part in parts:
-            for name, value in asdict(part).items():
-                sums[f"t_{name}"] = sums.get(f"t_{name}", 0) + value
+            for name, value in part.as_row().items():
+                sums[name] = sums.get(name, 0) + value
         return cls.from_row(sums)
+
+    @property
+    def token_counts(self) -> TokenCounts:
+        """The token counts by kind, in TOKEN_KINDS order."""
+        return token_counts(self)
 
     @property
     def total_input_tokens(self) -> int:
         """Every input token: uncached, cache writes and cache reads."""
-        return (
-            self.input_tokens
-            + self.cache_write_5m_tokens
-            + self.cache_write_1h_tokens
-            + self.cache_read_tokens
-        )
+        return TokenUsage(*self.token_counts).total_input
 
     @property
     def cache_hit_rate(self) -> float | None:
@@ -212,9 +223,9 @@ class Figures:
         return self.saved - self.cache_read_saved + self.cache_write_premium - self.batch_discount
 
     def as_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = asdict(self)
-        for name in MONEY_FIELDS:
-            data[name] = str(data[name])
+        data: dict[str, Any] = {"events": self.events, "batch_events": self.batch_events}
+        for name, value in self.sums.items():
+            data[name] = str(value) if name in MONEY_FIELDS else value
         data.update(
             saved=str(self.saved),
             saved_pct=self.saved_pct,
@@ -223,6 +234,9 @@ class Figures:
             unattributed=str(self.unattributed),
         )
         return data
+
+
+_SUMMED = frozenset(SUM_FIELDS)
 
 
 def savings_summary(*, filters: Filters) -> Figures:

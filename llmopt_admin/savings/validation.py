@@ -23,6 +23,8 @@ from optimization.telemetry import MODES, Mode, UsageEvent
 MAX_TOKENS = 10**12  # far above any real call; catches garbage and overflow
 MAX_COST = Decimal(10**9)
 FUTURE_SLACK = timedelta(days=1)  # tolerate clock skew, not events from next month
+# Explicit context cache storage an event bought, cached tokens x hours (optimization.telemetry).
+STORAGE_FIELD = "cache_storage_token_hours"
 
 _STRINGS = {"request_id": 200, "provider": 64, "model": 128}
 _OPTIONAL_STRINGS = {"config_entry": 200, "batch_id": 200}
@@ -218,6 +220,8 @@ class CheckedEvent(NamedTuple):
     cost: Decimal
     baseline_cost: Decimal
     cost_given: bool  # the caller sent cost (and baseline_cost); unknown models need it
+    # Explicit context cache storage bought (tokens x hours); rare, so last and defaulted.
+    storage_token_hours: Decimal = Decimal(0)
 
     @classmethod
     def of(cls, event: UsageEvent, *, cost_given: bool = True) -> CheckedEvent:
@@ -233,6 +237,7 @@ class CheckedEvent(NamedTuple):
             event.cost,
             event.baseline_cost,
             cost_given,
+            event.cache_storage_token_hours,
         )
 
     @property
@@ -248,6 +253,7 @@ class CheckedEvent(NamedTuple):
             baseline_cost=self.baseline_cost,
             config_entry=self.config_entry,
             batch_id=self.batch_id,
+            cache_storage_token_hours=self.storage_token_hours,
         )
 
 
@@ -317,6 +323,12 @@ def check_event(raw: Any, *, now: datetime | None = None) -> CheckedEvent | dict
             errors[name] = money
         else:
             values[name] = money
+
+    storage = _amount_of("token-hours", raw.get(STORAGE_FIELD), MAX_TOKENS)
+    if isinstance(storage, str):
+        errors[STORAGE_FIELD] = storage
+    else:
+        values["storage_token_hours"] = storage
 
     if isinstance(raw, Marked):  # what could not be read is named, whatever else it broke
         errors.update((field_name(key), reason) for key, reason in raw.marked.items())
@@ -405,6 +417,8 @@ def check_event_fast(raw: Any, *, latest: datetime) -> CheckedEvent | None:
     for value in tokens:
         if type(value) is not int or not 0 <= value <= MAX_TOKENS:
             return None
+    if get(STORAGE_FIELD) is not None:  # rare: the full check reads it
+        return None
     raw_cost, raw_baseline = get("cost"), get("baseline_cost")
     cost, baseline = _amount(raw_cost), _amount(raw_baseline)
     if cost is None or baseline is None:
@@ -435,6 +449,11 @@ def _timestamp(value: Any, now: datetime) -> datetime | str:
 
 
 def _money(value: Any) -> Decimal | str:
+    return _amount_of("USD", value, MAX_COST)
+
+
+def _amount_of(unit: str, value: Any, most: Decimal | int) -> Decimal | str:
+    """A decimal amount from 0 to `most` (absent: 0), or the message saying what is wrong."""
     if value is None:
         return Decimal(0)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -447,6 +466,6 @@ def _money(value: Any) -> Decimal | str:
         return f"must be a finite number (got {shown(value)})"
     if amount < 0:
         return f"must not be negative (got {shown(value)})"
-    if amount > MAX_COST:
-        return f"must be at most {MAX_COST} USD (got {shown(value)})"
+    if amount > most:
+        return f"must be at most {most} {unit} (got {shown(value)})"
     return amount

@@ -21,6 +21,7 @@ from llmopt_admin.savings import selectors
 from llmopt_admin.savings.models import LEDGER_COLUMNS
 from llmopt_admin.savings.periods import Selection, selection_from_params
 from llmopt_admin.savings.what_if import what_if_projection
+from optimization.pricing import TOKEN_FIELDS
 
 
 def _chart_data(selection: Selection) -> dict[str, Any]:
@@ -128,11 +129,7 @@ def breakdown_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
             "model",
             "calls",
             "batch_calls",
-            "uncached_input_tokens",
-            "cache_write_5m_tokens",
-            "cache_write_1h_tokens",
-            "cache_read_tokens",
-            "output_tokens",
+            *TOKEN_FIELDS,  # input_tokens is the uncached input, as in the raw events
             "spend_usd",
             "baseline_usd",
             "saved_usd",
@@ -149,11 +146,7 @@ def breakdown_csv(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
                 model,
                 f.events,
                 f.batch_events,
-                f.input_tokens,
-                f.cache_write_5m_tokens,
-                f.cache_write_1h_tokens,
-                f.cache_read_tokens,
-                f.output_tokens,
+                *f.token_counts,
                 f.cost,
                 f.baseline_cost,
                 f.saved,

@@ -85,6 +85,48 @@ def test_gemini_capabilities():
     assert not caps.discounts_stack
 
 
+def test_openai_and_azure_cache_reads_are_halved_in_a_batch_too():
+    for provider in ("openAI", "azureOpenAI"):
+        caps = ProviderCapabilities.detect(provider, "gpt-5.4")
+        assert caps.discounts_stack
+        assert caps.explicit_cache_api is None
+
+
+@pytest.mark.parametrize(
+    ("model", "retentions"),
+    [
+        ("gpt-4.1", ("in_memory", "24h")),
+        ("gpt-5", ("in_memory", "24h")),
+        ("gpt-5.1-2025-11-13", ("in_memory", "24h")),
+        ("gpt-5.4", ("in_memory", "24h")),
+        # Not on the extended-retention list: in-memory only.
+        ("gpt-5-mini", ("in_memory",)),
+        ("gpt-5.4-mini", ("in_memory",)),
+        ("gpt-4o", ("in_memory",)),
+        # gpt-5.5 "and future models" accept only 24h.
+        ("gpt-5.5", ("24h",)),
+        ("gpt-6.2-sol", ("24h",)),
+    ],
+)
+def test_extended_prompt_cache_retention_follows_openais_model_list(model, retentions):
+    caps = ProviderCapabilities.detect("openAI", model)
+    assert caps.prompt_cache_retentions == retentions
+    assert caps.extended_cache_retention == ("24h" if "24h" in retentions else None)
+    assert ProviderCapabilities.detect("azureOpenAI", model).prompt_cache_retentions == retentions
+
+
+def test_gemini_offers_explicit_context_caches_and_keeps_cached_tokens_out_of_the_batch_discount():
+    for provider in ("gemini", "vertexAI"):
+        caps = ProviderCapabilities.detect(provider, "gemini-2.5-pro")
+        assert caps.explicit_cache_api == "gemini_cached_contents"
+        assert not caps.discounts_stack
+        assert caps.prompt_cache_retentions == ()
+    # Gemini 3 needs 4,096 prompt tokens before the implicit cache applies.
+    assert ProviderCapabilities.detect("gemini", "gemini-3.1-pro-preview").min_cacheable_tokens == (
+        4096
+    )
+
+
 def test_ollama_capabilities():
     for provider in ("ollama", "lmStudio", "openAICompatible", "litellmProxy", "cohere"):
         caps = ProviderCapabilities.detect(provider, "whatever-model")

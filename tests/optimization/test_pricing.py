@@ -9,15 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from optimization.exceptions import OptimizationError
+from optimization.price_table import CLAUDE_CHECKED_ON
 from optimization.pricing import (
-    PRICES_CHECKED_ON,
     CallCost,
     ModelPrice,
+    NoStoragePrice,
     PriceFileError,
     PriceNotFound,
     TokenUsage,
+    cache_storage_cost,
     canonical_model,
     cost_of,
+    explicit_cache_saving,
     known_models,
     monthly_cost,
     price_for,
@@ -182,20 +185,23 @@ def test_token_usage_rejects_impossible_counts(bad):
 )
 def test_cost_arithmetic_is_exact(counts, model, batch):
     usage = TokenUsage(*counts)
-    price = price_for(model)
+    price = price_for(model).for_prompt(usage.total_input)
     call = cost_of(usage, model, batch=batch)
+    # The batch discount of each kind: cache reads have their own (1 on Gemini, where cached
+    # tokens keep their price in a batch; the same 0.5 elsewhere).
+    m = price.batch_multiplier if batch else 1
+    read_m = price.cache_read_batch_multiplier if batch else 1
     kinds = (
-        price.input,
-        price.cache_write_5m,
-        price.cache_write_1h,
-        price.cache_read,
-        price.output,
+        price.input * m,
+        price.cache_write_5m * m,
+        price.cache_write_1h * m,
+        price.cache_read * read_m,
+        price.output * m,
     )
     micro = sum((count * kind for count, kind in zip(counts, kinds, strict=True)), Decimal(0))
-    expected = micro / 1_000_000 * (price.batch_multiplier if batch else 1)
-    assert call.cost == expected
+    assert call.cost == micro / 1_000_000
     # Exact means no rounding happened: scaling back gives whole micro-dollars of the products.
-    assert call.cost * 1_000_000 == micro * (price.batch_multiplier if batch else 1)
+    assert call.cost * 1_000_000 == micro
     assert call.baseline >= 0
 
 
@@ -228,7 +234,7 @@ def test_claude_prices_match_anthropics_table(
     assert price.cache_write_1h == Decimal(write_1h)
     assert price.cache_read == Decimal(read)
     assert price.batch_multiplier == Decimal("0.5")
-    assert price.checked_on == PRICES_CHECKED_ON
+    assert price.checked_on == CLAUDE_CHECKED_ON
 
 
 # Cache hits below the usual 0.1x of input, as Anthropic's pricing page lists them.
@@ -652,3 +658,148 @@ def test_a_missing_or_garbled_prices_file_fails_loudly(tmp_path, monkeypatch):
 
 def test_call_cost_saved_is_baseline_minus_cost():
     assert CallCost(cost=Decimal("1.5"), baseline=Decimal("4")).saved == Decimal("2.5")
+
+
+# --- each provider's bill, by hand -----------------------------------------------------------
+# Prices per million tokens from optimization.price_table (sources and dates there).
+AFTER_RELEASES = datetime(2026, 11, 30, tzinfo=UTC)
+
+
+def test_openai_cached_input_costs_its_own_price_and_the_batch_halves_it_too():
+    cached = TokenUsage(cache_read_tokens=1_000_000)
+    # gpt-5: 1,000,000 cached input tokens at $0.125/M = $0.125, vs $1.25/M plain input.
+    assert cost_of(cached, "gpt-5") == CallCost(cost=Decimal("0.125"), baseline=Decimal("1.25"))
+    # OpenAI's Batch column lists cached input at half: $0.0625/M (the discounts stack).
+    assert cost_of(cached, "gpt-5", batch=True).cost == Decimal("0.0625")
+    # gpt-5.4 batch, 1M uncached in + 1M cached + 100k out: $1.25 + $0.125 + $0.75 = $2.125
+    # (standard $2.50/M in, $0.25/M cached, $15/M out, all halved); baseline $2.50 x 2 + $1.50.
+    mixed = TokenUsage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=100_000)
+    assert cost_of(mixed, "gpt-5.4", batch=True, at=AFTER_RELEASES) == CallCost(
+        cost=Decimal("2.125"), baseline=Decimal("6.5")
+    )
+
+
+def test_openai_writes_cost_plain_input_until_a_model_prices_them():
+    writes = TokenUsage(cache_write_5m_tokens=1_000_000)
+    # No write premium on gpt-4.1: a miss that fills the cache is $2/M, as plain input.
+    assert cost_of(writes, "gpt-4.1").cost == Decimal("2")
+    # gpt-6.2-sol bills its 30-minute write at $2.50/M against $2/M input.
+    assert cost_of(writes, "gpt-6.2-sol") == CallCost(cost=Decimal("2.5"), baseline=Decimal("2"))
+
+
+def test_gemini_batch_halves_input_and_output_but_not_cached_tokens():
+    usage = TokenUsage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=100_000)
+    # gemini-2.5-flash standard: $0.30 + $0.03 + 100k x $2.50/M = $0.58; baseline $0.60 + $0.25.
+    assert cost_of(usage, "gemini-2.5-flash") == CallCost(
+        cost=Decimal("0.58"), baseline=Decimal("0.85")
+    )
+    # Batch: $0.15 + $0.03 (cached tokens "priced the same as for non-batch") + $0.125 = $0.305.
+    assert cost_of(usage, "gemini-2.5-flash", batch=True).cost == Decimal("0.305")
+    # The same tokens on Anthropic-style stacking would have been $0.29: the rule is Gemini's.
+    assert price_for("gemini-2.5-flash").batch_price().cache_read == Decimal("0.03")
+
+
+def test_gemini_pro_prompts_over_200k_tokens_pay_the_second_tier():
+    # 150,000 uncached + 60,000 cached = 210,000 prompt tokens > 200k: $2.50/M in, $0.25/M
+    # cached, $15/M out. 0.375 + 0.015 + 10,000 x 15/M = 0.15 -> $0.54; baseline
+    # 210,000 x 2.50/M = 0.525 + 0.15 = $0.675.
+    usage = TokenUsage(input_tokens=150_000, cache_read_tokens=60_000, output_tokens=10_000)
+    assert cost_of(usage, "gemini-2.5-pro") == CallCost(
+        cost=Decimal("0.54"), baseline=Decimal("0.675")
+    )
+    # At 200,000 prompt tokens exactly the first tier applies: 200,000 x $1.25/M = $0.25.
+    assert cost_of(TokenUsage(input_tokens=200_000), "gemini-2.5-pro").cost == Decimal("0.25")
+
+
+def test_gemini_explicit_cache_storage_is_billed_per_million_tokens_per_hour():
+    # gemini-2.5-flash: 100,000 tokens stored 2 hours = 200,000 token-hours at $1.00/M/h = $0.20.
+    assert cache_storage_cost("gemini-2.5-flash", token_hours=200_000) == Decimal("0.2")
+    # gemini-2.5-pro: 32,768 tokens for 30 minutes = 16,384 token-hours at $4.50/M/h = $0.073728.
+    assert cache_storage_cost("gemini-2.5-pro", token_hours="16384") == Decimal("0.073728")
+    with pytest.raises(NoStoragePrice, match="gpt-5"):
+        cache_storage_cost("gpt-5", token_hours=1)
+    with pytest.raises(ValueError, match="token_hours"):
+        cache_storage_cost("gemini-2.5-flash", token_hours="-1")
+    with pytest.raises(ValueError, match="hours"):
+        explicit_cache_saving("gemini-2.5-flash", tokens=1, hours="NaN", reads=1)
+
+
+def test_an_explicit_cache_pays_only_when_its_reads_save_more_than_its_storage():
+    # 100,000 tokens kept 2 h ($0.20 storage); each read saves 100,000 x ($0.30 - $0.03)/M
+    # = $0.027. Ten reads: $0.27 - $0.20 = $0.07 saved; seven: $0.189 - $0.20 = -$0.011.
+    assert explicit_cache_saving("gemini-2.5-flash", tokens=100_000, hours=2, reads=10) == Decimal(
+        "0.07"
+    )
+    assert explicit_cache_saving("gemini-2.5-flash", tokens=100_000, hours=2, reads=7) == Decimal(
+        "-0.011"
+    )
+    # In a batch input is $0.15 and cached tokens stay $0.03: a read saves only $0.012.
+    assert explicit_cache_saving(
+        "gemini-2.5-flash", tokens=100_000, hours=2, reads=10, batch=True
+    ) == Decimal("-0.08")
+
+
+def test_monthly_cost_prices_gemini_batch_and_cache_as_gemini_bills_them():
+    # 1,000 requests of 10,000 in / 1,000 out on gemini-2.5-flash, 90% read from the cache,
+    # writes as plain input: in 10M tokens -> 1M uncached x $0.15 (batch) = $0.15, 9M cached x
+    # $0.03 = $0.27 (not halved), out 1M x $1.25 = $1.25: total $1.67.
+    month = monthly_cost(
+        requests=1_000,
+        input_tokens=10_000,
+        output_tokens=1_000,
+        model="gemini-2.5-flash",
+        cache_hit_rate="0.9",
+        batch=True,
+    )
+    assert (month.cache_writes, month.cache_reads, month.output) == (
+        Decimal("0.15"),
+        Decimal("0.27"),
+        Decimal("1.25"),
+    )
+    assert month.total == Decimal("1.67")
+    assert month.baseline == Decimal("5.5")  # 10M x $0.30 + 1M x $2.50
+
+
+@pytest.mark.parametrize(
+    ("spelling", "model"),
+    [
+        ("publishers/google/models/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("gemini-2.0-flash-001", "gemini-2.0-flash"),
+        ("google/gemini-3.1-pro-preview", "gemini-3.1-pro-preview"),
+        ("gpt-5.4-mini-2026-03-17", "gpt-5.4-mini"),
+        ("azure/gpt-5.4", "gpt-5.4"),
+    ],
+)
+def test_vertex_and_azure_spellings_resolve(spelling, model):
+    assert canonical_model(spelling) == model
+
+
+def test_the_prices_file_sets_the_batch_rule_for_cache_reads_and_the_storage_price(
+    tmp_path, monkeypatch
+):
+    path = write_prices(
+        tmp_path,
+        {
+            "models": {
+                "acme-gemini": {
+                    "effective_from": "2026-01-01",
+                    "input": "1",
+                    "output": "4",
+                    "cached_input": "0.1",
+                    "cache_read_batch_multiplier": "1",
+                    "cache_storage_per_hour": "2",
+                },
+                "acme-openai": {
+                    "effective_from": "2026-01-01",
+                    "input": "1",
+                    "output": "4",
+                    "cached_input": "0.1",
+                },
+            }
+        },
+    )
+    monkeypatch.setenv("LLMOPT_PRICES_FILE", str(path))
+    reads = TokenUsage(cache_read_tokens=1_000_000)
+    assert cost_of(reads, "acme-gemini", batch=True).cost == Decimal("0.1")
+    assert cost_of(reads, "acme-openai", batch=True).cost == Decimal("0.05")
+    assert cache_storage_cost("acme-gemini", token_hours=500_000) == Decimal("1")
