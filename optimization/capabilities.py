@@ -57,7 +57,9 @@ Facts and where they come from (checked 2026-11-25 unless marked otherwise):
   caching we can drive (local servers and generic proxies cannot be known to cache).
 
 `supports_batching` states what the provider offers; `batch_api` names the API so a caller can
-check whether it has a client for it (only Anthropic's Message Batches has one today).
+check whether it has a client for it: Anthropic's Message Batches, OpenAI's and Azure OpenAI's
+Batch API and Gemini's Batch Mode have one (see `optimization.families`); Bedrock's and Vertex
+AI's batch jobs do not yet.
 
 Claude models current on 2026-11-25 (anthropic SDK 2.14.0 `ModelParam`; checked that day against
 platform.claude.com model overview pages, quoted through public mirrors of those pages):
