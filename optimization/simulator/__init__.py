@@ -11,7 +11,9 @@ Endpoints: POST /v1/messages (JSON or `stream: true` server-sent events),
 POST /v1/messages/count_tokens, and the Message Batches API under /v1/messages/batches. On the
 same app and port, OpenAI's and Azure OpenAI's chat completions, files and Batch API (point
 `openai.OpenAI(base_url=url + "/v1")` or `openai.AzureOpenAI(azure_endpoint=url)` at it): see
-`optimization.simulator.openai_api`.
+`optimization.simulator.openai_api`. The Gemini API under /v1beta (generateContent, streaming,
+batches, cachedContents, files; point `genai.Client(http_options=HttpOptions(base_url=url))`
+or `ChatGoogleGenerativeAI(base_url=url)` at it): see `optimization.simulator.gemini_api`.
 Answers are deterministic: see `optimization.simulator.messages`; token counts: see
 `optimization.simulator.prompt`; prompt caching: see `optimization.simulator.caching`.
 

@@ -12,6 +12,9 @@ from optimization.simulator.batch_routes import ROUTES as BATCH_ROUTES
 from optimization.simulator.clock import Clock
 from optimization.simulator.control_routes import ROUTES as CONTROL_ROUTES
 from optimization.simulator.errors import ApiError
+from optimization.simulator.gemini_api.file_routes import ROUTES as GEMINI_FILE_ROUTES
+from optimization.simulator.gemini_api.model_routes import ROUTES as GEMINI_MODEL_ROUTES
+from optimization.simulator.gemini_api.resource_routes import ROUTES as GEMINI_RESOURCE_ROUTES
 from optimization.simulator.lost import SERVER_SEND
 from optimization.simulator.message_routes import ROUTES as MESSAGE_ROUTES
 from optimization.simulator.openai_api.routes import ROUTES as OPENAI_ROUTES
@@ -50,7 +53,15 @@ def create_app(
         settings = settings or SimulatorSettings()
         simulator = Simulator(settings, clock or Clock(speed=settings.speed))
     application = SimulatorApp(
-        routes=[*MESSAGE_ROUTES, *BATCH_ROUTES, *OPENAI_ROUTES, *CONTROL_ROUTES],
+        routes=[
+            *MESSAGE_ROUTES,
+            *BATCH_ROUTES,
+            *OPENAI_ROUTES,
+            *GEMINI_MODEL_ROUTES,
+            *GEMINI_RESOURCE_ROUTES,
+            *GEMINI_FILE_ROUTES,
+            *CONTROL_ROUTES,
+        ],
         exception_handlers={HTTPException: _http_error},
     )
     application.state.simulator = simulator

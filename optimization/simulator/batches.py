@@ -231,11 +231,12 @@ class BatchStore:
                 batch.cancel_initiated_at = self.clock.now()
             return batch
 
-    def delete(self, batch_id: str) -> None:
-        """Forget an ended batch; 400 while it is still processing."""
+    def delete(self, batch_id: str, *, running_ok: bool = False) -> None:
+        """Forget a batch; 400 while it is still processing unless `running_ok` (Gemini
+        deletes a running batch's operation without canceling it)."""
         with self._lock:
             batch = self.get(batch_id)
-            if batch.status != "ended":
+            if batch.status != "ended" and not running_ok:
                 raise invalid(
                     f"Batch {batch_id} cannot be deleted while it is {batch.status}; "
                     "cancel it and wait for it to end first."

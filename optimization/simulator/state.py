@@ -13,6 +13,7 @@ from optimization.simulator.batches import BatchStore
 from optimization.simulator.caching import PromptCache
 from optimization.simulator.clock import Clock
 from optimization.simulator.faults import Faults
+from optimization.simulator.gemini_api.state import GeminiState
 from optimization.simulator.ledger import Counts, Ledger
 from optimization.simulator.messages import MessageAnswerer
 from optimization.simulator.openai_api.store import OpenAIState
@@ -22,7 +23,8 @@ from optimization.simulator.validation import MessagesRequest, parse_messages_re
 
 class Simulator:
     """Settings, clock, prompt cache, batches, faults, ledger and request counter of one app;
-    `openai` holds what the OpenAI and Azure OpenAI routes serve.
+    `openai` holds what the OpenAI and Azure OpenAI routes serve, `gemini` what the Gemini
+    routes serve.
 
     `ledger` and `predecessors` let a restarted simulator keep counting what the instances
     it replaced billed (see `successor`).
@@ -58,6 +60,7 @@ class Simulator:
             next_number=self.next_number,
             ledger=self.ledger,
         )
+        self.gemini = GeminiState(settings, clock, make_id=self.make_id, ledger=self.ledger)
 
     @property
     def faults(self) -> Faults:
@@ -79,6 +82,7 @@ class Simulator:
         for simulator in (*self.predecessors, self):
             simulator.batches.list()
             simulator.openai.batches.list()
+            simulator.gemini.batches.store.list()
         return self.ledger.snapshot()
 
     def successor(self, *, keep_counts: bool = True) -> Simulator:
