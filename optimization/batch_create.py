@@ -81,7 +81,9 @@ class CreationRules:
     `retry_after` the wait a refusal asked for (None: not said); `refused_statuses` the
     statuses that mean nothing was created. `matches(batch, intent)` tells whether a listed
     batch may be the one an intent created (the store not holding it yet is checked apart);
-    `created_at(batch)` is its creation time in Unix seconds.
+    `created_at(batch)` is its creation time in Unix seconds. `listed_newest_first`: the
+    provider documents its list as newest first, so the first batch older than the intent
+    ends the search (otherwise every page, up to `MAX_PAGES`, is looked through).
     """
 
     api_error: type[Exception]
@@ -92,6 +94,7 @@ class CreationRules:
     refused_statuses: frozenset[int]
     matches: Callable[[Any, SubmitIntent], bool]
     created_at: Callable[[Any], float]
+    listed_newest_first: bool = True
 
 
 class BatchCreation:
@@ -209,7 +212,9 @@ class BatchCreation:
         for _ in range(MAX_PAGES):
             for batch in page.data:
                 if created_at(batch) < earliest:
-                    return _oldest(candidates, created_at)
+                    if self.rules.listed_newest_first:
+                        return _oldest(candidates, created_at)
+                    continue
                 if matches(batch, intent) and self.state_store.load(batch.id) is None:
                     candidates.append(batch)
             if not page.has_next_page():

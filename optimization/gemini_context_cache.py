@@ -1,0 +1,157 @@
+"""Gemini explicit context caching (`cachedContents`): whether an entry pays, and the calls.
+
+Gemini 2.5 and later cache repeated prefixes implicitly, for free but without a guarantee. An
+explicit entry guarantees the cache-read price on every request that names it, at the cost of
+creating it (its tokens billed once at the plain input price) and of storage for every hour it
+lives. `explicit_cache_case` weighs the two from observed traffic; it decides nothing else.
+
+Prices, per million tokens, from ai.google.dev "Gemini Developer API pricing" (read through
+copies of the page dated 2026-07-04 to 2026-11-30; the official page itself was not reachable
+from here): storage $1.00 per hour for gemini-2.5-flash and gemini-3-flash-preview, $4.50 per
+hour for gemini-2.5-pro and gemini-3.1-pro-preview; cached reads at 10% of the input price;
+"billed for the input tokens used to create the cache" at the input price. Callers pass the
+figures (`optimization.pricing` owns the table), so nothing here goes stale on its own.
+
+A request that uses an entry names it (`cached_content=entry.name`) and carries only what
+follows the cached prefix, without its own system instruction, tools or tool config (the API
+refuses those next to a cached content).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from google.genai import types
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+
+from optimization._gemini_adapter import gemini_chat_model, genai_client, prepared_request
+
+MILLION = Decimal(1_000_000)
+DEFAULT_TTL_SECONDS = 3600  # the API's own default when no ttl is given
+
+
+@dataclass(frozen=True)
+class ExplicitCacheCase:
+    """What an explicit cache entry would save and cost per hour of the traffic observed."""
+
+    saving_per_hour: Decimal  # reads at the cache-read price instead of the input price
+    storage_per_hour: Decimal
+    creation_per_hour: Decimal  # the one-off creation, spread over the hours it serves
+    cacheable: bool  # the prefix reaches the model's minimum for a cache entry
+
+    @property
+    def net_per_hour(self) -> Decimal:
+        """Saving minus costs, per hour (negative: the entry loses money)."""
+        return self.saving_per_hour - self.storage_per_hour - self.creation_per_hour
+
+    @property
+    def pays(self) -> bool:
+        """True when the entry can exist and saves more than it costs."""
+        return self.cacheable and self.net_per_hour > 0
+
+
+def explicit_cache_case(
+    *,
+    reuses_per_hour: float,
+    prefix_tokens: int,
+    input_price: Decimal,
+    cache_read_price: Decimal,
+    storage_price_per_hour: Decimal,
+    hours_in_use: float = 1.0,
+    implicit_hit_rate: float = 0.0,
+    minimum_tokens: int = 0,
+) -> ExplicitCacheCase:
+    """Weigh an explicit entry for a static prefix (prices per million tokens).
+
+    `reuses_per_hour`: requests per hour that would read the prefix; `hours_in_use`: how long
+    the prefix is expected to stay in use (the entry is kept alive meanwhile by refreshing its
+    TTL, so it is created once); `implicit_hit_rate`: the share of those requests implicit
+    caching already serves at the read price (their saving is not the entry's);
+    `minimum_tokens`: the model's smallest cacheable prefix. Raises ValueError on a negative
+    figure or a rate outside [0, 1].
+    """
+    if reuses_per_hour < 0 or prefix_tokens < 0 or hours_in_use <= 0:
+        raise ValueError("reuses_per_hour and prefix_tokens must be >= 0, hours_in_use > 0")
+    if not 0 <= implicit_hit_rate <= 1:
+        raise ValueError(f"implicit_hit_rate must be between 0 and 1, got {implicit_hit_rate}")
+    if min(input_price, cache_read_price, storage_price_per_hour) < 0:
+        raise ValueError("prices must be >= 0")
+    tokens = Decimal(prefix_tokens) / MILLION
+    missed = Decimal(str(reuses_per_hour)) * (1 - Decimal(str(implicit_hit_rate)))
+    return ExplicitCacheCase(
+        saving_per_hour=missed * tokens * (input_price - cache_read_price),
+        storage_per_hour=tokens * storage_price_per_hour,
+        creation_per_hour=tokens * input_price / Decimal(str(hours_in_use)),
+        cacheable=prefix_tokens >= minimum_tokens,
+    )
+
+
+def context_cache_config(
+    model: BaseChatModel,
+    prefix: Sequence[BaseMessage],
+    *,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    call_kwargs: Mapping[str, Any] | None = None,
+    display_name: str = "",
+) -> types.CreateCachedContentConfig:
+    """The cache entry for `prefix` as `model` would send it (system instruction, tools and
+    tool config from `call_kwargs`, the prefix's turns as contents)."""
+    chat = gemini_chat_model(model)
+    kwargs = dict(call_kwargs or {})
+    stop = kwargs.pop("stop", None)
+    prepared = prepared_request(chat, prefix, stop=stop, **kwargs)
+    config: types.GenerateContentConfig = prepared["config"]
+    return types.CreateCachedContentConfig(
+        display_name=display_name or None,
+        contents=prepared["contents"] or None,
+        system_instruction=config.system_instruction,
+        # LangChain formats tools as google-genai `Tool`s; only those can be cached.
+        tools=[tool for tool in config.tools or [] if isinstance(tool, types.Tool)] or None,
+        tool_config=config.tool_config,
+        ttl=f"{ttl_seconds}s",
+    )
+
+
+async def create_context_cache(
+    model: BaseChatModel,
+    prefix: Sequence[BaseMessage],
+    *,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    call_kwargs: Mapping[str, Any] | None = None,
+    display_name: str = "",
+) -> types.CachedContent:
+    """Create an explicit cache entry holding `prefix`, for `model`'s own model and key."""
+    chat = gemini_chat_model(model)
+    config = context_cache_config(
+        chat, prefix, ttl_seconds=ttl_seconds, call_kwargs=call_kwargs, display_name=display_name
+    )
+    return await genai_client(chat).aio.caches.create(model=chat.model, config=config)
+
+
+async def refresh_context_cache(
+    model: BaseChatModel, name: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS
+) -> types.CachedContent:
+    """Move entry `name`'s expiry to `ttl_seconds` from now (storage keeps being billed)."""
+    client = genai_client(gemini_chat_model(model))
+    return await client.aio.caches.update(
+        name=name, config=types.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
+    )
+
+
+async def delete_context_cache(model: BaseChatModel, name: str) -> None:
+    """Delete entry `name` now (storage stops being billed)."""
+    await genai_client(gemini_chat_model(model)).aio.caches.delete(name=name)
+
+
+__all__ = [
+    "ExplicitCacheCase",
+    "context_cache_config",
+    "create_context_cache",
+    "delete_context_cache",
+    "explicit_cache_case",
+    "refresh_context_cache",
+]
