@@ -11,9 +11,10 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from optimization.families.anthropic import AnthropicFamily
 from optimization.families.base import BatchClient, ModelFamily, model_name_of
+from optimization.families.gemini import GeminiFamily
 from optimization.families.openai import OpenAIFamily
 
-FAMILIES: tuple[ModelFamily, ...] = (AnthropicFamily(), OpenAIFamily())
+FAMILIES: tuple[ModelFamily, ...] = (AnthropicFamily(), OpenAIFamily(), GeminiFamily())
 
 
 def family_of(model: BaseChatModel, provider: str) -> ModelFamily | None:

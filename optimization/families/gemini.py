@@ -1,8 +1,7 @@
 """ChatGoogleGenerativeAI: implicit caching on Google's side, Gemini Batch Mode for bulk calls.
 
-Not registered in `FAMILIES` yet: adding `GeminiFamily()` there is what turns Gemini batching
-on in the wrapper. langchain-google-genai and google-genai are optional, so they are imported
-only once a model could be theirs.
+langchain-google-genai and google-genai are optional, so they are imported only once a model
+could be theirs.
 """
 
 from __future__ import annotations

@@ -120,6 +120,10 @@ def pipeshub_like_factory(
 optimized_get_generator_model = optimized_factory(pipeshub_like_factory)
 
 
+# The models an entry lists, by provider (a Gemini entry lists Gemini models).
+ENTRY_MODELS = {"gemini": "gemini-2.5-flash, gemini-2.5-pro"}
+
+
 def entry(provider: str = "anthropic", **configuration: Any) -> dict[str, Any]:
     """One `llm` entry as PipesHub stores it in /services/aiModels."""
     return {
@@ -130,7 +134,7 @@ def entry(provider: str = "anthropic", **configuration: Any) -> dict[str, Any]:
         "isReasoning": False,
         "contextLength": None,
         "configuration": {
-            "model": f"{MODEL}, claude-haiku-4-5",
+            "model": ENTRY_MODELS.get(provider, f"{MODEL}, claude-haiku-4-5"),
             "apiKey": "sk-test",
             "deploymentName": "gpt-5",
             **configuration,
