@@ -2,15 +2,11 @@
 
 Gemini 2.5 and later cache repeated prefixes implicitly, for free but without a guarantee. An
 explicit entry guarantees the cache-read price on every request that names it, at the cost of
-creating it (its tokens billed once at the plain input price) and of storage for every hour it
-lives. `explicit_cache_case` weighs the two from observed traffic; it decides nothing else.
-
-Prices, per million tokens, from ai.google.dev "Gemini Developer API pricing" (read through
-copies of the page dated 2026-07-04 to 2026-11-30; the official page itself was not reachable
-from here): storage $1.00 per hour for gemini-2.5-flash and gemini-3-flash-preview, $4.50 per
-hour for gemini-2.5-pro and gemini-3.1-pro-preview; cached reads at 10% of the input price;
-"billed for the input tokens used to create the cache" at the input price. Callers pass the
-figures (`optimization.pricing` owns the table), so nothing here goes stale on its own.
+creating it (a call of its own, its tokens billed once at the plain input price) and of storage
+for every hour it lives. `explicit_cache_case` weighs the two from observed traffic, with the
+prices of the one price table (`optimization.pricing`: storage per million tokens per hour,
+from ai.google.dev "Gemini Developer API pricing", with its sources and dates there); it
+decides nothing else.
 
 A request that uses an entry names it (`cached_content=entry.name`) and carries only what
 follows the cached prefix, without its own system instruction, tools or tool config (the API
@@ -21,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,8 +26,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from optimization._gemini_adapter import gemini_chat_model, genai_client, prepared_request
+from optimization.capabilities import ProviderCapabilities
+from optimization.pricing import TokenUsage, cache_storage_cost, cost_of, explicit_cache_saving
 
-MILLION = Decimal(1_000_000)
 DEFAULT_TTL_SECONDS = 3600  # the API's own default when no ttl is given
 
 
@@ -55,38 +53,42 @@ class ExplicitCacheCase:
 
 
 def explicit_cache_case(
+    model: str,
     *,
     reuses_per_hour: float,
     prefix_tokens: int,
-    input_price: Decimal,
-    cache_read_price: Decimal,
-    storage_price_per_hour: Decimal,
     hours_in_use: float = 1.0,
     implicit_hit_rate: float = 0.0,
-    minimum_tokens: int = 0,
+    batch: bool = False,
+    at: datetime | None = None,
 ) -> ExplicitCacheCase:
-    """Weigh an explicit entry for a static prefix (prices per million tokens).
+    """Weigh an explicit entry of `prefix_tokens` for Gemini `model`, at its table prices.
 
     `reuses_per_hour`: requests per hour that would read the prefix; `hours_in_use`: how long
     the prefix is expected to stay in use (the entry is kept alive meanwhile by refreshing its
     TTL, so it is created once); `implicit_hit_rate`: the share of those requests implicit
-    caching already serves at the read price (their saving is not the entry's);
-    `minimum_tokens`: the model's smallest cacheable prefix. Raises ValueError on a negative
-    figure or a rate outside [0, 1].
+    caching already serves at the read price (their saving is not the entry's); `batch`: the
+    reads are batch requests. Reads are counted over the hours in use, rounded to whole reads.
+    Raises ValueError on a negative figure or a rate outside [0, 1], PriceNotFound or
+    NoStoragePrice (`optimization.pricing`) for a model the table cannot price.
     """
     if reuses_per_hour < 0 or prefix_tokens < 0 or hours_in_use <= 0:
         raise ValueError("reuses_per_hour and prefix_tokens must be >= 0, hours_in_use > 0")
     if not 0 <= implicit_hit_rate <= 1:
         raise ValueError(f"implicit_hit_rate must be between 0 and 1, got {implicit_hit_rate}")
-    if min(input_price, cache_read_price, storage_price_per_hour) < 0:
-        raise ValueError("prices must be >= 0")
-    tokens = Decimal(prefix_tokens) / MILLION
-    missed = Decimal(str(reuses_per_hour)) * (1 - Decimal(str(implicit_hit_rate)))
+    hours = Decimal(str(hours_in_use))
+    reads = round(reuses_per_hour * (1 - implicit_hit_rate) * hours_in_use)
+    storage = cache_storage_cost(model, token_hours=prefix_tokens * hours, at=at)
+    net_of_storage = explicit_cache_saving(
+        model, tokens=prefix_tokens, hours=hours, reads=reads, batch=batch, at=at
+    )
+    creation = cost_of(TokenUsage(input_tokens=prefix_tokens), model, at=at).cost
+    minimum = ProviderCapabilities.detect("gemini", model).min_cacheable_tokens or 0
     return ExplicitCacheCase(
-        saving_per_hour=missed * tokens * (input_price - cache_read_price),
-        storage_per_hour=tokens * storage_price_per_hour,
-        creation_per_hour=tokens * input_price / Decimal(str(hours_in_use)),
-        cacheable=prefix_tokens >= minimum_tokens,
+        saving_per_hour=(net_of_storage + storage) / hours,
+        storage_per_hour=storage / hours,
+        creation_per_hour=creation / hours,
+        cacheable=prefix_tokens >= minimum,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -17,17 +18,14 @@ from optimization.simulator import Clock
 from tests.optimization.simulators import FAST, MakeSimulator
 from tests.optimization.test_gemini_batch_client import LONG_SYSTEM, chat
 
-# gemini-2.5-flash, per million tokens: input $0.30, cached read $0.03, storage $1.00 an hour.
-FLASH = {
-    "input_price": Decimal("0.30"),
-    "cache_read_price": Decimal("0.03"),
-    "storage_price_per_hour": Decimal("1.00"),
-}
+# gemini-2.5-flash in the price table, per million tokens: input $0.30, cached read $0.03,
+# storage $1.00 an hour.
+FLASH = "gemini-2.5-flash"
 
 
 def test_a_busy_prefix_pays_for_its_storage() -> None:
     # 100k tokens read 10 times an hour: saves 10 x 0.1 x 0.27 = $0.27, stores for $0.10.
-    case = explicit_cache_case(reuses_per_hour=10, prefix_tokens=100_000, hours_in_use=8, **FLASH)
+    case = explicit_cache_case(FLASH, reuses_per_hour=10, prefix_tokens=100_000, hours_in_use=8)
     assert case.saving_per_hour == Decimal("0.27")
     assert case.storage_per_hour == Decimal("0.1")
     assert case.creation_per_hour == Decimal("0.00375")
@@ -37,36 +35,34 @@ def test_a_busy_prefix_pays_for_its_storage() -> None:
 
 def test_a_prefix_read_three_times_an_hour_does_not_pay_on_flash() -> None:
     # Saving 3 x 0.27 = $0.81 per million tokens an hour, storage alone $1.00.
-    case = explicit_cache_case(reuses_per_hour=3, prefix_tokens=50_000, hours_in_use=24, **FLASH)
+    case = explicit_cache_case(FLASH, reuses_per_hour=3, prefix_tokens=50_000, hours_in_use=24)
     assert case.net_per_hour < 0
     assert not case.pays
 
 
 def test_what_implicit_caching_already_saves_is_not_counted() -> None:
-    busy = {"reuses_per_hour": 10, "prefix_tokens": 100_000, "hours_in_use": 8, **FLASH}
-    assert explicit_cache_case(**busy).pays  # type: ignore[arg-type]
-    mostly_hit = explicit_cache_case(**busy, implicit_hit_rate=0.8)  # type: ignore[arg-type]
+    busy: dict[str, Any] = {"reuses_per_hour": 10, "prefix_tokens": 100_000, "hours_in_use": 8}
+    assert explicit_cache_case(FLASH, **busy).pays
+    mostly_hit = explicit_cache_case(FLASH, **busy, implicit_hit_rate=0.8)
     assert mostly_hit.saving_per_hour == Decimal("0.054")
     assert not mostly_hit.pays
 
 
 def test_a_short_lived_prefix_does_not_repay_its_creation() -> None:
-    long_lived = explicit_cache_case(
-        reuses_per_hour=5, prefix_tokens=100_000, hours_in_use=10, **FLASH
-    )
-    one_shot = explicit_cache_case(
-        reuses_per_hour=5, prefix_tokens=100_000, hours_in_use=0.25, **FLASH
-    )
-    assert long_lived.pays
-    assert not one_shot.pays
+    figures: dict[str, Any] = {"reuses_per_hour": 5, "prefix_tokens": 100_000}
+    assert explicit_cache_case(FLASH, **figures, hours_in_use=10).pays
+    assert not explicit_cache_case(FLASH, **figures, hours_in_use=0.25).pays
 
 
 def test_a_prefix_below_the_minimum_never_pays() -> None:
-    case = explicit_cache_case(
-        reuses_per_hour=1000, prefix_tokens=1000, minimum_tokens=2048, **FLASH
-    )
+    case = explicit_cache_case(FLASH, reuses_per_hour=1000, prefix_tokens=1000)
     assert case.net_per_hour > 0
-    assert not case.pays
+    assert not case.pays  # gemini-2.5-flash caches from 2,048 tokens
+
+
+def test_a_pro_model_stores_at_its_own_price() -> None:
+    pro = explicit_cache_case("gemini-2.5-pro", reuses_per_hour=10, prefix_tokens=100_000)
+    assert pro.storage_per_hour == Decimal("0.45")
 
 
 @pytest.mark.parametrize(
@@ -74,9 +70,9 @@ def test_a_prefix_below_the_minimum_never_pays() -> None:
     [{"reuses_per_hour": -1}, {"implicit_hit_rate": 1.5}, {"hours_in_use": 0}],
 )
 def test_impossible_figures_are_refused(bad: dict[str, float]) -> None:
-    figures = {"reuses_per_hour": 1.0, "prefix_tokens": 10, **FLASH, **bad}
+    figures: dict[str, Any] = {"reuses_per_hour": 1.0, "prefix_tokens": 10, **bad}
     with pytest.raises(ValueError, match="must be"):
-        explicit_cache_case(**figures)  # type: ignore[arg-type]
+        explicit_cache_case(FLASH, **figures)
 
 
 async def test_an_entry_is_created_read_refreshed_and_deleted(
