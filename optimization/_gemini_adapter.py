@@ -14,7 +14,9 @@ test_gemini_adapter.py` fails, naming the function, when a release removes or ch
 - `Client.aio._api_client.async_request(method, path, body, http_options)`: a raw REST call
   through the SDK's own auth, base URL and headers (the batch create, whose body we build);
 - `Client._api_client._http_options.base_url`: where a client sends its requests;
-- `ChatGoogleGenerativeAI._use_vertexai`: which backend the model talks to.
+- `ChatGoogleGenerativeAI._use_vertexai`: which backend the model talks to;
+- `ChatGoogleGenerativeAI.validate_environment()`: builds the model's client (called again on a
+  copy that must not share the original's, see `own_client`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,21 @@ def gemini_chat_model(model: BaseChatModel) -> ChatGoogleGenerativeAI:
             "the Gemini Batch API: it cannot be batched here"
         )
     return model
+
+
+def own_client(copy: BaseChatModel) -> None:
+    """Give `copy`, a shallow copy of a ChatGoogleGenerativeAI, a client of its own where the
+    release closes its client when an instance is finalized.
+
+    langchain-google-genai 4.3 (PipesHub's pin) closes `self.client` in the model's `__del__`:
+    a copy sharing it would find it closed once the original is collected. Later releases
+    close a shared client wrapper only when its last reference goes, and keep sharing it.
+    """
+    chat_model = cast(ChatGoogleGenerativeAI, copy)
+    if "__del__" not in ChatGoogleGenerativeAI.__dict__ or chat_model.client is None:
+        return
+    chat_model.client = None
+    cast(Any, chat_model).validate_environment()  # a pydantic "after" validator, callable
 
 
 def genai_client(model: ChatGoogleGenerativeAI) -> genai.Client:
@@ -126,6 +143,7 @@ __all__ = [
     "gemini_chat_model",
     "genai_client",
     "inline_request_json",
+    "own_client",
     "post_json",
     "prepared_request",
 ]

@@ -179,7 +179,9 @@ def _reoptimize(
 
 def _optimized_copy(model: BaseChatModel, settings: Optimization) -> OptimizedLLMWrapper:
     """A shallow copy of `model` (same field values, same SDK client) in its optimized class."""
-    return copied_as(model, _optimized_class(type(model)), private={"_llmopt": settings})
+    copy = copied_as(model, _optimized_class(type(model)), private={"_llmopt": settings})
+    settings.family.own_resources(copy)
+    return copy
 
 
 def _warn_once(message: str) -> None:

@@ -84,6 +84,9 @@ class AnthropicFamily:
         """Message Batches requests carrying the model's params and planned cache markers."""
         return prepare_requests(conversations, request_template(model, call_kwargs), plan=plan)
 
+    def own_resources(self, copy: BaseChatModel) -> None:
+        """Nothing: ChatAnthropic's copies may share its clients."""
+
     def cache_kwargs(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:

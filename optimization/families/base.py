@@ -105,6 +105,11 @@ class ModelFamily(Protocol):
         """
         ...
 
+    def own_resources(self, copy: BaseChatModel) -> None:
+        """Give an optimized copy of `model` its own resources where the original's finalizer
+        would close shared ones (the copy shares the original's field values)."""
+        ...
+
     def cache_kwargs(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:

@@ -91,6 +91,12 @@ class GeminiFamily:
 
         return gemini_batch_requests(model, conversations, call_kwargs)
 
+    def own_resources(self, copy: BaseChatModel) -> None:
+        """A google-genai client of its own where the release closes it on finalization."""
+        from optimization._gemini_adapter import own_client
+
+        own_client(copy)
+
     def cache_kwargs(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:

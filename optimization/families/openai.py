@@ -133,6 +133,9 @@ class OpenAIFamily:
 
         return openai_batch_requests(model, conversations, call_kwargs)
 
+    def own_resources(self, copy: BaseChatModel) -> None:
+        """Nothing: the OpenAI classes' copies may share their clients."""
+
     def cache_kwargs(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:

@@ -4,6 +4,7 @@ implicit cache reads on single calls, Gemini Batch Mode on bulk calls."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -50,6 +51,21 @@ async def test_single_calls_read_the_implicit_cache_and_are_recorded(
     assert [event.provider for event in recorder.events] == ["gemini", "gemini"]
     assert recorder.events[1].cache_read_tokens == read
     assert gemini_batches(simulator) == []
+
+
+def test_the_optimized_copy_outlives_the_model_it_was_made_from(
+    make_simulator: MakeSimulator,
+) -> None:
+    # PipesHub's factory builds a model, optimize() copies it and the original is collected:
+    # a release that closes its client when collected must not close the copy's.
+    simulator = make_simulator(FAST)
+    model = optimized(chat(simulator.url), InMemoryUsageRecorder(), **CACHING)
+    gc.collect()
+    assert model.invoke(conversation("Still there?")).content
+    copy = optimized(model, InMemoryUsageRecorder(), **CACHING)
+    del model
+    gc.collect()
+    assert copy.invoke(conversation("And now?")).content
 
 
 async def test_abatch_goes_through_batch_mode_in_input_order(
