@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 Mode = Literal["standard", "cached", "batch", "batch+cache", "fallback"]
 MODES: tuple[Mode, ...] = ("standard", "cached", "batch", "batch+cache", "fallback")
+BATCH_MODES: tuple[Mode, ...] = ("batch", "batch+cache")  # billed at the batch price
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ def usage_event_for(
     A model without a price gets cost and baseline 0 (see `cost_if_priced`).
     """
     timestamp = at or datetime.now(UTC)
-    priced = cost_if_priced(usage, model, batch=mode in ("batch", "batch+cache"), at=timestamp)
+    priced = cost_if_priced(usage, model, batch=mode in BATCH_MODES, at=timestamp)
     storage = Decimal(cache_storage_token_hours)
     if priced is not None and storage:
         priced = CallCost(

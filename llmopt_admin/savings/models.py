@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from django.db import models
 
+from llmopt_admin.token_columns import token_columns
 from optimization.pricing import TOKEN_FIELDS
 from optimization.telemetry import MODES
 
 MODE_CHOICES = [(mode, mode) for mode in MODES]
-BATCH_MODES = ("batch", "batch+cache")
 
 # Costs per event are tiny (a cache-read token can cost 4e-8 USD), so keep 10 decimal places.
 COST_PLACES = 10
@@ -53,11 +53,8 @@ class LedgerEvent(models.Model):
     config_entry = models.CharField(max_length=200, blank=True, default="")
     batch_id = models.CharField(max_length=200, blank=True, default="")
 
-    input_tokens = models.PositiveBigIntegerField(default=0, help_text="Uncached input.")
-    cache_write_5m_tokens = models.PositiveBigIntegerField(default=0)
-    cache_write_1h_tokens = models.PositiveBigIntegerField(default=0)
-    cache_read_tokens = models.PositiveBigIntegerField(default=0)
-    output_tokens = models.PositiveBigIntegerField(default=0)
+    # The token columns, in their place (field order is creation order); input is uncached.
+    locals().update(token_columns(models.PositiveBigIntegerField))
     cacheable_input_tokens = models.PositiveBigIntegerField(
         default=0,
         help_text="Input that could have been read from the cache: the hit rate's denominator "
@@ -121,11 +118,7 @@ class RollupSums(models.Model):
     mode = models.CharField(max_length=16, choices=MODE_CHOICES)
 
     events = models.BigIntegerField(default=0)
-    input_tokens = models.BigIntegerField(default=0)
-    cache_write_5m_tokens = models.BigIntegerField(default=0)
-    cache_write_1h_tokens = models.BigIntegerField(default=0)
-    cache_read_tokens = models.BigIntegerField(default=0)
-    output_tokens = models.BigIntegerField(default=0)
+    locals().update(token_columns(models.BigIntegerField))
     cacheable_input_tokens = models.BigIntegerField(default=0)
 
     cost = _money(total=True)

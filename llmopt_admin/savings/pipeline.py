@@ -25,7 +25,7 @@ from llmopt_admin.savings.costing import (
     quantize,
     rates_for,
 )
-from llmopt_admin.savings.models import BATCH_MODES, COST_PLACES, CostSource
+from llmopt_admin.savings.models import COST_PLACES, CostSource
 from llmopt_admin.savings.validation import (
     FUTURE_SLACK,
     STORAGE_FIELD,
@@ -34,7 +34,7 @@ from llmopt_admin.savings.validation import (
     check_event_fast,
 )
 from optimization.pricing import NoStoragePrice, TokenCounts, cache_storage_cost
-from optimization.telemetry import UsageEvent
+from optimization.telemetry import BATCH_MODES, UsageEvent
 
 
 class LedgerRow(NamedTuple):

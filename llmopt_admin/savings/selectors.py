@@ -34,7 +34,6 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from llmopt_admin.savings.models import (
-    BATCH_MODES,
     MONEY_FIELDS,
     SUM_FIELDS,
     DailyRollup,
@@ -43,6 +42,7 @@ from llmopt_admin.savings.models import (
 )
 from llmopt_admin.savings.synthetic import DEMO_ID_PREFIX
 from optimization.pricing import TokenCounts, TokenUsage, token_counts
+from optimization.telemetry import BATCH_MODES
 
 ZERO = Decimal(0)
 CENT = Decimal("0.01")
