@@ -50,19 +50,37 @@ def gemini_chat_model(model: BaseChatModel) -> ChatGoogleGenerativeAI:
     return model
 
 
+def _closes_client_when_collected() -> bool:
+    """True on releases whose ChatGoogleGenerativeAI closes `self.client` in `__del__` (4.3,
+    PipesHub's pin); later ones close a shared client wrapper only when its last reference
+    goes, so sharing the client is safe there."""
+    return "__del__" in ChatGoogleGenerativeAI.__dict__
+
+
+def _rebuilt_client(chat_model: ChatGoogleGenerativeAI) -> None:
+    # Field writes bypass validation (it would build a client on the assignment already).
+    object.__setattr__(chat_model, "client", None)
+    cast(Any, chat_model).validate_environment()  # a pydantic "after" validator, callable
+
+
 def own_client(copy: BaseChatModel) -> None:
     """Give `copy`, a shallow copy of a ChatGoogleGenerativeAI, a client of its own where the
-    release closes its client when an instance is finalized.
-
-    langchain-google-genai 4.3 (PipesHub's pin) closes `self.client` in the model's `__del__`:
-    a copy sharing it would find it closed once the original is collected. Later releases
-    close a shared client wrapper only when its last reference goes, and keep sharing it.
-    """
+    release closes the client when the model it was built for is collected."""
     chat_model = cast(ChatGoogleGenerativeAI, copy)
-    if "__del__" not in ChatGoogleGenerativeAI.__dict__ or chat_model.client is None:
-        return
-    chat_model.client = None
-    cast(Any, chat_model).validate_environment()  # a pydantic "after" validator, callable
+    if _closes_client_when_collected() and chat_model.client is not None:
+        _rebuilt_client(chat_model)
+
+
+def detached_client(model: ChatGoogleGenerativeAI) -> genai.Client:
+    """A google-genai client built as `model` builds its own, that outlives `model` (for a batch
+    client kept after the chat model is gone)."""
+    if not _closes_client_when_collected():
+        return genai_client(model)
+    builder = model.model_copy()
+    _rebuilt_client(builder)
+    client = genai_client(builder)
+    object.__setattr__(builder, "client", None)  # nothing left for its `__del__` to close
+    return client
 
 
 def genai_client(model: ChatGoogleGenerativeAI) -> genai.Client:
@@ -140,6 +158,7 @@ __all__ = [
     "TRANSPORT_ERRORS",
     "ai_message",
     "client_base_url",
+    "detached_client",
     "gemini_chat_model",
     "genai_client",
     "inline_request_json",

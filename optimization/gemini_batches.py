@@ -17,6 +17,7 @@ from pydantic import SecretStr, ValidationError
 
 from optimization._gemini_adapter import (
     client_base_url,
+    detached_client,
     gemini_chat_model,
     genai_client,
     inline_request_json,
@@ -85,7 +86,7 @@ def gemini_batch_client(
     max_requests: int,
     **options: Any,
 ) -> GeminiBatchClient:
-    """A batch client on `model`'s own google-genai client (key, base URL, headers).
+    """A batch client on a google-genai client built as `model`'s own (key, base URL, headers).
 
     `options` are `GeminiBatchClient`'s (poll_initial, poll_max, timeout, max_bytes, ...).
     Raises ValueError for a model that is not a ChatGoogleGenerativeAI on the Gemini
@@ -93,7 +94,7 @@ def gemini_batch_client(
     """
     chat = gemini_chat_model(model)
     return GeminiBatchClient(
-        genai_client(chat),
+        detached_client(chat),
         model=chat.model,
         state_store=state_store,
         max_requests=max_requests,

@@ -16,6 +16,7 @@ from google.genai import types
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_google_genai import ChatGoogleGenerativeAI
 
+from optimization._gemini_adapter import client_base_url
 from optimization._gemini_batch_io import display_name
 from optimization.batch_state import FileBatchStateStore
 from optimization.batch_wire import BatchRequest
@@ -325,7 +326,7 @@ def test_the_client_takes_the_sdk_client_and_limits_of_the_chat_model() -> None:
     model = chat("http://127.0.0.1:9")
     client = gemini_batch_client(model, state_store=None, max_requests=50)
     assert isinstance(client.client, genai.Client)
-    assert client.client is model.client
+    assert client_base_url(client.client) == client_base_url(model.client)
     assert (client.model, client.max_requests) == (MODEL, 50)
     assert client.inline_max_bytes <= 20 * 1024 * 1024
     assert client.max_bytes <= 2 * 1024 * 1024 * 1024
