@@ -1,7 +1,8 @@
-"""Retrying a request without cache breakpoints, when the provider refused them.
+"""Retrying a request without cache breakpoints or hints, when the provider refused them.
 
 `fallbackToStandard` (default on): a request the provider rejects because of its
-`cache_control` markers is sent once more without any, the caller's own included.
+`cache_control` markers (Anthropic) or its prompt cache params (OpenAI's `prompt_cache_key`,
+`prompt_cache_retention`) is sent once more without any, the caller's own included.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from langchain_core.messages import BaseMessage
 
 from optimization.cache_manager import MARKER
 
+# The call params through which a provider that caches on its own is steered (OpenAI's).
+CACHE_HINTS = ("prompt_cache_key", "prompt_cache_retention")
+
 
 def is_cache_error(exc: BaseException) -> bool:
-    """A request the provider refused because of its cache_control markers."""
-    return isinstance(exc, anthropic.BadRequestError) and "cache_control" in str(exc)
+    """A request the provider refused because of its cache markers or cache params."""
+    if isinstance(exc, anthropic.BadRequestError):
+        return "cache_control" in str(exc)
+    # openai is optional here: its 400 is recognised by status and wording.
+    return getattr(exc, "status_code", None) == 400 and "prompt_cache" in str(exc)
 
 
 def strip_block(block: Any) -> Any:
@@ -34,7 +41,8 @@ def strip_block(block: Any) -> Any:
 def without_cache_markers(
     messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
 ) -> tuple[list[BaseMessage], dict[str, Any]]:
-    """Copies of `messages` and call kwargs without any cache breakpoint, the caller's included.
+    """Copies of `messages` and call kwargs without any cache breakpoint or hint, the
+    caller's included.
 
     Used to retry a request the provider refused because of its breakpoints.
     """
@@ -46,11 +54,11 @@ def without_cache_markers(
         else:
             new_content = [strip_block(block) for block in content]
         cleaned.append(message.model_copy(update={"content": new_content}))
-    new_kwargs = dict(kwargs)
+    new_kwargs = {key: value for key, value in kwargs.items() if key not in CACHE_HINTS}
     tools = new_kwargs.get("tools")
     if isinstance(tools, Sequence):
         new_kwargs["tools"] = [strip_block(tool) for tool in tools]
     return cleaned, new_kwargs
 
 
-__all__ = ["is_cache_error", "strip_block", "without_cache_markers"]
+__all__ = ["CACHE_HINTS", "is_cache_error", "strip_block", "without_cache_markers"]

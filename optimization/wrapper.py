@@ -122,10 +122,11 @@ class OptimizedLLMWrapper(BaseChatModel):
     def _plan(
         self, messages: list[BaseMessage], kwargs: dict[str, Any]
     ) -> tuple[list[BaseMessage], dict[str, Any], bool]:
-        """The messages and params to send, and whether cache markers were added to them."""
+        """The messages and params to send, and whether cache markers or hints were added."""
         manager = self._llmopt.cache_manager
         if manager is None:
-            return messages, self._with_cache_hints(messages, kwargs), False
+            hinted = self._with_cache_hints(messages, kwargs)
+            return messages, hinted, hinted is not kwargs
         plan = manager.plan(messages, kwargs.get("tools"))
         planned_kwargs = dict(kwargs)
         if plan.tools is not None:
@@ -140,7 +141,8 @@ class OptimizedLLMWrapper(BaseChatModel):
         state = self._llmopt
         if not state.caching or state.cache_manager is not None:
             return kwargs
-        return {**state.family.cache_kwargs(self, messages, kwargs), **kwargs}
+        hints = state.family.cache_kwargs(self, messages, kwargs)
+        return {**hints, **kwargs} if hints else kwargs
 
     def _mode(self) -> Mode:
         return "cached" if self._llmopt.caching else "standard"

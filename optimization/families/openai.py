@@ -9,9 +9,12 @@ same system prompt shares it and different prompts do not crowd one key. The cal
 `prompt_cache_key` always wins. Azure OpenAI takes the key on GPT-5.6 and later models only
 (learn.microsoft.com "Prompt caching", read 2026-11-30); older Azure deployments get none.
 
-Retention is left to the provider: before GPT-5.6, organizations without zero data retention
-already default to the 24 h retention, GPT-5.5 supports only that, and asking for it explicitly
-would fail for organizations with zero data retention (openai SDK `prompt_cache_retention`).
+On OpenAI's own API the calls also ask for the extended 24 h retention where the model offers
+it next to the in-memory one (gpt-4.1, gpt-5 to gpt-5.4, see `ProviderCapabilities.
+prompt_cache_retentions`): it costs nothing more (cache prices are the same for both policies)
+and keeps prefixes cached across long pauses. Chat Completions default to in-memory retention;
+from GPT-5.5 on only 24 h exists. An organization with zero data retention may be refused the
+extended policy: the wrapper then resends the call without these hints (`fallbackToStandard`).
 """
 
 from __future__ import annotations
@@ -25,12 +28,12 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from optimization.capabilities import ProviderCapabilities
 from optimization.families.base import Plan, model_name_of
 
 if TYPE_CHECKING:
     from optimization.batch_state import BatchStateStore
     from optimization.batch_wire import BatchRequest
-    from optimization.capabilities import ProviderCapabilities
     from optimization.openai_batch_client import OpenAIBatchClient
 
 OPENAI_BATCH_APIS = frozenset({"openai_batch", "azure_openai_global_batch"})
@@ -144,5 +147,12 @@ class OpenAIFamily:
             model_name_of(model)
         ):
             return {}
+        hints: dict[str, Any] = {}
         key = prompt_cache_key(messages, kwargs.get("tools"))
-        return {"prompt_cache_key": key} if key is not None else {}
+        if key is not None:
+            hints["prompt_cache_key"] = key
+        if not getattr(model, "azure_endpoint", None):
+            retention = ProviderCapabilities.detect("openAI", model_name_of(model))
+            if "in_memory" in retention.prompt_cache_retentions:
+                hints["prompt_cache_retention"] = retention.extended_cache_retention
+        return {name: value for name, value in hints.items() if value is not None}

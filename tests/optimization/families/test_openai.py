@@ -12,9 +12,11 @@ from langchain_openai import AzureChatOpenAI, ChatOpenAI
 
 from optimization.batch_scope import batching
 from optimization.dropin import optimize
+from optimization.exceptions import CacheError
 from optimization.factory import get_generator_model
 from optimization.families.openai import prompt_cache_key
 from optimization.recorders import InMemoryUsageRecorder
+from optimization.simulator import Clock
 from optimization.wrapper import OptimizedLLMWrapper
 from tests.optimization.simulators import FAST, MakeSimulator
 
@@ -25,7 +27,8 @@ BATCHING = {"optimizationEnabled": True, "batchingEnabled": True, "batchTimeout"
 
 
 def chat(url: str, **kwargs: Any) -> ChatOpenAI:
-    return ChatOpenAI(model=MODEL, api_key="sk-test", base_url=f"{url}/v1", max_retries=0, **kwargs)
+    options = {"model": MODEL, **kwargs}
+    return ChatOpenAI(api_key="sk-test", base_url=f"{url}/v1", max_retries=0, **options)
 
 
 def optimized(model: Any, provider: str, recorder: InMemoryUsageRecorder, **config: Any) -> Any:
@@ -80,6 +83,36 @@ async def test_the_callers_own_key_wins(make_simulator: MakeSimulator) -> None:
     same = await model.ainvoke(conversation("Three"), prompt_cache_key="tenant-a")
     assert _cache_read(other) == 0
     assert _cache_read(same) > 0
+
+
+async def test_calls_ask_for_the_extended_retention_where_the_model_offers_it(
+    make_simulator: MakeSimulator,
+) -> None:
+    # Chat Completions default to in-memory retention (gone after minutes of inactivity); the
+    # 24 h policy costs nothing more on the models that offer both.
+    simulator = make_simulator(FAST, Clock(speed=0))
+    for name, survives in (("gpt-5.1", True), ("gpt-4o-mini", False)):
+        model = optimized(
+            chat(simulator.url, model=name), "openAI", InMemoryUsageRecorder(), **CACHING
+        )
+        await model.ainvoke(conversation("Before the pause"))
+        simulator.clock.advance(2 * 3600)
+        after = await model.ainvoke(conversation("After the pause"))
+        assert (_cache_read(after) > 0) is survives, name
+
+
+async def test_a_refused_cache_param_is_sent_again_without_the_hints(
+    make_simulator: MakeSimulator,
+) -> None:
+    simulator = make_simulator(FAST)
+    recorder = InMemoryUsageRecorder()
+    model = optimized(chat(simulator.url), "openAI", recorder, **CACHING)
+    reply = await model.ainvoke(conversation("Hi"), prompt_cache_retention="7d")
+    assert reply.content
+    assert [event.mode for event in recorder.events] == ["fallback"]
+    strict = optimized(chat(simulator.url), "openAI", recorder, **CACHING, fallbackToStandard=False)
+    with pytest.raises(CacheError):
+        await strict.ainvoke(conversation("Hi"), prompt_cache_retention="7d")
 
 
 def test_streamed_calls_record_their_cache_reads(make_simulator: MakeSimulator) -> None:
