@@ -141,6 +141,10 @@ def prepare_results(
         if message is not None:
             model = str(message.get("model") or job.model)
             priced = price(usage, model)
+            if priced is None and model != job.model:
+                # e.g. an Azure OpenAI deployment's name: the job's model says what it runs.
+                model = job.model
+                priced = price(usage, model)
             if priced is not None:  # unknown models: cost unknown, not zero
                 cost, baseline = priced.cost, priced.baseline
             events.append(
