@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,8 @@ from .conftest import Simulator, Worker, wait_for
 OPENAI_MODEL = "gpt-4o-mini"
 DEPLOYMENT = "nightly-deployment"
 LONG_SYSTEM = "You answer questions about the handbook. " + "Policy clause. " * 1500
+
+LOST_CREATE_SEED = 3  # a simulator seed under which a batch create's answer is lost
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -205,10 +208,14 @@ def test_a_retry_of_an_openai_job_goes_to_openai_with_the_same_model(
 
 
 def test_a_lost_create_response_is_adopted_not_sent_again(
-    simulator_factory: Callable[..., Simulator], fast_polls: None
+    simulator_factory: Callable[..., Simulator],
+    fast_polls: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    simulator = simulator_factory(faults=Faults(lose_response=0.5), seed=3)
-    job = run_to_end(openai_job(4), simulator)
+    simulator = simulator_factory(faults=Faults(lose_response=0.5), seed=LOST_CREATE_SEED)
+    with caplog.at_level(logging.WARNING, logger="optimization.batch_create"):
+        job = run_to_end(openai_job(4), simulator)
+    assert "was created although its response was lost: adopted" in caplog.text
     assert job.status == JobStatus.ENDED
     assert len(batches_at_the_provider(simulator)) == job.provider_batches.count() == 1
     assert_priced_once_each(job, model=OPENAI_MODEL, batch=True)
