@@ -163,6 +163,39 @@ def test_an_azure_job_goes_through_its_deployment_and_is_priced_as_the_jobs_mode
     assert batch.endpoint == "/chat/completions"  # Azure's batch endpoint has no /v1
 
 
+def test_failed_requests_of_an_openai_batch_are_stored_errored_with_the_reason_and_not_charged(
+    simulator_factory: Callable[..., Simulator], fast_polls: None
+) -> None:
+    simulator = simulator_factory(faults=Faults(batch_errored=0.5))
+    job = run_to_end(openai_job(10), simulator)
+    assert job.status == JobStatus.ENDED
+    errored = job.requests.filter(outcome=Outcome.ERRORED)
+    succeeded = job.requests.filter(outcome=Outcome.SUCCEEDED)
+    assert 0 < errored.count() < 10
+    assert (job.errored_count, job.succeeded_count) == (errored.count(), succeeded.count())
+    assert all("500 server_error" in row.error and row.cost is None for row in errored)
+    assert job.cost == sum((row.cost for row in succeeded), Decimal(0))
+    events = LedgerEvent.objects.filter(request_id__startswith=f"batchjob-{job.pk}-")
+    assert sorted(events.values_list("request_id", flat=True)) == sorted(
+        f"batchjob-{job.pk}-{custom_id}"
+        for custom_id in succeeded.values_list("custom_id", flat=True)
+    )
+
+
+def test_a_batch_the_provider_no_longer_knows_ends_its_requests_errored_saying_why(
+    simulator_factory: Callable[..., Simulator], fast_polls: None
+) -> None:
+    simulator_factory()
+    submit(openai_job(3), attempts=1)
+    simulator_factory()  # the provider loses its state: a new one answers at the settings' URLs
+    job = poll_to_end(BatchJob.objects.get())
+    assert job.status == JobStatus.ENDED
+    errors = set(job.requests.values_list("error", flat=True))
+    assert len(errors) == 1
+    assert "the provider no longer knows batch" in errors.pop()
+    assert job.errored_count == 3
+
+
 def test_canceling_an_openai_job_cancels_its_batch_and_ends_the_job_canceled(
     simulator: Simulator, fast_polls: None
 ) -> None:
