@@ -34,8 +34,8 @@ class Provider:
     """The SDK and batch clients for one task run, for the job's provider (Anthropic, OpenAI
     or Azure OpenAI); close() releases their connections.
 
-    `api_error` and `not_found` are the provider SDK's exception classes, `call_standard`
-    makes one request through its standard API.
+    `api_error`, `status_error` and `not_found` are the provider SDK's exception classes;
+    `call_standard` makes one request through its standard API.
     """
 
     def __init__(self, job: BatchJob, positions: dict[str, int] | None = None) -> None:
