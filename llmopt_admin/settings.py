@@ -201,6 +201,13 @@ PIPESHUB_ETCD_TIMEOUT = float(os.environ.get("ETCD_TIMEOUT") or "5000") / 1000  
 # The Anthropic-compatible endpoint the admin's batch jobs talk to (the local simulator by default).
 ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "http://127.0.0.1:8089")
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "sk-ant-simulator")
+# The OpenAI and Azure OpenAI endpoints batch jobs for those providers talk to (the local
+# simulator by default, which speaks both: OpenAI under /v1, Azure under /openai/...).
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "http://127.0.0.1:8089/v1")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "sk-openai-simulator")
+AZURE_OPENAI_ENDPOINT = os.environ.get("AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:8089")
+AZURE_OPENAI_API_KEY = os.environ.get("AZURE_OPENAI_API_KEY", "azure-simulator")
+AZURE_OPENAI_API_VERSION = os.environ.get("AZURE_OPENAI_API_VERSION", "2024-10-21")
 LLMOPT_BACKUP_DIR = Path(os.environ.get("LLMOPT_BACKUP_DIR", VAR_DIR / "backups"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

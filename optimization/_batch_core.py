@@ -354,16 +354,24 @@ def _submitted(record: BatchRecord) -> SubmittedBatch:
     return SubmittedBatch(record.batch_id, record.custom_ids, len(record.custom_ids))
 
 
-def item_from_raw(raw: RawBatchResult) -> BatchItemResult:
-    """The LangChain view of a raw result: an AIMessage built as ChatAnthropic builds one."""
+MessageBuilder = Callable[[dict[str, Any], dict[str, Any]], AIMessage]
+
+
+def anthropic_ai_message(message: dict[str, Any], metadata: dict[str, Any]) -> AIMessage:
+    """A Messages API response dict as the AIMessage ChatAnthropic builds of it."""
+    return anthropic_message_to_ai_message(Message.construct(**message), response_metadata=metadata)
+
+
+def item_from_raw(
+    raw: RawBatchResult, to_message: MessageBuilder = anthropic_ai_message
+) -> BatchItemResult:
+    """The LangChain view of a raw result: an AIMessage built by `to_message` from the
+    response dict and its batch metadata (by default as ChatAnthropic builds one)."""
     if raw.message is None:
         return BatchItemResult(
             raw.position, raw.custom_id, raw.outcome, error=raw.error_text, batch_id=raw.batch_id
         )
-    message = anthropic_message_to_ai_message(
-        Message.construct(**raw.message),
-        response_metadata={"batch_id": raw.batch_id, "custom_id": raw.custom_id},
-    )
+    message = to_message(raw.message, {"batch_id": raw.batch_id, "custom_id": raw.custom_id})
     return BatchItemResult(
         raw.position,
         raw.custom_id,
@@ -382,7 +390,9 @@ __all__ = [
     "BatchStatus",
     "BatchSubmitError",
     "Collected",
+    "MessageBuilder",
     "SubmittedBatch",
+    "anthropic_ai_message",
     "batch_status",
     "item_from_raw",
     "results_broke_off",

@@ -4,9 +4,10 @@ A flow is a generator that yields each provider call or wait it needs (an `Effec
 the answer back, or has the call's exception thrown in at that point, as httpx's auth flows
 are. Every decision (what to send, what a failure means, when to wait) is written once in the
 flows (`optimization.batch_create`, `optimization._batch_core`); `run_flow` performs the
-effects with `anthropic.Anthropic`, `arun_flow` with `anthropic.AsyncAnthropic`. This module is
-the only place that knows which for Anthropic; another provider's client passes its own
-`perform` (`optimization._openai_batch_io` does for OpenAI).
+effects with a sync SDK client, `arun_flow` with an async one, by default Anthropic's. This
+module is the only place that knows which calls those are for Anthropic; another provider's
+client passes its own `perform` (`optimization._openai_batch_io` does for OpenAI, sync and
+async).
 """
 
 from __future__ import annotations
@@ -70,8 +71,20 @@ Effect = CreateBatch | ListBatches | NextPage | RetrieveBatch | CancelBatch | Sl
 Flow = Generator[Effect, Any, T]
 
 
-def run_flow(flow: Flow[T], client: anthropic.Anthropic, sleep: Callable[[float], None]) -> T:
-    """Drive `flow` to its end with the sync Anthropic SDK client; its return value."""
+SyncPerform = Callable[[Effect, C, Callable[[float], None]], Any]
+
+
+def run_flow(
+    flow: Flow[T],
+    client: C,
+    sleep: Callable[[float], None],
+    perform: SyncPerform[C] | None = None,
+) -> T:
+    """Drive `flow` to its end with a sync SDK client; its return value.
+
+    `perform` carries out one effect with `client` (default: the Anthropic SDK's calls).
+    """
+    carry_out: Any = perform or _perform
     answer: Any = None
     error: Exception | None = None
     with closing(flow):
@@ -82,7 +95,7 @@ def run_flow(flow: Flow[T], client: anthropic.Anthropic, sleep: Callable[[float]
                 return cast(T, stop.value)
             answer, error = None, None
             try:
-                answer = _perform(effect, client, sleep)
+                answer = carry_out(effect, client, sleep)
             except Exception as exc:  # the flow decides what it means
                 error = exc
 
@@ -177,6 +190,7 @@ __all__ = [
     "NextPage",
     "RetrieveBatch",
     "Sleep",
+    "SyncPerform",
     "arun_flow",
     "run_flow",
 ]

@@ -11,13 +11,14 @@ function, when a release removes or changes one of them.
 - `langchain_openai.chat_models.base._construct_lc_result_from_responses_api`: a Responses
   API Response → ChatResult, as ChatOpenAI builds it on the Responses API;
 - `BaseChatOpenAI.root_async_client`: the `openai.AsyncOpenAI` / `AsyncAzureOpenAI` the model
-  built from its own settings (key, base URL, organization, Azure endpoint and version).
+  built from its own settings (key, base URL, organization, Azure endpoint and version);
+- the openai SDK's `BaseClient._should_retry`: which error statuses its retry rule sends again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import openai
 from langchain_core.messages import AIMessage, BaseMessage
@@ -27,6 +28,7 @@ from langchain_openai.chat_models.base import (
     _convert_dict_to_message,
     _create_usage_metadata,
 )
+from openai._base_client import BaseClient
 from openai.types.responses import Response
 
 
@@ -93,10 +95,30 @@ def ai_message_from_response(
     return message
 
 
+def openai_sdk_would_retry(exc: BaseException | None) -> bool:
+    """Whether the openai SDK's own retry rule sends again the request that raised `exc`.
+
+    A lost connection or a timeout always; an error status as the SDK's `_should_retry`
+    decides (the server's `x-should-retry` header when sent, else 408, 409, 429 and 5xx).
+    """
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return bool(BaseClient._should_retry(cast(Any, _RetryRule()), exc.response))
+    return False
+
+
+class _RetryRule:
+    """What `BaseClient._should_retry` reads of its client: only how retry-after is parsed."""
+
+    _parse_retry_after_header = BaseClient._parse_retry_after_header
+
+
 __all__ = [
     "ai_message_from_completion",
     "ai_message_from_response",
     "async_client",
+    "openai_sdk_would_retry",
     "request_payload",
     "uses_responses_api",
 ]

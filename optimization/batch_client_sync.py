@@ -4,16 +4,12 @@ loop, such as a Celery worker."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
 
 import anthropic
 
 from optimization._anthropic_adapter import TRANSPORT_ERRORS, streamed_batch_results_sync
 from optimization._batch_core import (
-    BatchClientCore,
     BatchItemResult,
     BatchStatus,
     Collected,
@@ -22,62 +18,20 @@ from optimization._batch_core import (
     item_from_raw,
     results_broke_off,
 )
-from optimization._batch_io import run_flow
-from optimization.batch_wire import BatchRequest, JsonlLines, RawBatchResult, parse_result_line
-
-logger = logging.getLogger(__name__)
-
-Sleep = Callable[[float], None]
+from optimization._batch_sync import SyncBatchClient
+from optimization.batch_wire import JsonlLines, RawBatchResult, parse_result_line
 
 
-class SyncAnthropicBatchClient(BatchClientCore[anthropic.Anthropic, Sleep]):
+class SyncAnthropicBatchClient(SyncBatchClient[anthropic.Anthropic]):
     """Submit, poll, stream results of and cancel Message Batches with the sync SDK.
 
-    `client` is an `anthropic.Anthropic`. See `BatchClientCore` for the options.
+    `client` is an `anthropic.Anthropic`. See `BatchClientCore` for the options, and
+    `SyncBatchClient` for submit, poll, run, resume and resume_open.
     """
-
-    def _default_sleep(self) -> Sleep:
-        return time.sleep
-
-    def submit(
-        self,
-        requests: Sequence[BatchRequest],
-        *,
-        meta: Mapping[str, Any] | None = None,
-        reconcile_open: bool = False,
-    ) -> list[SubmittedBatch]:
-        """Submit `requests` as one or more batches; position i is `requests[i]`.
-
-        As `AnthropicBatchClient.submit` (splitting, create-at-most-once, `reconcile_open`,
-        the errors raised).
-        """
-        return run_flow(
-            self._submit(requests, meta, reconcile_open), self.client, self._create_sleep
-        )
 
     def status(self, batch_id: str) -> BatchStatus:
         """The batch's state right now (one API call)."""
         return batch_status(self.client.messages.batches.retrieve(batch_id))
-
-    def poll(self, batch_id: str) -> BatchStatus:
-        """Wait until `batch_id` has ended, backing off from `poll_initial` to `poll_max`.
-
-        After `timeout` seconds the batch is canceled and polled until it ends (at most
-        `cancel_grace` more seconds); the returned status then has `timed_out=True` and its
-        succeeded results are still collectible. When the caller interrupts the wait
-        (KeyboardInterrupt, the sync form of canceling) the batch is canceled too.
-        """
-        try:
-            return run_flow(self._poll(batch_id), self.client, self._sleep)
-        except KeyboardInterrupt:
-            self._cancel_quietly(batch_id)
-            raise
-
-    def _cancel_quietly(self, batch_id: str) -> None:
-        try:
-            self.cancel(batch_id)
-        except anthropic.APIError as exc:
-            logger.warning("canceling batch %s failed: %s", batch_id, exc)
 
     def cancel(self, batch_id: str) -> BatchStatus:
         """Ask the API to cancel `batch_id`; requests already done keep their results."""
@@ -129,30 +83,6 @@ class SyncAnthropicBatchClient(BatchClientCore[anthropic.Anthropic, Sleep]):
                 collected.add(item)
             collected.batch_read(batch)
         return collected.in_order()
-
-    def run(
-        self, requests: Sequence[BatchRequest], *, meta: Mapping[str, Any] | None = None
-    ) -> list[BatchItemResult]:
-        """Submit, wait for every batch and return the results in input order.
-
-        The batches run side by side at the provider; they are waited for one after another.
-        """
-        submitted = self.submit(requests, meta=meta)
-        for batch in submitted:
-            self.poll(batch.batch_id)
-        return self.collect(submitted)
-
-    def resume(self, batch_id: str) -> list[BatchItemResult]:
-        """Finish a batch a previous process submitted: poll it, then collect its results."""
-        batch = self._stored(batch_id)
-        self.poll(batch_id)
-        return self.collect([batch])
-
-    def resume_open(self) -> dict[str, list[BatchItemResult]]:
-        """Resume every batch the state store still lists as open."""
-        return {
-            record.batch_id: self.resume(record.batch_id) for record in self.state_store.list_open()
-        }
 
 
 __all__ = ["SyncAnthropicBatchClient"]

@@ -89,9 +89,12 @@ class RawBatchResult:
 
     @property
     def text(self) -> str:
-        """The message's text blocks joined ("" without a message)."""
+        """The message's text blocks joined ("" without a message); for an OpenAI chat
+        completion its first choice's content, for a Response its output text."""
         if self.message is None:
             return ""
+        if "choices" in self.message or self.message.get("object") == "response":
+            return openai_text(self.message)
         content: list[Any] = self.message.get("content") or []
         if len(content) == 1:  # the usual answer: one text block
             block = content[0]
@@ -113,6 +116,23 @@ class RawBatchResult:
             token_usage_from_api(message.get("usage")),
             batch_id,
         )
+
+
+def openai_text(body: Mapping[str, Any]) -> str:
+    """The answer's text in a chat completion body (its first choice) or a Response body
+    (its `output_text` parts)."""
+    choices = body.get("choices")
+    if choices is not None:
+        message = (choices[0].get("message") or {}) if choices else {}
+        content = message.get("content")
+        return content if isinstance(content, str) else ""
+    return "".join(
+        part.get("text") or ""
+        for item in body.get("output") or []
+        if item.get("type") == "message"
+        for part in item.get("content") or []
+        if part.get("type") == "output_text"
+    )
 
 
 def token_usage_from_api(usage: Mapping[str, Any] | None) -> TokenUsage:
@@ -408,6 +428,7 @@ __all__ = [
     "RawBatchResult",
     "default_custom_id",
     "not_a_result",
+    "openai_text",
     "parse_result_line",
     "position_of",
     "prepare_requests",

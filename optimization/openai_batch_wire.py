@@ -2,8 +2,9 @@
 
 Requests are the same `BatchRequest`s as for Anthropic (`custom_id` + the serialized body the
 chat model would send); `JsonlBody` writes a group of them as the input file, one line each:
-`{"custom_id": ..., "method": "POST", "url": <endpoint>, "body": ...}`. `read_result_line`
-turns an output or error file line into a `BatchItemResult`: a 200 response is `succeeded`
+`{"custom_id": ..., "method": "POST", "url": <endpoint>, "body": ...}`. `read_raw_result_line`
+turns an output or error file line into a `RawBatchResult` (the body as sent, for storing), and
+`read_result_line` into a `BatchItemResult`: a 200 response is `succeeded`
 (an AIMessage built by langchain-openai's own conversion, of a chat completion or of a
 Response), any other response `errored`,
 `error.code` `batch_expired` / `batch_cancelled` `expired` / `canceled`.
@@ -15,10 +16,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
+from langchain_core.messages import AIMessage
 
-from optimization._batch_core import BatchItemResult
+from optimization._batch_core import BatchItemResult, item_from_raw
 from optimization._openai_adapter import ai_message_from_completion, ai_message_from_response
-from optimization.batch_wire import BatchRequest, Outcome, not_a_result, position_of
+from optimization.batch_wire import (
+    BatchRequest,
+    Outcome,
+    RawBatchResult,
+    not_a_result,
+    position_of,
+)
 from optimization.pricing import TokenUsage
 
 # The line around a request's custom_id, url and body, newline included.
@@ -86,11 +94,12 @@ def _error_text(body: Any, status: int) -> str:
     return f"{status}: {body!r}"[:500]
 
 
-def read_result_line(
+def read_raw_result_line(
     line: bytes, positions: Mapping[str, int], *, batch_id: str
-) -> BatchItemResult | None:
-    """One output/error file line as a `BatchItemResult`; None (logged) for a custom_id not
-    in `positions`. Raises BatchError for a line that is not a result object."""
+) -> RawBatchResult | None:
+    """One output/error file line as a `RawBatchResult` (the response body as the API sent
+    it, for callers that store results); None (logged) for a custom_id not in `positions`.
+    Raises BatchError for a line that is not a result object."""
     try:
         data = orjson.loads(line)
         custom_id = data["custom_id"]
@@ -102,26 +111,59 @@ def read_result_line(
     if position is None:
         return None
     if isinstance(response, dict) and response.get("status_code") == 200:
-        body = response["body"]
-        to_message = (
-            ai_message_from_response
-            if body.get("object") == "response"
-            else ai_message_from_completion
-        )
-        message = to_message(body, response_metadata={"batch_id": batch_id, "custom_id": custom_id})
-        usage = token_usage_from_openai(body.get("usage"))
-        return BatchItemResult(
-            position, custom_id, "succeeded", message=message, usage=usage, batch_id=batch_id
-        )
+        return raw_from_openai(position, custom_id, response["body"], batch_id=batch_id)
     if isinstance(response, dict):
-        text = _error_text(response.get("body"), response.get("status_code") or 0)
-        return BatchItemResult(position, custom_id, "errored", error=text, batch_id=batch_id)
+        body = response.get("body")
+        text = _error_text(body, response.get("status_code") or 0)
+        details = body if isinstance(body, dict) else None
+        return RawBatchResult(
+            position, custom_id, "errored", None, details, text, TokenUsage(), batch_id
+        )
     error = error if isinstance(error, dict) else {}
     code = str(error.get("code"))
     text = f"{code}: {error.get('message', '')}"
-    return BatchItemResult(
-        position, custom_id, _NOT_RUN.get(code, "errored"), error=text, batch_id=batch_id
+    outcome = _NOT_RUN.get(code, "errored")
+    return RawBatchResult(position, custom_id, outcome, None, error, text, TokenUsage(), batch_id)
+
+
+def raw_from_openai(
+    position: int, custom_id: str, body: dict[str, Any], *, batch_id: str = ""
+) -> RawBatchResult:
+    """A succeeded result from a chat completion's or a Response's body (also a standard-API
+    call's), its usage read with the cached tokens apart."""
+    usage = token_usage_from_openai(body.get("usage"))
+    return RawBatchResult(position, custom_id, "succeeded", body, None, None, usage, batch_id)
+
+
+def openai_ai_message(body: dict[str, Any], metadata: dict[str, Any]) -> AIMessage:
+    """A chat completion's or a Response's body as the AIMessage langchain-openai builds."""
+    to_message = (
+        ai_message_from_response if body.get("object") == "response" else ai_message_from_completion
     )
+    return to_message(body, response_metadata=metadata)
 
 
-__all__ = ["LINE_FRAME", "JsonlBody", "read_result_line", "token_usage_from_openai"]
+def item_from_openai_raw(raw: RawBatchResult) -> BatchItemResult:
+    """The LangChain view of a raw OpenAI result (see `openai_ai_message`)."""
+    return item_from_raw(raw, openai_ai_message)
+
+
+def read_result_line(
+    line: bytes, positions: Mapping[str, int], *, batch_id: str
+) -> BatchItemResult | None:
+    """One output/error file line as a `BatchItemResult`; None (logged) for a custom_id not
+    in `positions`. Raises BatchError for a line that is not a result object."""
+    raw = read_raw_result_line(line, positions, batch_id=batch_id)
+    return None if raw is None else item_from_openai_raw(raw)
+
+
+__all__ = [
+    "LINE_FRAME",
+    "JsonlBody",
+    "item_from_openai_raw",
+    "openai_ai_message",
+    "raw_from_openai",
+    "read_raw_result_line",
+    "read_result_line",
+    "token_usage_from_openai",
+]

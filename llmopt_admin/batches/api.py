@@ -5,6 +5,7 @@ Mounted at /api/batches with the API's default auth (bearer token or staff sessi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
@@ -12,7 +13,14 @@ from ninja import Query, Router, Status
 
 from llmopt_admin.accounts.models import ApiToken, token_digest
 from llmopt_admin.batches import selectors, services
-from llmopt_admin.batches.models import BatchJob, JobMode, JobSource, JobStatus, Outcome
+from llmopt_admin.batches.models import (
+    BatchJob,
+    JobMode,
+    JobProvider,
+    JobSource,
+    JobStatus,
+    Outcome,
+)
 from llmopt_admin.batches.schemas import (
     BIGINT,
     MAX_LIMIT,
@@ -31,6 +39,7 @@ from llmopt_admin.batches.validation import (
     RequestError,
     RequestsInvalid,
     ValidRequest,
+    job_model_errors,
     json_value_errors,
     validate_requests,
 )
@@ -171,6 +180,12 @@ def _body_errors(body: dict[str, Any]) -> list[dict[str, str]]:
     mode = body.get("mode", JobMode.BATCH)
     if not isinstance(mode, str) or mode not in JobMode.values:
         errors.append({"where": "body", "field": "mode", "message": "must be batch or standard"})
+    errors.extend(
+        {"where": "body", "field": field, "message": message}
+        for field, message in job_model_errors(
+            body.get("provider", JobProvider.ANTHROPIC), body.get("model")
+        )
+    )
     if "requests" in body:
         errors.extend(
             {"where": "body", "field": key, "message": "goes with messages, not requests"}
@@ -187,8 +202,8 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
     from langchain_core.messages import convert_to_messages
 
     from optimization.batch_wire import default_custom_id
-    from optimization.messages import messages_to_anthropic_params
 
+    to_params = _params_builder(body.get("provider", JobProvider.ANTHROPIC))
     conversations = body.get("messages")
     params = body.get("params")
     if not isinstance(params, dict):
@@ -228,7 +243,7 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
             errors.append(RequestError(where, "", problem))
             continue
         try:
-            converted = messages_to_anthropic_params(convert_to_messages(conversation), **params)
+            converted = to_params(convert_to_messages(conversation), params)
         # The converter is LangChain's: whatever it raises on a message it cannot read is that
         # message's fault, reported with its position.
         except _CONVERTER_ERRORS as exc:
@@ -239,6 +254,18 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
     if errors:
         return RequestsInvalid(errors[:50], len(errors))
     return items
+
+
+def _params_builder(provider: str) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
+    """How a conversation and the shared params become one request's params for `provider`:
+    as ChatAnthropic converts messages, or as langchain-openai does for OpenAI's family."""
+    if provider == JobProvider.ANTHROPIC:
+        from optimization.messages import messages_to_anthropic_params
+
+        return lambda messages, params: messages_to_anthropic_params(messages, **params)
+    from langchain_core.messages import convert_to_openai_messages
+
+    return lambda messages, params: {**params, "messages": convert_to_openai_messages(messages)}
 
 
 _CONVERTER_ERRORS = (
@@ -295,8 +322,10 @@ def submit_job(request: HttpRequest) -> Any:
         items = _requests_from_messages(body)
         if isinstance(items, RequestsInvalid):
             return _error(422, f"{items.total} invalid request(s)", _error_dicts(items.errors))
+    provider = body.get("provider", JobProvider.ANTHROPIC)
+    model = body.get("model")
     try:
-        requests: list[ValidRequest] = validate_requests(items)
+        requests: list[ValidRequest] = validate_requests(items, provider=provider, model=model)
     except RequestsInvalid as invalid:
         return _error(422, f"{invalid.total} invalid request(s)", _error_dicts(invalid.errors))
     job = services.batch_job_create(
@@ -306,6 +335,8 @@ def submit_job(request: HttpRequest) -> Any:
         name=body.get("name") or "",
         source=JobSource.API,
         mode=body.get("mode", JobMode.BATCH),
+        provider=provider,
+        model=model,
     )
     return Status(201, job_out(job))
 

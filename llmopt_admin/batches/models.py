@@ -56,6 +56,15 @@ FINAL_OUTCOMES = (Outcome.SUCCEEDED, Outcome.ERRORED, Outcome.CANCELED, Outcome.
 RETRYABLE_OUTCOMES = (Outcome.ERRORED, Outcome.EXPIRED, Outcome.CANCELED)
 
 
+class JobProvider(models.TextChoices):
+    """The providers a batch job can target, spelled as PipesHub spells them (the ledger's
+    provider names)."""
+
+    ANTHROPIC = "anthropic", "Anthropic"
+    OPENAI = "openAI", "OpenAI"
+    AZURE_OPENAI = "azureOpenAI", "Azure OpenAI"
+
+
 class BatchJob(models.Model):
     """One unit of bulk work submitted by an operator (upload) or a machine (API)."""
 

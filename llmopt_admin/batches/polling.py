@@ -6,7 +6,6 @@ import logging
 import time
 from datetime import timedelta
 
-import anthropic
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -46,7 +45,7 @@ def batch_job_poll(*, job_id: int, force: bool = False) -> None:
             with provider_for(job) as provider:
                 try:
                     _poll_batches(job, open_batches, provider, force=force)
-                except anthropic.APIError as exc:
+                except provider.api_error as exc:
                     # e.g. the results download failed after the SDK's retries: what was
                     # stored stays, and the next sweep downloads (and upserts) again.
                     refresh_totals(job)
@@ -74,10 +73,10 @@ def _poll_once(batch: ProviderBatch, provider: Provider) -> bool:
     """Ask for the batch's status once; True when it has ended."""
     try:
         status = provider.batches.status(batch.batch_id)
-    except anthropic.NotFoundError as exc:
+    except provider.not_found as exc:
         _lost_at_provider(batch, exc)
         return False
-    except anthropic.APIError as exc:
+    except provider.api_error as exc:
         # Transient (429/529/5xx after the SDK's own retries) or not, try again after backoff.
         logger.warning("polling batch %s failed, will retry: %s", batch.batch_id, exc)
         _schedule_next_poll(batch)
@@ -104,7 +103,7 @@ def _record_status(batch: ProviderBatch, status: BatchStatus) -> None:
     batch.save()
 
 
-def _lost_at_provider(batch: ProviderBatch, exc: anthropic.NotFoundError) -> None:
+def _lost_at_provider(batch: ProviderBatch, exc: Exception) -> None:
     """The provider does not know the batch (it lost its state, or the key or workspace
     changed): its results can never be fetched, so its requests end errored, saying why."""
     reason = (
@@ -140,11 +139,11 @@ def _cancel_at_provider(job: BatchJob, batches: list[ProviderBatch], provider: P
             continue
         try:
             _record_status(batch, provider.batches.cancel(batch.batch_id))
-        except anthropic.NotFoundError as exc:
+        except provider.not_found as exc:
             _lost_at_provider(batch, exc)
-        except anthropic.APIStatusError as exc:
+        except provider.status_error as exc:
             # Typically the batch ended a moment ago (cancel raced completion): collect it.
-            if is_transient(exc) and exc.status_code != 409:
+            if is_transient(exc) and getattr(exc, "status_code", None) != 409:
                 raise TransientProviderError(str(exc)) from exc
             logger.info("cancel of batch %s refused (%s); polling it", batch.batch_id, exc)
             batch.next_poll_at = None

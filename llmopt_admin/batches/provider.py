@@ -1,5 +1,6 @@
-"""The provider as a worker task sees it: the sync SDK and batch clients for one run, and which
-provider errors are worth trying again later."""
+"""The provider as a worker task sees it: the sync SDK and batch clients of the job's provider
+(Anthropic, OpenAI or Azure OpenAI) for one run, and which provider errors are worth trying
+again later."""
 
 from __future__ import annotations
 
@@ -11,14 +12,17 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import anthropic
+import openai
 from django.conf import settings
 
-from llmopt_admin.batches.models import (
-    BatchJob,
-)
+from llmopt_admin.batches.models import BatchJob, JobProvider
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
 from optimization._anthropic_adapter import sdk_would_retry
+from optimization._openai_adapter import openai_sdk_would_retry
 from optimization.batch_client_sync import SyncAnthropicBatchClient
+from optimization.batch_wire import RawBatchResult
+from optimization.openai_batch_client import SyncOpenAIBatchClient
+from optimization.openai_batch_wire import raw_from_openai
 
 logger = logging.getLogger(__name__)
 
@@ -27,21 +31,47 @@ T = TypeVar("T")
 
 
 class Provider:
-    """The SDK and batch clients for one task run; close() releases their connections."""
+    """The SDK and batch clients for one task run, for the job's provider (Anthropic, OpenAI
+    or Azure OpenAI); close() releases their connections.
+
+    `api_error`, `status_error` and `not_found` are the provider SDK's exception classes;
+    `call_standard` makes one request through its standard API.
+    """
 
     def __init__(self, job: BatchJob, positions: dict[str, int] | None = None) -> None:
-        self.sdk = anthropic.Anthropic(
-            base_url=settings.ANTHROPIC_BASE_URL,
-            api_key=settings.ANTHROPIC_API_KEY,
-            max_retries=settings.LLMOPT_ANTHROPIC_MAX_RETRIES,
-        )
-        self.batches = SyncAnthropicBatchClient(
-            self.sdk,
-            model=job.model,
-            poll_initial=settings.LLMOPT_BATCH_POLL_INITIAL,
-            poll_max=settings.LLMOPT_BATCH_POLL_MAX,
-            state_store=DjangoBatchStateStore(job, positions=positions),
-        )
+        options: dict[str, Any] = {
+            "model": job.model,
+            "poll_initial": settings.LLMOPT_BATCH_POLL_INITIAL,
+            "poll_max": settings.LLMOPT_BATCH_POLL_MAX,
+            "state_store": DjangoBatchStateStore(job, positions=positions),
+        }
+        self.batches: SyncAnthropicBatchClient | SyncOpenAIBatchClient
+        self.sdk: anthropic.Anthropic | openai.OpenAI
+        if job.provider == JobProvider.ANTHROPIC:
+            self.sdk = anthropic.Anthropic(
+                base_url=settings.ANTHROPIC_BASE_URL,
+                api_key=settings.ANTHROPIC_API_KEY,
+                max_retries=settings.LLMOPT_ANTHROPIC_MAX_RETRIES,
+            )
+            self.batches = SyncAnthropicBatchClient(self.sdk, **options)
+            self.not_found: type[Exception] = anthropic.NotFoundError
+        else:
+            self.sdk = _openai_sdk(job.provider)
+            self.batches = SyncOpenAIBatchClient(self.sdk, **options)
+            self.not_found = openai.NotFoundError
+        self.api_error: type[Exception] = self.batches.rules.api_error
+        self.status_error: type[Exception] = self.batches.rules.status_error
+
+    def call_standard(
+        self, position: int, custom_id: str, params: dict[str, Any]
+    ) -> RawBatchResult:
+        """One request through the provider's standard API, as a succeeded result holding the
+        response as the API sent it (what a batch result line holds). Raises `api_error`."""
+        if isinstance(self.sdk, anthropic.Anthropic):
+            message = self.sdk.messages.create(**params)
+            return RawBatchResult.from_message(position, custom_id, _as_sent(message))
+        completion = self.sdk.chat.completions.create(**params)
+        return raw_from_openai(position, custom_id, _as_sent(completion))
 
     def chunks(
         self,
@@ -93,7 +123,33 @@ def provider_for(job: BatchJob, positions: dict[str, int] | None = None) -> Iter
         provider.close()
 
 
+def _openai_sdk(provider: str) -> openai.OpenAI:
+    """The sync SDK client of an OpenAI-family job, from the settings."""
+    retries = settings.LLMOPT_ANTHROPIC_MAX_RETRIES  # one retry budget for every provider
+    if provider == JobProvider.AZURE_OPENAI:
+        # No deployment here: each request's `model` names its deployment, and /files and
+        # /batches stay at the resource's root.
+        return openai.AzureOpenAI(
+            azure_endpoint=settings.AZURE_OPENAI_ENDPOINT,
+            api_key=settings.AZURE_OPENAI_API_KEY,
+            api_version=settings.AZURE_OPENAI_API_VERSION,
+            max_retries=retries,
+        )
+    if provider == JobProvider.OPENAI:
+        return openai.OpenAI(
+            base_url=settings.OPENAI_BASE_URL, api_key=settings.OPENAI_API_KEY, max_retries=retries
+        )
+    raise ValueError(f"batch jobs cannot target provider {provider!r}")
+
+
+def _as_sent(response: Any) -> dict[str, Any]:
+    """An SDK response object as the fields the API sent."""
+    sent: dict[str, Any] = response.model_dump(mode="json", exclude_unset=True)
+    return sent
+
+
 def is_transient(exc: BaseException | None) -> bool:
-    """Worth retrying later: what the SDK's own retry rule would send again (connection
-    trouble, 408/409/429, 5xx and 529 overloaded, or as the server's `x-should-retry` says)."""
-    return sdk_would_retry(exc)
+    """Worth retrying later: what the provider SDK's own retry rule would send again
+    (connection trouble, 408/409/429, 5xx and 529 overloaded, or as the server's
+    `x-should-retry` says)."""
+    return sdk_would_retry(exc) or openai_sdk_would_retry(exc)

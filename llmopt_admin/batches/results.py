@@ -19,6 +19,7 @@ from llmopt_admin.batches.job_state import refresh_totals
 from llmopt_admin.batches.models import (
     BatchJob,
     BatchJobRequest,
+    JobProvider,
     Outcome,
 )
 from llmopt_admin.copy_writer import NULL, StagingTable, copy_json, copy_text
@@ -134,6 +135,8 @@ def prepare_results(
     results: list[tuple[RawBatchResult, Decimal | None, Decimal | None]] = []
     events: list[UsageEvent] = []
     provider = job.provider
+    # Azure answers may name the deployment rather than a model the price table knows.
+    by_job_model = provider == JobProvider.AZURE_OPENAI and job.model != "mixed"
     for item in items:
         usage = item.usage
         cost = baseline = None
@@ -141,6 +144,10 @@ def prepare_results(
         if message is not None:
             model = str(message.get("model") or job.model)
             priced = price(usage, model)
+            if priced is None and by_job_model:
+                # An Azure OpenAI deployment's name: the job's model says what it runs.
+                model = job.model
+                priced = price(usage, model)
             if priced is not None:  # unknown models: cost unknown, not zero
                 cost, baseline = priced.cost, priced.baseline
             events.append(

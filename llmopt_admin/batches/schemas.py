@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from ninja import Field, Schema
 from pydantic import ConfigDict
 
-from llmopt_admin.batches.models import BatchJob, JobMode, JobStatus, Outcome
+from llmopt_admin.batches.models import BatchJob, JobMode, JobProvider, JobStatus, Outcome
 from llmopt_admin.batches.validation import CUSTOM_ID_PATTERN, CUSTOM_ID_RULE
 
 __all__ = [
@@ -146,6 +146,17 @@ class BatchSubmitIn(Schema):
     # default_factory keeps such keys optional without publishing a default.
     name: str | None = Field(None, max_length=MAX_NAME_LENGTH)
     mode: JobMode = JobMode.BATCH
+    provider: JobProvider = Field(
+        JobProvider.ANTHROPIC,
+        description="Where the job goes: anthropic (requests in Message Batches format), openAI "
+        "or azureOpenAI (params in Chat Completions format, sent to the Batch API).",
+    )
+    model: str | None = Field(
+        None,
+        description="The model the job is priced and listed as; fills params.model where a "
+        "request has none. Required for azureOpenAI: the OpenAI model behind the deployments "
+        "the requests' params.model name.",
+    )
     requests: list[BatchRequestIn] = Field(default_factory=list, min_length=1)
     messages: list[Conversation] = Field(
         default_factory=list,

@@ -21,6 +21,7 @@ from llmopt_admin.batches.models import (
     BatchJob,
     BatchJobRequest,
     JobMode,
+    JobProvider,
     JobSource,
     JobStatus,
 )
@@ -54,14 +55,22 @@ def batch_job_create(
     source: str = JobSource.API,
     mode: str = JobMode.BATCH,
     parent: BatchJob | None = None,
+    provider: str = JobProvider.ANTHROPIC,
+    model: str | None = None,
 ) -> BatchJob:
-    """Store a job and its requests in one transaction; a worker submits it after commit."""
+    """Store a job and its requests in one transaction; a worker submits it after commit.
+
+    `provider` is where the worker sends it (the requests are in its format); `model`, when
+    given, is the model the job is priced and listed as (an Azure OpenAI job's requests name
+    deployments), else the requests' model ('mixed' if several).
+    """
     if not requests:
         raise ValueError("a batch job needs at least one request")
     models = {str(r.params["model"]) for r in requests}
     with transaction.atomic():
         job = BatchJob.objects.create(
-            model=models.pop() if len(models) == 1 else "mixed",
+            provider=provider,
+            model=model or (models.pop() if len(models) == 1 else "mixed"),
             mode=mode,
             source=source,
             name=name[:200],
@@ -141,4 +150,6 @@ def batch_job_retry(
         source=JobSource.RETRY,
         mode=mode,
         parent=job,
+        provider=job.provider,
+        model=job.model if job.model != "mixed" else None,
     )

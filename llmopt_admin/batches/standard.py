@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import anthropic
 from django.utils import timezone
 
 from llmopt_admin.batches.chunking import batched
@@ -18,7 +17,7 @@ from llmopt_admin.batches.models import (
     JobStatus,
     Outcome,
 )
-from llmopt_admin.batches.provider import is_transient, provider_for
+from llmopt_admin.batches.provider import Provider, is_transient, provider_for
 from llmopt_admin.batches.results import store_results
 from optimization.batch_wire import RawBatchResult
 from optimization.pricing import TokenUsage
@@ -30,10 +29,11 @@ STANDARD_CONCURRENCY = 4  # parallel standard-API calls of one retry job
 
 
 def run_standard(job: BatchJob) -> None:
-    """Send each pending request through the Messages API; results are stored as each small
-    group finishes, so a killed run resumes with the requests still pending (resending at most
-    the group in flight). A request the provider turns away for now (429, 529, 5xx, connection)
-    stays pending: the run stops and the task retries it later, backing off."""
+    """Send each pending request through the provider's standard API; results are stored as
+    each small group finishes, so a killed run resumes with the requests still pending
+    (resending at most the group in flight). A request the provider turns away for now (429,
+    529, 5xx, connection) stays pending: the run stops and the task retries it later, backing
+    off."""
     job.status = JobStatus.IN_PROGRESS
     job.submitted_at = job.submitted_at or timezone.now()
     job.save(update_fields=["status", "submitted_at", "updated_at"])
@@ -48,7 +48,7 @@ def run_standard(job: BatchJob) -> None:
             job.refresh_from_db(fields=["cancel_requested_at"])
             if job.cancel_requested_at is not None:
                 break
-            items, paused = _call_standard(calls, provider.sdk, group)
+            items, paused = _call_standard(calls, provider, group)
             store_results(job=job, items=items, batch_mode=False, row_ids=row_ids)
             renew_lease(job)
             if paused:
@@ -64,34 +64,32 @@ def run_standard(job: BatchJob) -> None:
 
 def _call_standard(
     calls: ThreadPoolExecutor,
-    sdk: anthropic.Anthropic,
+    provider: Provider,
     group: Iterable[tuple[int, str, dict[str, Any], int]],
-) -> tuple[list[RawBatchResult], list[anthropic.APIError]]:
+) -> tuple[list[RawBatchResult], list[Exception]]:
     """(final results, errors worth trying again later) of one group of standard calls, made
     `STANDARD_CONCURRENCY` at a time on the `calls` threads (one SDK client, whose connection
     pool they share)."""
-    outcomes = list(calls.map(lambda row: _call_one(sdk, *row[:3]), group))
+    outcomes = list(calls.map(lambda row: _call_one(provider, *row[:3]), group))
     results = [item for item in outcomes if isinstance(item, RawBatchResult)]
-    paused = [item for item in outcomes if isinstance(item, anthropic.APIError)]
+    paused = [item for item in outcomes if not isinstance(item, RawBatchResult)]
     return results, paused
 
 
 def _call_one(
-    sdk: anthropic.Anthropic, position: int, custom_id: str, params: dict[str, Any]
-) -> RawBatchResult | anthropic.APIError:
+    provider: Provider, position: int, custom_id: str, params: dict[str, Any]
+) -> RawBatchResult | Exception:
     try:
-        response = sdk.messages.create(**params)
-    except anthropic.APIError as exc:
+        return provider.call_standard(position, custom_id, params)
+    except provider.api_error as exc:
         if is_transient(exc):
             return exc
-        body = exc.body if isinstance(exc.body, dict) else None
+        body = getattr(exc, "body", None)
+        details = body if isinstance(body, dict) else None
         return RawBatchResult(
-            position, custom_id, "errored", None, body, str(exc)[:2000], TokenUsage(), ""
+            position, custom_id, "errored", None, details, str(exc)[:2000], TokenUsage(), ""
         )
     except Exception as exc:  # refused by the SDK before sending (e.g. max_tokens too large
         # for a non-streaming call): this request fails on its own, saying why
         error = f"{type(exc).__name__}: {exc}"[:2000]
         return RawBatchResult(position, custom_id, "errored", None, None, error, TokenUsage(), "")
-    # The fields the API sent, as it sent them (what a batch result line holds).
-    message = response.model_dump(mode="json", exclude_unset=True)
-    return RawBatchResult.from_message(position, custom_id, message)

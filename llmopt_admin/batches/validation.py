@@ -1,4 +1,5 @@
-"""Validation of batch requests in Anthropic's Message Batches format.
+"""Validation of batch requests in Anthropic's Message Batches format (and, for jobs that
+target OpenAI or Azure OpenAI, in Chat Completions format: `openai_validation`).
 
 One request is `{"custom_id": ..., "params": {"model": ..., "max_tokens": ..., "messages": [...]}}`.
 The same checks serve the JSONL upload (errors name the line) and the API (errors name the index).
@@ -18,7 +19,13 @@ from functools import cache
 from json import JSONDecodeError
 from typing import Any
 
-from llmopt_admin.batches.models import BatchJob
+from llmopt_admin.batches.models import BatchJob, JobProvider
+from llmopt_admin.batches.openai_validation import (
+    known_model,
+    known_openai_model,
+    openai_models,
+    openai_param_rule_errors,
+)
 from llmopt_admin.savings.validation import (
     Unreadable,
     field_name,
@@ -27,7 +34,7 @@ from llmopt_admin.savings.validation import (
     text_problem,
 )
 from optimization.capabilities import CLAUDE_MAX_OUTPUT_CEILING, claude_max_output_tokens
-from optimization.pricing import PriceNotFound, known_models, price_for
+from optimization.pricing import known_models
 
 CUSTOM_ID_PATTERN = re.compile(r"[a-zA-Z0-9_-]{1,64}")  # fullmatch: "$" would let "a\n" in
 CUSTOM_ID_RULE = "is required: 1-64 characters, letters, digits, '-' or '_'"
@@ -112,13 +119,7 @@ def message_params() -> frozenset[str]:
 
 def _known_model(model: str) -> bool:
     """A Claude model, spelled as Anthropic's API spells it, that the price table knows."""
-    if not model.startswith("claude-"):
-        return False
-    try:
-        price_for(model)
-    except PriceNotFound:
-        return False
-    return True
+    return known_model(model, ("claude-",))
 
 
 def _model_errors(model: Any) -> Iterator[tuple[str, str]]:
@@ -130,9 +131,10 @@ def _model_errors(model: Any) -> Iterator[tuple[str, str]]:
         claude = ", ".join(name for name in known_models() if name.startswith("claude-"))
         yield (
             "params.model",
-            f"is not a model this admin knows: {shown(model)}. Batch jobs go to Anthropic; use "
+            f"is not a model this admin knows: {shown(model)}. This job goes to Anthropic; use "
             f"one of {claude} (dated ids too), or add the model to the price table "
-            "(LLMOPT_PRICES_FILE)",
+            "(LLMOPT_PRICES_FILE); for an OpenAI model set the job's provider to openAI or "
+            "azureOpenAI",
         )
 
 
@@ -192,8 +194,40 @@ def json_value_errors(value: Any, path: str) -> Iterator[tuple[str, str]]:
             yield where, f"is not a JSON value (got {type(item).__name__})"
 
 
-def params_errors(params: Any) -> Iterator[tuple[str, str]]:
-    """(field, message) for each rule `params` breaks; field paths start with `params.`."""
+def job_model_errors(provider: Any, model: Any) -> Iterator[tuple[str, str]]:
+    """(field, message) for a job's own `provider` and `model` (`model` None: not given).
+
+    `model`, when given, is the model the job is priced and listed as, and the one requests
+    without `params.model` use. Azure OpenAI jobs need it: their requests name deployments,
+    and it says which OpenAI model is behind them.
+    """
+    if provider not in JobProvider.values:
+        yield "provider", f"must be one of {', '.join(JobProvider.values)}"
+        return
+    if model is None:
+        if provider == JobProvider.AZURE_OPENAI:
+            yield (
+                "model",
+                "is required for Azure OpenAI: the OpenAI model behind the deployments "
+                f"(one of {openai_models()}), which prices the job",
+            )
+        return
+    if not isinstance(model, str) or not model.strip():
+        yield "model", "must be a non-empty string"
+    elif provider == JobProvider.ANTHROPIC:
+        if not _known_model(model):
+            yield "model", f"is not a Claude model this admin knows: {shown(model)}"
+    elif not known_openai_model(model):
+        yield (
+            "model",
+            f"is not an OpenAI model this admin knows: {shown(model)}; use one of "
+            f"{openai_models()}",
+        )
+
+
+def params_errors(params: Any, provider: str = JobProvider.ANTHROPIC) -> Iterator[tuple[str, str]]:
+    """(field, message) for each rule `params` breaks, in the format of `provider`'s batch
+    API; field paths start with `params.`."""
     if not isinstance(params, Mapping):
         yield "params", "must be an object"
         return
@@ -202,7 +236,12 @@ def params_errors(params: Any) -> Iterator[tuple[str, str]]:
     for field, message in json_value_errors(params, "params"):
         reported.add(field)
         yield field, message
-    for field, message in _param_rule_errors(params):
+    rules = (
+        _param_rule_errors(params)
+        if provider == JobProvider.ANTHROPIC
+        else openai_param_rule_errors(params, provider=provider)
+    )
+    for field, message in rules:
         if field not in reported:
             yield field, message
 
@@ -247,8 +286,8 @@ def _param_rule_errors(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield "params.stream", "is not supported in a batch (leave it out)"
 
 
-def request_errors(item: Any) -> Iterator[tuple[str, str]]:
-    """(field, message) for each rule one batch request breaks."""
+def request_errors(item: Any, provider: str = JobProvider.ANTHROPIC) -> Iterator[tuple[str, str]]:
+    """(field, message) for each rule one batch request to `provider` breaks."""
     if isinstance(item, Unreadable):
         yield "", item.reason
         return
@@ -263,13 +302,21 @@ def request_errors(item: Any) -> Iterator[tuple[str, str]]:
     if "params" not in item:
         yield "params", "is required"
     else:
-        yield from params_errors(item["params"])
+        yield from params_errors(item["params"], provider)
 
 
-def validate_requests(items: Iterable[tuple[str, Any]]) -> list[ValidRequest]:
-    """Check `(where, request)` pairs; every request valid or RequestsInvalid naming each fault.
+def validate_requests(
+    items: Iterable[tuple[str, Any]],
+    *,
+    provider: str = JobProvider.ANTHROPIC,
+    model: str | None = None,
+) -> list[ValidRequest]:
+    """Check `(where, request)` pairs in `provider`'s format; every request valid or
+    RequestsInvalid naming each fault.
 
     custom_ids must be unique across all requests, and there may be at most MAX_REQUESTS.
+    `model` (the job's, already checked by `job_model_errors`) fills a request's missing
+    `params.model`.
     """
     valid: list[ValidRequest] = []
     errors: list[RequestError] = []
@@ -291,8 +338,10 @@ def validate_requests(items: Iterable[tuple[str, Any]]) -> list[ValidRequest]:
         if isinstance(item, Unparsable):
             add(where, "", str(item))
             continue
+        if model is not None and isinstance(item, Mapping):
+            item = _with_model(item, model)
         bad = False
-        for field, message in request_errors(item):
+        for field, message in request_errors(item, provider):
             bad = True
             add(where, field, message)
         if bad:
@@ -308,6 +357,14 @@ def validate_requests(items: Iterable[tuple[str, Any]]) -> list[ValidRequest]:
     if total:
         raise RequestsInvalid(errors, total)
     return valid
+
+
+def _with_model(item: Mapping[str, Any], model: str) -> Mapping[str, Any]:
+    """`item` with `model` as its params' model when they name none (a copy: input stays)."""
+    params = item.get("params")
+    if isinstance(params, Mapping) and "model" not in params:
+        return {**item, "params": {**params, "model": model}}
+    return item
 
 
 def jsonl_items(lines: Iterable[bytes | str]) -> Iterator[tuple[str, Any]]:
@@ -332,6 +389,11 @@ def jsonl_items(lines: Iterable[bytes | str]) -> Iterator[tuple[str, Any]]:
         yield where, item
 
 
-def validate_jsonl(lines: Iterable[bytes | str]) -> list[ValidRequest]:
+def validate_jsonl(
+    lines: Iterable[bytes | str],
+    *,
+    provider: str = JobProvider.ANTHROPIC,
+    model: str | None = None,
+) -> list[ValidRequest]:
     """Validate a JSONL file line by line (see validate_requests)."""
-    return validate_requests(jsonl_items(lines))
+    return validate_requests(jsonl_items(lines), provider=provider, model=model)

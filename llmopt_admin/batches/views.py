@@ -55,6 +55,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             user=request.user,  # type: ignore[arg-type]
             name=form.cleaned_data["name"] or form.cleaned_data["file"].name,
             source=JobSource.UPLOAD,
+            provider=form.cleaned_data["provider"],
+            model=form.cleaned_data["model"],
         )
         messages.success(request, f"Job {job.pk} stored with {job.request_count} requests.")
         return redirect("batches:detail", job_id=job.pk)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import inspect
 
+import httpx
 import langchain_openai.chat_models.base as base
 import openai
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import AzureChatOpenAI, ChatOpenAI
 
@@ -149,3 +151,29 @@ def test_construct_lc_result_from_responses_api_still_reads_a_response() -> None
     assert message.usage_metadata is not None
     assert message.usage_metadata["input_token_details"]["cache_read"] == 1920
     assert message.response_metadata["batch_id"] == "batch_1"
+
+
+def openai_status_error(
+    status: int, headers: dict[str, str] | None = None
+) -> openai.APIStatusError:
+    """The error the openai SDK raises for an answer with `status` and `headers`."""
+    request = httpx.Request("POST", "http://127.0.0.1:9/v1/batches")
+    response = httpx.Response(status, headers=headers or {}, request=request)
+    return openai.APIStatusError(f"HTTP {status}", response=response, body=None)
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 400, 401, 403, 404, 422])
+def test_the_openai_sdk_retry_rule_still_sorts_error_statuses(status: int) -> None:
+    retried = status in (408, 409, 429) or status >= 500
+    assert adapter.openai_sdk_would_retry(openai_status_error(status)) is retried, (
+        f"openai._base_client.BaseClient._should_retry changed its answer for HTTP {status}"
+    )
+
+
+def test_the_openai_sdk_retry_rule_obeys_x_should_retry_and_retries_lost_connections() -> None:
+    assert not adapter.openai_sdk_would_retry(openai_status_error(500, {"x-should-retry": "false"}))
+    assert adapter.openai_sdk_would_retry(openai_status_error(400, {"x-should-retry": "true"}))
+    request = httpx.Request("GET", "http://127.0.0.1:9/v1/batches/b")
+    assert adapter.openai_sdk_would_retry(openai.APIConnectionError(request=request))
+    assert not adapter.openai_sdk_would_retry(ValueError("not from the provider"))
+    assert not adapter.openai_sdk_would_retry(None)

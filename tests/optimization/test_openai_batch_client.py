@@ -47,10 +47,14 @@ class NoWaitOpenAI(openai.AsyncOpenAI):
     async def _sleep_for_retry(
         self, *, retries_taken: int, max_retries: int, options: Any, response: Any
     ) -> None:
-        headers = response.headers if response is not None else None
-        self.retry_waits.append(
-            self._calculate_retry_timeout(max_retries - retries_taken, options, headers)
-        )
+        self.retry_waits.append(retry_wait(self, max_retries - retries_taken, options, response))
+
+
+def retry_wait(sdk: Any, remaining: int, options: Any, response: Any) -> float:
+    """The wait an OpenAI SDK client (sync or async) computes before its next retry."""
+    headers = response.headers if response is not None else None
+    wait: float = sdk._calculate_retry_timeout(remaining, options, headers)
+    return wait
 
 
 @pytest.fixture

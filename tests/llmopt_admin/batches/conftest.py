@@ -59,6 +59,8 @@ def simulator_factory(settings: Any) -> Iterator[Callable[..., Simulator]]:
         base_url = context.__enter__()
         stack.append(context)
         settings.ANTHROPIC_BASE_URL = base_url
+        settings.OPENAI_BASE_URL = f"{base_url}/v1"
+        settings.AZURE_OPENAI_ENDPOINT = base_url
         return Simulator(base_url, clock)
 
     yield start
@@ -169,7 +171,13 @@ def worker_factory(tmp_path: Path, settings: Any) -> Iterator[Callable[..., Work
 
     def start() -> Worker:
         worker = Worker(
-            {**env, "ANTHROPIC_BASE_URL": settings.ANTHROPIC_BASE_URL}, tmp_path / "worker.log"
+            {
+                **env,
+                "ANTHROPIC_BASE_URL": settings.ANTHROPIC_BASE_URL,
+                "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
+                "AZURE_OPENAI_ENDPOINT": settings.AZURE_OPENAI_ENDPOINT,
+            },
+            tmp_path / "worker.log",
         )
         worker.start()
         workers.append(worker)
