@@ -55,7 +55,7 @@ from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
-from optimization.families.base import BatchClient, ModelFamily, model_name_of
+from optimization.families.base import BatchClient, CacheRequest, ModelFamily, model_name_of
 from optimization.messages import message_to_chunk
 from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
@@ -71,6 +71,10 @@ DEFAULT_FALLBACK_CONCURRENCY = 8
 # (ChatAnthropic's _agenerate streams through _astream when `streaming=True`) plan and record once.
 _IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llmopt_in_call", default=False)
 
+
+# What a call sends: messages, params, whether the provider may refuse what caching added, and
+# the family's cache request (None for marker-planned or non-caching calls).
+Planned = tuple[list[BaseMessage], dict[str, Any], bool, "CacheRequest | None"]
 
 # One (messages, call kwargs) waiting in a batching scope, with the model that was called.
 QueuedCall = tuple["OptimizedLLMWrapper", list[BaseMessage], dict[str, Any]]
@@ -119,28 +123,58 @@ class OptimizedLLMWrapper(BaseChatModel):
 
     # --- single calls ------------------------------------------------------------------------
 
-    def _plan(
-        self, messages: list[BaseMessage], kwargs: dict[str, Any]
-    ) -> tuple[list[BaseMessage], dict[str, Any], bool]:
-        """The messages and params to send, and whether cache markers were added to them."""
+    def _plan(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Planned:
+        """The messages and params to send, and whether they carry something cache-related
+        the provider may refuse (markers, a named cache entry)."""
         manager = self._llmopt.cache_manager
         if manager is None:
-            return messages, self._with_cache_hints(messages, kwargs), False
+            if not self._llmopt.caching:
+                return messages, kwargs, False, None
+            request = self._llmopt.family.cache_request(self, messages, kwargs)
+            return request.messages, request.kwargs, request.names_entry, request
         plan = manager.plan(messages, kwargs.get("tools"))
         planned_kwargs = dict(kwargs)
         if plan.tools is not None:
             planned_kwargs["tools"] = plan.tools
-        return list(plan.messages), planned_kwargs, plan.breakpoints > 0
+        return list(plan.messages), planned_kwargs, plan.breakpoints > 0, None
+
+    async def _aplan(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Planned:
+        """Async twin of `_plan` (a family may wait on the provider to prepare the call)."""
+        state = self._llmopt
+        if not state.caching or state.cache_manager is not None:
+            return self._plan(messages, kwargs)
+        request = await state.family.acache_request(self, messages, kwargs)
+        return request.messages, request.kwargs, request.names_entry, request
 
     def _with_cache_hints(
         self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        """`kwargs` plus what raises the hit rate of a provider that caches on its own (the
-        caller's own params win); unchanged for marker-planned or non-caching models."""
+        """The params of a batch request plus what raises the hit rate of a provider that
+        caches on its own (the caller's own params win); unchanged for marker-planned or
+        non-caching models."""
         state = self._llmopt
         if not state.caching or state.cache_manager is not None:
             return kwargs
-        return {**state.family.cache_kwargs(self, messages, kwargs), **kwargs}
+        return state.family.cache_request(self, messages, kwargs, batch=True).kwargs
+
+    @staticmethod
+    def _refused(marked: bool, request: CacheRequest | None, exc: Exception) -> bool:
+        """Whether `exc` is the provider refusing what caching added to the call."""
+        if not marked:
+            return False
+        if request is not None and request.refused is not None:
+            return request.refused(exc)
+        return is_cache_error(exc)
+
+    @staticmethod
+    def _observe(request: CacheRequest | None, usage: Mapping[str, Any] | None) -> None:
+        """Let the family learn from the call's usage (never breaks the call)."""
+        if request is None or request.observe is None:
+            return
+        try:
+            request.observe(usage)
+        except Exception as exc:
+            logger.warning("learning from the call's usage failed: %s", exc)
 
     def _mode(self) -> Mode:
         return "cached" if self._llmopt.caching else "standard"
@@ -148,11 +182,11 @@ class OptimizedLLMWrapper(BaseChatModel):
     def _cache_failed(self, exc: Exception) -> None:
         if not self._llmopt.config.fallback_to_standard:
             raise CacheError(
-                f"the provider refused the cache breakpoints: {exc}",
+                f"the provider refused the cache breakpoints or entry: {exc}",
                 provider=self._llmopt.provider,
                 model=model_name_of(self),
             ) from exc
-        logger.warning("cache breakpoints refused, retrying without them: %s", exc)
+        logger.warning("cache breakpoints or entry refused, retrying without them: %s", exc)
 
     def _generate(
         self,
@@ -163,7 +197,7 @@ class OptimizedLLMWrapper(BaseChatModel):
     ) -> ChatResult:
         if _IN_CALL.get():
             return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = self._plan(messages, kwargs)
         mode = self._mode()
         token = _IN_CALL.set(True)
         try:
@@ -172,7 +206,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                     planned, stop=stop, run_manager=run_manager, **planned_kwargs
                 )
             except Exception as exc:
-                if not (marked and is_cache_error(exc)):
+                if not self._refused(marked, request, exc):
                     raise
                 self._cache_failed(exc)
                 mode = "fallback"
@@ -180,7 +214,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
         finally:
             _IN_CALL.reset(token)
-        self._record_result(result, mode)
+        self._record_result(result, mode, request)
         return result
 
     async def _agenerate(
@@ -231,7 +265,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         fallback: bool = False,
         **kwargs: Any,
     ) -> ChatResult:
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = await self._aplan(messages, kwargs)
         mode = self._mode()
         token = _IN_CALL.set(True)
         try:
@@ -240,7 +274,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                     planned, stop=stop, run_manager=run_manager, **planned_kwargs
                 )
             except Exception as exc:
-                if not (marked and is_cache_error(exc)):
+                if not self._refused(marked, request, exc):
                     raise
                 self._cache_failed(exc)
                 fallback = True
@@ -250,7 +284,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 )
         finally:
             _IN_CALL.reset(token)
-        self._record_result(result, "fallback" if fallback else mode)
+        self._record_result(result, "fallback" if fallback else mode, request)
         return result
 
     def _stream(
@@ -263,7 +297,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         if _IN_CALL.get():
             yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
             return
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = self._plan(messages, kwargs)
         mode = self._mode()
         usage: UsageMetadata | None = None
         started = False
@@ -275,7 +309,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         except Exception as exc:
-            if started or not (marked and is_cache_error(exc)):
+            if started or not self._refused(marked, request, exc):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
@@ -283,6 +317,7 @@ class OptimizedLLMWrapper(BaseChatModel):
             for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
+        self._observe(request, usage)
         self._record(usage, mode)
 
     async def _astream(
@@ -302,7 +337,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         if batched is not None:
             yield ChatGenerationChunk(message=message_to_chunk(batched))
             return
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = await self._aplan(messages, kwargs)
         mode = self._mode()
         usage: UsageMetadata | None = None
         started = False
@@ -314,7 +349,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         except Exception as exc:
-            if started or not (marked and is_cache_error(exc)):
+            if started or not self._refused(marked, request, exc):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
@@ -324,13 +359,17 @@ class OptimizedLLMWrapper(BaseChatModel):
             ):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
+        self._observe(request, usage)
         self._record(usage, mode)
 
     # --- usage events ------------------------------------------------------------------------
 
-    def _record_result(self, result: ChatResult, mode: Mode) -> None:
+    def _record_result(
+        self, result: ChatResult, mode: Mode, request: CacheRequest | None = None
+    ) -> None:
         message = result.generations[0].message if result.generations else None
         usage = getattr(message, "usage_metadata", None)
+        self._observe(request, usage)
         self._record(usage, mode)
 
     def _record(

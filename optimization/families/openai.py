@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from optimization.families.base import Plan, model_name_of
+from optimization.families.base import CacheRequest, Plan, model_name_of, unchanged_request
 
 if TYPE_CHECKING:
     from optimization.batch_state import BatchStateStore
@@ -133,13 +133,25 @@ class OpenAIFamily:
 
         return openai_batch_requests(model, conversations, call_kwargs)
 
-    def cache_kwargs(
-        self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """`prompt_cache_key` for the call's static prefix, where the API takes one."""
+    def cache_request(
+        self,
+        model: BaseChatModel,
+        messages: Sequence[BaseMessage],
+        kwargs: Mapping[str, Any],
+        *,
+        batch: bool = False,
+    ) -> CacheRequest:
+        """The call with a `prompt_cache_key` for its static prefix, where the API takes one."""
         if getattr(model, "azure_endpoint", None) and not _AZURE_KEYED_MODEL.search(
             model_name_of(model)
         ):
-            return {}
+            return unchanged_request(messages, kwargs)
         key = prompt_cache_key(messages, kwargs.get("tools"))
-        return {"prompt_cache_key": key} if key is not None else {}
+        hint = {"prompt_cache_key": key} if key is not None else {}
+        return CacheRequest(list(messages), {**hint, **kwargs})
+
+    async def acache_request(
+        self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
+    ) -> CacheRequest:
+        """`cache_request` (nothing to wait for)."""
+        return self.cache_request(model, messages, kwargs)
