@@ -9,7 +9,9 @@ paths:
 - `_generate` / `_agenerate` / `_stream` / `_astream`: when caching is on, the process-wide
   `CacheManager` of this traffic plans cache breakpoints on a copy of the messages (and bound
   tools) before the model's own method sends them (Anthropic); for a provider that caches on
-  its own (OpenAI) the call gets its routing hint instead (see `optimization.families`).
+  its own the family rewrites the call instead: a routing hint (OpenAI), or an explicit cache
+  entry named in place of the prefix it holds, where the reuse pays for it (Gemini; see
+  `optimization.families`).
   Inside `async with batching():` an `_agenerate` of a batching model is queued and answered
   from a batch instead.
 - `abatch` / `batch`: when batching is on, all inputs go to the provider's batch API in one
@@ -17,8 +19,9 @@ paths:
   and how a request is written, is the model family's (`optimization.families`).
 
 Fallback (`fallbackToStandard`, default on): a cache-related API error is retried once without
-markers; inputs a batch did not answer (submit refused, errored, canceled, expired) are retried
-through the standard API with bounded concurrency. A request that succeeded is never resent.
+markers (or without the named cache entry, which is then forgotten); inputs a batch did not
+answer (submit refused, errored, canceled, expired) are retried through the standard API with
+bounded concurrency. A request that succeeded is never resent.
 With fallback off the errors surface as `CacheError` / `BatchError` (cause and positions).
 Every call emits one `UsageEvent` to the recorder given to `optimize`, or, when none was given,
 to the process-wide `recorders.default_recorder()` looked up at record time; recording never
