@@ -123,11 +123,10 @@ class ExplicitCaching:
         self.model_name = model_name_of(model)
         self.split = self._split()
         self.traffic: PrefixTraffic | None = None
-        if self.split is not None:
-            memory = context_cache_memory.shared_context_cache_memory(
-                ("gemini", self.model_name, gemini_client_key(model), self.ttl)
-            )
-            self.memory = memory
+        self.acting = False  # this call holds the traffic's `busy` (creates or refreshes)
+        self.memory = context_cache_memory.shared_context_cache_memory(
+            ("gemini", self.model_name, gemini_client_key(model), self.ttl)
+        )
 
     def _split(self) -> StaticPrefix | None:
         if self.kwargs.get("cached_content") or getattr(self.model, "cached_content", None):
@@ -149,12 +148,12 @@ class ExplicitCaching:
                 return "use" if entry is not None else "plain"
             if entry is not None:
                 if entry.expires_at - now < self.ttl / 2 and self._pays(traffic, now):
-                    traffic.busy = True
+                    traffic.busy = self.acting = True
                     return "refresh"
                 return "use"
             if now < traffic.blocked_until or not self._pays(traffic, now):
                 return "plain"
-            traffic.busy = True
+            traffic.busy = self.acting = True
             return "create"
 
     def _pays(self, traffic: PrefixTraffic, now: float) -> bool:
@@ -176,35 +175,31 @@ class ExplicitCaching:
 
     def created(self, entry: types.CachedContent | None, error: Exception | None) -> None:
         """Keep the entry just created (or note the refusal) and record its storage."""
-        assert self.traffic is not None
-        assert self.split is not None
+        traffic = self._traffic()
         now = context_cache_memory.clock()
-        tokens = 0
         with self.memory.lock:
-            self.traffic.busy = False
             if entry is None or not entry.name:
                 wait = TOO_SMALL_RETRY_SECONDS if "too small" in str(error) else None
-                self.traffic.blocked_until = now + (wait or RETRY_AFTER_REFUSAL_SECONDS)
+                traffic.blocked_until = now + (wait or RETRY_AFTER_REFUSAL_SECONDS)
                 logger.warning("explicit cache entry not created, calling plain: %s", error)
                 return
             usage = entry.usage_metadata
-            tokens = (usage.total_token_count if usage else None) or self.traffic.prefix_tokens or 0
-            self.traffic.prefix_tokens = tokens
-            self.traffic.entry = ContextCacheEntry(entry.name, tokens, now + self.ttl)
+            tokens = (usage.total_token_count if usage else None) or traffic.prefix_tokens or 0
+            traffic.prefix_tokens = tokens
+            traffic.entry = ContextCacheEntry(entry.name, tokens, now + self.ttl)
         self._record_storage(tokens * self.ttl)
 
-    def refreshed(self, ok: bool, error: Exception | None) -> None:
-        """Move the entry's expiry (or forget it when the refresh was refused)."""
-        assert self.traffic is not None
+    def refreshed(self, error: Exception | None) -> None:
+        """Move the entry's expiry (or forget it when the refresh was refused: `error`)."""
+        traffic = self._traffic()
         now = context_cache_memory.clock()
         with self.memory.lock:
-            self.traffic.busy = False
-            entry = self.traffic.entry
+            entry = traffic.entry
             if entry is None:
                 return
-            if not ok:
+            if error is not None:
                 logger.warning("explicit cache entry %s not refreshed: %s", entry.name, error)
-                self.traffic.entry = None
+                traffic.entry = None
                 return
             bought = entry.tokens * (now + self.ttl - entry.expires_at)
             entry.expires_at = now + self.ttl
@@ -223,6 +218,35 @@ class ExplicitCaching:
             recorder.record(event)
         except Exception as exc:  # telemetry must never break the call
             logger.warning("recording cache storage failed: %s", exc)
+
+    def creation(self) -> dict[str, Any]:
+        """The arguments of `create_context_cache` for this call's prefix."""
+        split = self._prefix()
+        return {"prefix": split.prefix, "ttl_seconds": self.ttl, "call_kwargs": split.prefix_kwargs}
+
+    def entry_name(self) -> str:
+        """The name of the entry this call refreshes."""
+        traffic = self._traffic()
+        with self.memory.lock:
+            if traffic.entry is None:
+                raise ValueError("no entry to refresh")
+            return traffic.entry.name
+
+    def release(self) -> None:
+        """End this call's creation or refresh, however it went."""
+        if self.acting and self.traffic is not None:
+            with self.memory.lock:
+                self.traffic.busy = self.acting = False
+
+    def _prefix(self) -> StaticPrefix:
+        if self.split is None:
+            raise ValueError("this call has no static prefix")
+        return self.split
+
+    def _traffic(self) -> PrefixTraffic:
+        if self.traffic is None:
+            raise ValueError("decide() has not counted this call")
+        return self.traffic
 
     def request(self) -> CacheRequest:
         """The call to send now: naming the live entry, or plain (learning either way)."""
@@ -252,11 +276,11 @@ class ExplicitCaching:
     def _refused(self, entry: ContextCacheEntry, exc: BaseException) -> bool:
         if not _is_refusal(exc):
             return False
-        assert self.traffic is not None
+        traffic = self._traffic()
         logger.warning("the provider refused explicit cache entry %s: %s", entry.name, exc)
         with self.memory.lock:
-            if self.traffic.entry is entry:
-                self.traffic.entry = None
+            if traffic.entry is entry:
+                traffic.entry = None
         return True
 
 
@@ -265,10 +289,14 @@ def _token_hours(token_seconds: float) -> Decimal:
 
 
 def _is_refusal(exc: BaseException) -> bool:
-    """A client error from the API (langchain wraps google-genai's ClientError)."""
+    """The API refusing a request's cached content: a 404, or a 400/403 naming the cache (an
+    expired entry answers 403 "CachedContent not found (or permission denied)"). langchain
+    wraps google-genai's ClientError, hence the walk down the causes."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, genai_errors.ClientError) and seen.code in REFUSAL_CODES:
+        if isinstance(seen, genai_errors.ClientError) and (
+            seen.code == 404 or (seen.code in REFUSAL_CODES and "cache" in str(seen).lower())
+        ):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -281,26 +309,23 @@ def explicit_cache_request(
     with a blocking call)."""
     caching = ExplicitCaching(model, messages, kwargs)
     action = caching.decide()
-    if action == "create":
-        assert caching.split is not None
-        try:
-            entry = create_context_cache_sync(
-                model,
-                caching.split.prefix,
-                ttl_seconds=caching.ttl,
-                call_kwargs=caching.split.prefix_kwargs,
-            )
-            caching.created(entry, None)
-        except Exception as exc:
-            caching.created(None, exc)
-    elif action == "refresh":
-        assert caching.traffic is not None
-        assert caching.traffic.entry is not None
-        try:
-            refresh_context_cache_sync(model, caching.traffic.entry.name, ttl_seconds=caching.ttl)
-            caching.refreshed(True, None)
-        except Exception as exc:
-            caching.refreshed(False, exc)
+    try:
+        if action == "create":
+            try:
+                entry = create_context_cache_sync(model, **caching.creation())
+            except Exception as exc:
+                caching.created(None, exc)
+            else:
+                caching.created(entry, None)
+        elif action == "refresh":
+            try:
+                refresh_context_cache_sync(model, caching.entry_name(), ttl_seconds=caching.ttl)
+            except Exception as exc:
+                caching.refreshed(exc)
+            else:
+                caching.refreshed(None)
+    finally:
+        caching.release()
     return caching.request()
 
 
@@ -310,27 +335,23 @@ async def aexplicit_cache_request(
     """Async twin of `explicit_cache_request` (the entry is created inline, awaited)."""
     caching = ExplicitCaching(model, messages, kwargs)
     action = caching.decide()
-    if action == "create":
-        assert caching.split is not None
-        try:
-            entry = await create_context_cache(
-                model,
-                caching.split.prefix,
-                ttl_seconds=caching.ttl,
-                call_kwargs=caching.split.prefix_kwargs,
-            )
-            caching.created(entry, None)
-        except Exception as exc:
-            caching.created(None, exc)
-    elif action == "refresh":
-        assert caching.traffic is not None
-        assert caching.traffic.entry is not None
-        try:
-            name = caching.traffic.entry.name
-            await refresh_context_cache(model, name, ttl_seconds=caching.ttl)
-            caching.refreshed(True, None)
-        except Exception as exc:
-            caching.refreshed(False, exc)
+    try:
+        if action == "create":
+            try:
+                entry = await create_context_cache(model, **caching.creation())
+            except Exception as exc:
+                caching.created(None, exc)
+            else:
+                caching.created(entry, None)
+        elif action == "refresh":
+            try:
+                await refresh_context_cache(model, caching.entry_name(), ttl_seconds=caching.ttl)
+            except Exception as exc:
+                caching.refreshed(exc)
+            else:
+                caching.refreshed(None)
+    finally:
+        caching.release()  # a cancelled creation must not leave the prefix busy for ever
     return caching.request()
 
 

@@ -209,3 +209,16 @@ def test_a_system_prompt_is_needed_for_an_entry() -> None:
     assert [m.type for m in split.rest] == ["human"]
     assert split.rest_kwargs == {"stop": ["X"]}
     assert 0.9 < split.share < 1
+
+
+async def test_concurrent_calls_create_one_entry_between_them(simulator: LiveSimulator) -> None:
+    recorder = InMemoryUsageRecorder()
+    model = optimized(chat(simulator.url), recorder, **EXPLICIT)
+    await spaced_calls(model, simulator, 4)  # the next call on the prefix pays for an entry
+    replies = await asyncio.gather(
+        *(model.ainvoke(conversation(f"Together {i}?")) for i in range(6))
+    )
+    assert all(str(r.content).endswith(f"Together {i}?") for i, r in enumerate(replies))
+    [entry] = entries(simulator)
+    assert len(storage_events(recorder)) == 1
+    assert cache_read(await model.ainvoke(conversation("After?"))) == entry.tokens
