@@ -285,7 +285,8 @@ class ExplicitCaching:
 
 
 def _token_hours(token_seconds: float) -> Decimal:
-    return Decimal(str(token_seconds)) / 3600
+    # To the ledger's precision (six decimals), so the event and the stored row agree.
+    return (Decimal(str(token_seconds)) / 3600).quantize(Decimal("0.000001"))
 
 
 def _is_refusal(exc: BaseException) -> bool:
