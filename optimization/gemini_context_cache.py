@@ -134,6 +134,32 @@ async def create_context_cache(
     return await genai_client(chat).aio.caches.create(model=chat.model, config=config)
 
 
+def create_context_cache_sync(
+    model: BaseChatModel,
+    prefix: Sequence[BaseMessage],
+    *,
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    call_kwargs: Mapping[str, Any] | None = None,
+    display_name: str = "",
+) -> types.CachedContent:
+    """Sync twin of `create_context_cache`."""
+    chat = gemini_chat_model(model)
+    config = context_cache_config(
+        chat, prefix, ttl_seconds=ttl_seconds, call_kwargs=call_kwargs, display_name=display_name
+    )
+    return genai_client(chat).caches.create(model=chat.model, config=config)
+
+
+def refresh_context_cache_sync(
+    model: BaseChatModel, name: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS
+) -> types.CachedContent:
+    """Sync twin of `refresh_context_cache`."""
+    client = genai_client(gemini_chat_model(model))
+    return client.caches.update(
+        name=name, config=types.UpdateCachedContentConfig(ttl=f"{ttl_seconds}s")
+    )
+
+
 async def refresh_context_cache(
     model: BaseChatModel, name: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS
 ) -> types.CachedContent:
@@ -153,7 +179,9 @@ __all__ = [
     "ExplicitCacheCase",
     "context_cache_config",
     "create_context_cache",
+    "create_context_cache_sync",
     "delete_context_cache",
     "explicit_cache_case",
     "refresh_context_cache",
+    "refresh_context_cache_sync",
 ]

@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from optimization import context_cache_memory
 from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
@@ -48,9 +49,11 @@ def shared_cache_manager(
 
 
 def forget_all() -> None:
-    """Drop every shared planner (a fresh process's state; for tests and replays)."""
+    """Drop every shared planner and context cache memory (a fresh process's state; for tests
+    and replays)."""
     with _lock:
         _planners.clear()
+    context_cache_memory.forget_all()
 
 
 __all__ = ["MAX_TRAFFICS", "forget_all", "shared_cache_manager"]

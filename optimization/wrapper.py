@@ -9,7 +9,9 @@ paths:
 - `_generate` / `_agenerate` / `_stream` / `_astream`: when caching is on, the process-wide
   `CacheManager` of this traffic plans cache breakpoints on a copy of the messages (and bound
   tools) before the model's own method sends them (Anthropic); for a provider that caches on
-  its own (OpenAI) the call gets its routing hint instead (see `optimization.families`).
+  its own the family rewrites the call instead: a routing hint (OpenAI), or an explicit cache
+  entry named in place of the prefix it holds, where the reuse pays for it (Gemini; see
+  `optimization.families`).
   Inside `async with batching():` an `_agenerate` of a batching model is queued and answered
   from a batch instead.
 - `abatch` / `batch`: when batching is on, all inputs go to the provider's batch API in one
@@ -17,8 +19,9 @@ paths:
   and how a request is written, is the model family's (`optimization.families`).
 
 Fallback (`fallbackToStandard`, default on): a cache-related API error is retried once without
-markers; inputs a batch did not answer (submit refused, errored, canceled, expired) are retried
-through the standard API with bounded concurrency. A request that succeeded is never resent.
+markers (or without the named cache entry, which is then forgotten); inputs a batch did not
+answer (submit refused, errored, canceled, expired) are retried through the standard API with
+bounded concurrency. A request that succeeded is never resent.
 With fallback off the errors surface as `CacheError` / `BatchError` (cause and positions).
 Every call emits one `UsageEvent` to the recorder given to `optimize`, or, when none was given,
 to the process-wide `recorders.default_recorder()` looked up at record time; recording never
@@ -55,7 +58,7 @@ from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
 from optimization.exceptions import BatchError, CacheError
-from optimization.families.base import BatchClient, ModelFamily, model_name_of
+from optimization.families.base import BatchClient, CacheRequest, ModelFamily, model_name_of
 from optimization.messages import message_to_chunk
 from optimization.recorders import default_recorder
 from optimization.telemetry import Mode, UsageRecorder, token_usage_from_metadata, usage_event_for
@@ -71,6 +74,10 @@ DEFAULT_FALLBACK_CONCURRENCY = 8
 # (ChatAnthropic's _agenerate streams through _astream when `streaming=True`) plan and record once.
 _IN_CALL: contextvars.ContextVar[bool] = contextvars.ContextVar("llmopt_in_call", default=False)
 
+
+# What a call sends: messages, params, whether the provider may refuse what caching added, and
+# the family's cache request (None for marker-planned or non-caching calls).
+Planned = tuple[list[BaseMessage], dict[str, Any], bool, "CacheRequest | None"]
 
 # One (messages, call kwargs) waiting in a batching scope, with the model that was called.
 QueuedCall = tuple["OptimizedLLMWrapper", list[BaseMessage], dict[str, Any]]
@@ -119,30 +126,64 @@ class OptimizedLLMWrapper(BaseChatModel):
 
     # --- single calls ------------------------------------------------------------------------
 
-    def _plan(
-        self, messages: list[BaseMessage], kwargs: dict[str, Any]
-    ) -> tuple[list[BaseMessage], dict[str, Any], bool]:
-        """The messages and params to send, and whether cache markers or hints were added."""
+    def _plan(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Planned:
+        """The messages and params to send, and whether they carry something cache-related
+        the provider may refuse (markers, cache params, a named cache entry)."""
         manager = self._llmopt.cache_manager
         if manager is None:
-            hinted = self._with_cache_hints(messages, kwargs)
-            return messages, hinted, hinted is not kwargs
+            if not self._llmopt.caching:
+                return messages, kwargs, False, None
+            request = self._llmopt.family.cache_request(self, messages, kwargs)
+            return request.messages, request.kwargs, self._adds_to(request, kwargs), request
         plan = manager.plan(messages, kwargs.get("tools"))
         planned_kwargs = dict(kwargs)
         if plan.tools is not None:
             planned_kwargs["tools"] = plan.tools
-        return list(plan.messages), planned_kwargs, plan.breakpoints > 0
+        return list(plan.messages), planned_kwargs, plan.breakpoints > 0, None
+
+    async def _aplan(self, messages: list[BaseMessage], kwargs: dict[str, Any]) -> Planned:
+        """Async twin of `_plan` (a family may wait on the provider to prepare the call)."""
+        state = self._llmopt
+        if not state.caching or state.cache_manager is not None:
+            return self._plan(messages, kwargs)
+        request = await state.family.acache_request(self, messages, kwargs)
+        return request.messages, request.kwargs, self._adds_to(request, kwargs), request
+
+    @staticmethod
+    def _adds_to(request: CacheRequest, kwargs: Mapping[str, Any]) -> bool:
+        """Whether the family's request carries something the provider may refuse: a named
+        cache entry, or cache params (OpenAI's) the caller did not send."""
+        return request.names_entry or request.kwargs.keys() != kwargs.keys()
 
     def _with_cache_hints(
         self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
     ) -> dict[str, Any]:
-        """`kwargs` plus what raises the hit rate of a provider that caches on its own (the
-        caller's own params win); unchanged for marker-planned or non-caching models."""
+        """The params of a batch request plus what raises the hit rate of a provider that
+        caches on its own (the caller's own params win); unchanged for marker-planned or
+        non-caching models."""
         state = self._llmopt
         if not state.caching or state.cache_manager is not None:
             return kwargs
-        hints = state.family.cache_kwargs(self, messages, kwargs)
-        return {**hints, **kwargs} if hints else kwargs
+        return state.family.cache_request(self, messages, kwargs, batch=True).kwargs
+
+    @staticmethod
+    def _refused(marked: bool, request: CacheRequest | None, exc: Exception) -> bool:
+        """Whether `exc` is the provider refusing what caching added to the call."""
+        if not marked:
+            return False
+        if request is not None and request.refused is not None:
+            return request.refused(exc)
+        return is_cache_error(exc)
+
+    @staticmethod
+    def _observe(request: CacheRequest | None, usage: Mapping[str, Any] | None) -> None:
+        """Let the family learn from the call's usage (never breaks the call)."""
+        if request is None or request.observe is None:
+            return
+        try:
+            request.observe(usage)
+        except Exception as exc:
+            logger.warning("learning from the call's usage failed: %s", exc)
 
     def _mode(self) -> Mode:
         return "cached" if self._llmopt.caching else "standard"
@@ -150,11 +191,11 @@ class OptimizedLLMWrapper(BaseChatModel):
     def _cache_failed(self, exc: Exception) -> None:
         if not self._llmopt.config.fallback_to_standard:
             raise CacheError(
-                f"the provider refused the cache breakpoints: {exc}",
+                f"the provider refused the cache breakpoints or entry: {exc}",
                 provider=self._llmopt.provider,
                 model=model_name_of(self),
             ) from exc
-        logger.warning("cache breakpoints refused, retrying without them: %s", exc)
+        logger.warning("cache breakpoints or entry refused, retrying without them: %s", exc)
 
     def _generate(
         self,
@@ -165,7 +206,7 @@ class OptimizedLLMWrapper(BaseChatModel):
     ) -> ChatResult:
         if _IN_CALL.get():
             return super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = self._plan(messages, kwargs)
         mode = self._mode()
         token = _IN_CALL.set(True)
         try:
@@ -174,7 +215,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                     planned, stop=stop, run_manager=run_manager, **planned_kwargs
                 )
             except Exception as exc:
-                if not (marked and is_cache_error(exc)):
+                if not self._refused(marked, request, exc):
                     raise
                 self._cache_failed(exc)
                 mode = "fallback"
@@ -182,7 +223,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)  # type: ignore[safe-super]
         finally:
             _IN_CALL.reset(token)
-        self._record_result(result, mode)
+        self._record_result(result, mode, request)
         return result
 
     async def _agenerate(
@@ -233,7 +274,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         fallback: bool = False,
         **kwargs: Any,
     ) -> ChatResult:
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = await self._aplan(messages, kwargs)
         mode = self._mode()
         token = _IN_CALL.set(True)
         try:
@@ -242,7 +283,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                     planned, stop=stop, run_manager=run_manager, **planned_kwargs
                 )
             except Exception as exc:
-                if not (marked and is_cache_error(exc)):
+                if not self._refused(marked, request, exc):
                     raise
                 self._cache_failed(exc)
                 fallback = True
@@ -252,7 +293,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 )
         finally:
             _IN_CALL.reset(token)
-        self._record_result(result, "fallback" if fallback else mode)
+        self._record_result(result, "fallback" if fallback else mode, request)
         return result
 
     def _stream(
@@ -265,7 +306,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         if _IN_CALL.get():
             yield from super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs)
             return
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = self._plan(messages, kwargs)
         mode = self._mode()
         usage: UsageMetadata | None = None
         started = False
@@ -277,7 +318,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         except Exception as exc:
-            if started or not (marked and is_cache_error(exc)):
+            if started or not self._refused(marked, request, exc):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
@@ -285,6 +326,7 @@ class OptimizedLLMWrapper(BaseChatModel):
             for chunk in super()._stream(messages, stop=stop, run_manager=run_manager, **kwargs):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
+        self._observe(request, usage)
         self._record(usage, mode)
 
     async def _astream(
@@ -304,7 +346,7 @@ class OptimizedLLMWrapper(BaseChatModel):
         if batched is not None:
             yield ChatGenerationChunk(message=message_to_chunk(batched))
             return
-        planned, planned_kwargs, marked = self._plan(messages, kwargs)
+        planned, planned_kwargs, marked, request = await self._aplan(messages, kwargs)
         mode = self._mode()
         usage: UsageMetadata | None = None
         started = False
@@ -316,7 +358,7 @@ class OptimizedLLMWrapper(BaseChatModel):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
         except Exception as exc:
-            if started or not (marked and is_cache_error(exc)):
+            if started or not self._refused(marked, request, exc):
                 raise
             self._cache_failed(exc)
             mode = "fallback"
@@ -326,13 +368,17 @@ class OptimizedLLMWrapper(BaseChatModel):
             ):
                 usage = _add_chunk_usage(usage, chunk)
                 yield chunk
+        self._observe(request, usage)
         self._record(usage, mode)
 
     # --- usage events ------------------------------------------------------------------------
 
-    def _record_result(self, result: ChatResult, mode: Mode) -> None:
+    def _record_result(
+        self, result: ChatResult, mode: Mode, request: CacheRequest | None = None
+    ) -> None:
         message = result.generations[0].message if result.generations else None
         usage = getattr(message, "usage_metadata", None)
+        self._observe(request, usage)
         self._record(usage, mode)
 
     def _record(

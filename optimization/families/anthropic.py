@@ -12,7 +12,7 @@ from langchain_core.messages import BaseMessage
 from optimization._anthropic_adapter import client_params
 from optimization.batch_client import AnthropicBatchClient
 from optimization.batch_wire import BatchRequest, prepare_requests
-from optimization.families.base import Plan, model_name_of
+from optimization.families.base import CacheRequest, Plan, model_name_of, unchanged_request
 from optimization.messages import request_template as anthropic_template
 
 if TYPE_CHECKING:
@@ -87,11 +87,22 @@ class AnthropicFamily:
     def own_resources(self, copy: BaseChatModel) -> None:
         """Nothing: ChatAnthropic's copies may share its clients."""
 
-    def cache_kwargs(
+    def cache_request(
+        self,
+        model: BaseChatModel,
+        messages: Sequence[BaseMessage],
+        kwargs: Mapping[str, Any],
+        *,
+        batch: bool = False,
+    ) -> CacheRequest:
+        """The call unchanged: Anthropic caches where the planner marks breakpoints."""
+        return unchanged_request(messages, kwargs)
+
+    async def acache_request(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Nothing: Anthropic caches where the planner marks breakpoints."""
-        return {}
+    ) -> CacheRequest:
+        """The call unchanged (see `cache_request`)."""
+        return unchanged_request(messages, kwargs)
 
 
 def request_template(model: BaseChatModel, call_kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -27,6 +28,28 @@ def model_name_of(model: BaseChatModel) -> str:
 
 # A CacheManager's `plan` (messages, tools) -> CachePlan, for families that mark breakpoints.
 Plan = Callable[[Sequence[BaseMessage], list[dict[str, Any]] | None], Any]
+
+
+@dataclass
+class CacheRequest:
+    """One call as a family sends it to raise its cache hits, and how it learns from the call.
+
+    `names_entry`: the request names a provider-side cache entry (Gemini `cachedContents`) the
+    provider may refuse; the plain call is then sent instead. `refused(exc)` says whether `exc`
+    is that refusal (the entry is forgotten); `observe(usage)` learns from the call's usage
+    metadata, whichever way it was sent.
+    """
+
+    messages: list[BaseMessage]
+    kwargs: dict[str, Any]
+    names_entry: bool = False
+    refused: Callable[[BaseException], bool] | None = field(default=None, repr=False)
+    observe: Callable[[Mapping[str, Any] | None], None] | None = field(default=None, repr=False)
+
+
+def unchanged_request(messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]) -> CacheRequest:
+    """The call as given: nothing to add, nothing to learn."""
+    return CacheRequest(list(messages), dict(kwargs))
 
 
 class BatchClient(Protocol):
@@ -55,7 +78,8 @@ class ModelFamily(Protocol):
     """How one family of chat classes (ChatAnthropic, the OpenAI ones, Gemini's) is optimized.
 
     `marks_cache` families get cache breakpoints planned by the shared CacheManager; the others
-    cache on the provider's side, and `cache_kwargs` adds what helps that (a routing key).
+    cache on the provider's side, and `cache_request` / `acache_request` rewrite a call to help
+    that (a routing key, an explicit cache entry named instead of the prefix it holds).
     """
 
     name: str
@@ -110,8 +134,20 @@ class ModelFamily(Protocol):
         would close shared ones (the copy shares the original's field values)."""
         ...
 
-    def cache_kwargs(
+    def cache_request(
+        self,
+        model: BaseChatModel,
+        messages: Sequence[BaseMessage],
+        kwargs: Mapping[str, Any],
+        *,
+        batch: bool = False,
+    ) -> CacheRequest:
+        """The call rewritten to raise the provider's own cache hit rate (the caller's own
+        params win). `batch`: the call goes into a batch request (only its kwargs are used)."""
+        ...
+
+    async def acache_request(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Call params that raise the provider's own cache hit rate (empty when none)."""
+    ) -> CacheRequest:
+        """Async twin of `cache_request` for a single call."""
         ...

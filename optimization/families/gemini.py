@@ -1,4 +1,5 @@
-"""ChatGoogleGenerativeAI: implicit caching on Google's side, Gemini Batch Mode for bulk calls.
+"""ChatGoogleGenerativeAI: implicit caching on Google's side, explicit context caches where the
+observed reuse pays for them, Gemini Batch Mode for bulk calls.
 
 langchain-google-genai and google-genai are optional, so they are imported only once a model
 could be theirs.
@@ -13,7 +14,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from optimization.batch_wire import BatchRequest
-from optimization.families.base import Plan
+from optimization.families.base import CacheRequest, Plan, unchanged_request
 
 if TYPE_CHECKING:
     from optimization.batch_state import BatchStateStore
@@ -27,7 +28,7 @@ class GeminiFamily:
     """ChatGoogleGenerativeAI on the Gemini Developer API (not its Vertex AI backend)."""
 
     name = "gemini"
-    marks_cache = False  # Gemini 2.5+ caches repeated prefixes itself
+    marks_cache = False  # Gemini 2.5+ caches repeated prefixes itself; entries are named
 
     def owns(self, model: BaseChatModel, provider: str) -> bool:
         """Every ChatGoogleGenerativeAI that talks to the Gemini Developer API."""
@@ -97,11 +98,29 @@ class GeminiFamily:
 
         own_client(copy)
 
-    def cache_kwargs(
+    def cache_request(
+        self,
+        model: BaseChatModel,
+        messages: Sequence[BaseMessage],
+        kwargs: Mapping[str, Any],
+        *,
+        batch: bool = False,
+    ) -> CacheRequest:
+        """The call naming an explicit cache entry where the observed reuse pays for one
+        (`optimization.gemini_explicit_cache`); a batch request is left as it is."""
+        if batch:
+            return unchanged_request(messages, kwargs)
+        from optimization.gemini_explicit_cache import explicit_cache_request
+
+        return explicit_cache_request(model, messages, kwargs)
+
+    async def acache_request(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Nothing: implicit caching needs no hint (an explicit entry would be named here)."""
-        return {}
+    ) -> CacheRequest:
+        """Async twin of `cache_request`."""
+        from optimization.gemini_explicit_cache import aexplicit_cache_request
+
+        return await aexplicit_cache_request(model, messages, kwargs)
 
 
 __all__ = ["GEMINI_BATCH_API", "GeminiFamily"]

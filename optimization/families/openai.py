@@ -29,7 +29,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
 from optimization.capabilities import ProviderCapabilities
-from optimization.families.base import Plan, model_name_of
+from optimization.families.base import CacheRequest, Plan, model_name_of, unchanged_request
 
 if TYPE_CHECKING:
     from optimization.batch_state import BatchStateStore
@@ -139,20 +139,40 @@ class OpenAIFamily:
     def own_resources(self, copy: BaseChatModel) -> None:
         """Nothing: the OpenAI classes' copies may share their clients."""
 
-    def cache_kwargs(
+    def cache_request(
+        self,
+        model: BaseChatModel,
+        messages: Sequence[BaseMessage],
+        kwargs: Mapping[str, Any],
+        *,
+        batch: bool = False,
+    ) -> CacheRequest:
+        """The call with a `prompt_cache_key` for its static prefix and the extended retention,
+        where the API takes them (the caller's own params win)."""
+        hints = _cache_hints(model, messages, kwargs)
+        if not hints:
+            return unchanged_request(messages, kwargs)
+        return CacheRequest(list(messages), {**hints, **kwargs})
+
+    async def acache_request(
         self, model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """`prompt_cache_key` for the call's static prefix, where the API takes one."""
-        if getattr(model, "azure_endpoint", None) and not _AZURE_KEYED_MODEL.search(
-            model_name_of(model)
-        ):
-            return {}
-        hints: dict[str, Any] = {}
-        key = prompt_cache_key(messages, kwargs.get("tools"))
-        if key is not None:
-            hints["prompt_cache_key"] = key
-        if not getattr(model, "azure_endpoint", None):
-            retention = ProviderCapabilities.detect("openAI", model_name_of(model))
-            if "in_memory" in retention.prompt_cache_retentions:
-                hints["prompt_cache_retention"] = retention.extended_cache_retention
-        return {name: value for name, value in hints.items() if value is not None}
+    ) -> CacheRequest:
+        """`cache_request` (nothing to wait for)."""
+        return self.cache_request(model, messages, kwargs)
+
+
+def _cache_hints(
+    model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
+) -> dict[str, Any]:
+    azure = bool(getattr(model, "azure_endpoint", None))
+    if azure and not _AZURE_KEYED_MODEL.search(model_name_of(model)):
+        return {}
+    hints: dict[str, Any] = {}
+    key = prompt_cache_key(messages, kwargs.get("tools"))
+    if key is not None:
+        hints["prompt_cache_key"] = key
+    if not azure:
+        offered = ProviderCapabilities.detect("openAI", model_name_of(model))
+        if "in_memory" in offered.prompt_cache_retentions:
+            hints["prompt_cache_retention"] = offered.extended_cache_retention
+    return {name: value for name, value in hints.items() if value is not None}

@@ -47,4 +47,4 @@ async def test_its_requests_and_client_run_a_batch(simulator: LiveSimulator) -> 
     assert result.succeeded
     assert result.message is not None
     assert str(result.message.content).endswith("Question 0")
-    assert FAMILY.cache_kwargs(model, [HumanMessage("x")], {}) == {}
+    assert FAMILY.cache_request(model, [HumanMessage("x")], {}, batch=True).kwargs == {}
