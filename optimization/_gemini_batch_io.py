@@ -78,6 +78,10 @@ class GeminiStatusError(GeminiAPIError):
         self.response = sdk_error.response
 
 
+class GeminiNotFoundError(GeminiStatusError):
+    """404: the API does not know the batch (or file) named."""
+
+
 class GeminiConnectionError(GeminiAPIError):
     """The connection broke or timed out: whether the call took effect is unknown."""
 
@@ -88,7 +92,7 @@ def sdk_errors() -> Iterator[None]:
     try:
         yield
     except genai_errors.APIError as exc:
-        raise GeminiStatusError(exc) from exc
+        raise (GeminiNotFoundError if exc.code == 404 else GeminiStatusError)(exc) from exc
     except TRANSPORT_ERRORS as exc:
         raise GeminiConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -270,7 +274,9 @@ def perform_sync(effect: Effect, client: genai.Client, sleep: Callable[[float], 
     return _as_flow_sees(effect, result)
 
 
-def _should_retry(exc: BaseException) -> bool:
+def gemini_would_retry(exc: BaseException | None) -> bool:
+    """Whether a Gemini call's error is worth sending again later (connection trouble, 408,
+    409, 429, 5xx)."""
     if isinstance(exc, GeminiConnectionError):
         return True
     if isinstance(exc, GeminiStatusError):
@@ -307,7 +313,7 @@ GEMINI_RULES = CreationRules(
     api_error=GeminiAPIError,
     status_error=GeminiStatusError,
     connection_error=GeminiConnectionError,
-    should_retry=_should_retry,
+    should_retry=gemini_would_retry,
     retry_after=_retry_after,
     refused_statuses=frozenset({429}),  # RESOURCE_EXHAUSTED: refused before anything was made
     matches=_made_for,
@@ -358,11 +364,13 @@ __all__ = [
     "GeminiAPIError",
     "GeminiBatchBody",
     "GeminiConnectionError",
+    "GeminiNotFoundError",
     "GeminiStatusError",
     "ListedBatch",
     "ListedPage",
     "display_name",
     "gemini_batch_status",
+    "gemini_would_retry",
     "job_state",
     "perform",
     "perform_sync",

@@ -61,6 +61,7 @@ def simulator_factory(settings: Any) -> Iterator[Callable[..., Simulator]]:
         settings.ANTHROPIC_BASE_URL = base_url
         settings.OPENAI_BASE_URL = f"{base_url}/v1"
         settings.AZURE_OPENAI_ENDPOINT = base_url
+        settings.GEMINI_BASE_URL = base_url
         return Simulator(base_url, clock)
 
     yield start
@@ -176,6 +177,7 @@ def worker_factory(tmp_path: Path, settings: Any) -> Iterator[Callable[..., Work
                 "ANTHROPIC_BASE_URL": settings.ANTHROPIC_BASE_URL,
                 "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
                 "AZURE_OPENAI_ENDPOINT": settings.AZURE_OPENAI_ENDPOINT,
+                "GEMINI_BASE_URL": settings.GEMINI_BASE_URL,
             },
             tmp_path / "worker.log",
         )
