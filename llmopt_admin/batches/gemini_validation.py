@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from llmopt_admin.batches.openai_validation import known_model
+from llmopt_admin.batches.openai_validation import in_range, is_int, known_model
 from llmopt_admin.savings.validation import field_name
 from optimization.pricing import known_models
 
@@ -54,15 +54,6 @@ def gemini_models() -> str:
     return ", ".join(name for name in known_models() if name.startswith(GEMINI_MODEL_PREFIXES))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _in_range(value: Any, low: float, high: float) -> bool:
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    return number and low <= value <= high
-
-
 def _parts_errors(parts: Any, where: str) -> Iterator[tuple[str, str]]:
     if not isinstance(parts, list) or not parts:
         yield where, "is required and must be a non-empty list of parts"
@@ -99,11 +90,11 @@ def _generation_config_errors(config: Any) -> Iterator[tuple[str, str]]:
         yield where, "must be an object"
         return
     for key in ("maxOutputTokens", "candidateCount", "topK"):
-        if key in config and (not _is_int(config[key]) or config[key] < 1):
+        if key in config and (not is_int(config[key]) or config[key] < 1):
             yield f"{where}.{key}", "must be a positive integer"
-    if "temperature" in config and not _in_range(config["temperature"], 0, 2):
+    if "temperature" in config and not in_range(config["temperature"], 0, 2):
         yield f"{where}.temperature", "must be a number from 0 to 2"
-    if "topP" in config and not _in_range(config["topP"], 0, 1):
+    if "topP" in config and not in_range(config["topP"], 0, 1):
         yield f"{where}.topP", "must be a number from 0 to 1"
     stops = config.get("stopSequences")
     if stops is not None and (

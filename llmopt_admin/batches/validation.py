@@ -27,6 +27,7 @@ from llmopt_admin.batches.gemini_validation import (
 )
 from llmopt_admin.batches.models import BatchJob, JobProvider
 from llmopt_admin.batches.openai_validation import (
+    is_int,
     known_model,
     known_openai_model,
     openai_models,
@@ -93,10 +94,6 @@ class RequestsInvalid(ValueError):
         super().__init__("; ".join(str(e) for e in shown) + more)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -145,7 +142,7 @@ def _model_errors(model: Any) -> Iterator[tuple[str, str]]:
 
 
 def _max_tokens_errors(max_tokens: Any, model: Any) -> Iterator[tuple[str, str]]:
-    if not _is_int(max_tokens) or max_tokens < 1:
+    if not is_int(max_tokens) or max_tokens < 1:
         yield "params.max_tokens", "is required and must be a positive integer"
         return
     limit = claude_max_output_tokens(model) if isinstance(model, str) else None
@@ -295,7 +292,7 @@ def _param_rule_errors(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield "params.temperature", "must be a number from 0 to 1"
     if "top_p" in params and (not _is_number(params["top_p"]) or not 0 <= params["top_p"] <= 1):
         yield "params.top_p", "must be a number from 0 to 1"
-    if "top_k" in params and (not _is_int(params["top_k"]) or params["top_k"] < 0):
+    if "top_k" in params and (not is_int(params["top_k"]) or params["top_k"] < 0):
         yield "params.top_k", "must be a non-negative integer"
     if "stop_sequences" in params and (
         not isinstance(params["stop_sequences"], list)

@@ -16,6 +16,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from llmopt_admin.accounts.services import api_token_create
 from llmopt_admin.batches.validation import ValidRequest
 from optimization.simulator import Clock, Faults, SimulatorSettings, create_app
 from optimization.simulator.testing import serve
@@ -67,6 +68,12 @@ def simulator_factory(settings: Any) -> Iterator[Callable[..., Simulator]]:
     yield start
     for context in reversed(stack):
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def token(staff_user: Any) -> str:
+    """An API token of the staff user that may submit jobs."""
+    return api_token_create(user=staff_user, name="pipeshub-dev", scopes=["submit"])[1]
 
 
 @pytest.fixture

@@ -5,23 +5,18 @@ request format."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count, Sum
 from django.test import Client
 from google import genai
 from google.genai import types
 
-from llmopt_admin.accounts.services import api_token_create
-from llmopt_admin.batches import leases, polling, services, submission
+from llmopt_admin.batches import polling, services, submission
 from llmopt_admin.batches.models import BatchJob, JobMode, JobProvider, JobStatus, Outcome
 from llmopt_admin.batches.validation import ValidRequest
 from llmopt_admin.savings.models import LedgerEvent
@@ -29,6 +24,14 @@ from optimization.pricing import TokenUsage, cost_of
 from optimization.simulator import Faults
 
 from .conftest import Simulator, Worker, wait_for
+from .test_openai_jobs import (  # the task-running and API helpers every provider's jobs share
+    fields_of,
+    poll_to_end,
+    post_job,
+    run_to_end,
+    submit,
+    upload,
+)
 
 GEMINI_MODEL = "gemini-2.5-flash"
 LONG_SYSTEM = "You answer questions about the handbook. " + "Policy clause. " * 1500
@@ -61,33 +64,6 @@ def gemini_job(count: int, *, system: str | None = None, **options: Any) -> Batc
         model=GEMINI_MODEL,
         **options,
     )
-
-
-def submit(job: BatchJob, *, attempts: int = 30) -> BatchJob:
-    """Run the submit task body until the job has left the queue (retrying outages)."""
-    for _ in range(attempts):
-        with contextlib.suppress(leases.TransientProviderError):
-            submission.batch_job_submit(job_id=job.pk)
-        job.refresh_from_db()
-        if job.status not in (JobStatus.QUEUED, JobStatus.SUBMITTING):
-            return job
-    raise AssertionError(f"job {job.pk} was not submitted: {job.status} {job.error}")
-
-
-def poll_to_end(job: BatchJob, *, attempts: int = 30) -> BatchJob:
-    for _ in range(attempts):
-        with contextlib.suppress(leases.TransientProviderError):
-            polling.batch_job_poll(job_id=job.pk, force=True)
-        job.refresh_from_db()
-        if job.is_final:
-            return job
-    raise AssertionError(f"job {job.pk} did not end: {job.status} {job.error}")
-
-
-def run_to_end(job: BatchJob, simulator: Simulator) -> BatchJob:
-    submit(job)
-    simulator.finish_batches()
-    return poll_to_end(job)
 
 
 def batches_at_the_provider(simulator: Simulator) -> list[types.BatchJob]:
@@ -248,26 +224,8 @@ def test_a_worker_killed_mid_poll_finishes_the_job_without_resubmitting(
 # --- what the API and the upload form accept ----------------------------------------------
 
 
-@pytest.fixture
-def token(staff_user: User) -> str:
-    return api_token_create(user=staff_user, name="pipeshub-dev", scopes=["submit"])[1]
-
-
-def post_job(client: Client, token: str, body: dict[str, Any]) -> Any:
-    return client.post(
-        "/api/batches",
-        data=json.dumps(body),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {token}",
-    )
-
-
 def gemini_request(custom_id: str, **params: Any) -> dict[str, Any]:
     return {"custom_id": custom_id, "params": {**gemini_params("Hi"), **params}}
-
-
-def fields_of(response: Any) -> dict[str, str]:
-    return {error["field"]: error["message"] for error in response.json()["errors"]}
 
 
 def test_the_api_stores_a_gemini_job_in_gemini_format_without_a_model_per_request(
@@ -287,6 +245,28 @@ def test_the_api_stores_a_gemini_job_in_gemini_format_without_a_model_per_reques
     job = BatchJob.objects.get()
     assert list(job.requests.values_list("custom_id", flat=True)) == ["a", "b"]
     assert job.requests.get(custom_id="a").params == gemini_params("Hi")
+
+
+def test_the_api_builds_gemini_requests_from_messages_as_the_chat_model_would(
+    client: Client, token: str
+) -> None:
+    response = post_job(
+        client,
+        token,
+        {
+            "provider": "gemini",
+            "model": GEMINI_MODEL,
+            "messages": [
+                [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}]
+            ],
+            "params": {"generation_config": {"max_output_tokens": 16}},
+        },
+    )
+    assert response.status_code == 201, response.json()
+    params = BatchJob.objects.get().requests.get().params
+    assert params["contents"] == [{"role": "user", "parts": [{"text": "Hi"}]}]
+    assert params["systemInstruction"]["parts"] == [{"text": "Be brief"}]
+    assert params["generationConfig"]["maxOutputTokens"] == 16
 
 
 def test_the_api_names_the_model_a_gemini_job_needs(client: Client, token: str) -> None:
@@ -333,14 +313,6 @@ def test_the_api_checks_gemini_params_by_gemini_rules_naming_each_field(
     assert "must be an object with parts" in errors[("requests[4]", "params.systemInstruction")]
     assert "exactly one of" in errors[("requests[5]", "params.contents[0].parts[0]")]
     assert not BatchJob.objects.exists()
-
-
-def upload(staff_client: Client, lines: list[dict[str, Any]], **fields: str) -> Any:
-    content = "\n".join(json.dumps(line) for line in lines).encode()
-    return staff_client.post(
-        "/batches/upload/",
-        {"file": SimpleUploadedFile("requests.jsonl", content), "name": "", **fields},
-    )
 
 
 def test_the_upload_form_stores_a_gemini_job_and_names_bad_lines(staff_client: Client) -> None:
