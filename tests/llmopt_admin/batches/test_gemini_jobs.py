@@ -184,6 +184,31 @@ def test_a_standard_gemini_job_calls_generate_content_and_prices_at_full_price(
     assert set(events.values_list("mode", flat=True)) == {"standard"}
 
 
+def test_a_standard_gemini_request_the_api_refuses_is_stored_errored_saying_why(
+    simulator: Simulator, fast_polls: None
+) -> None:
+    requests = [
+        ValidRequest(custom_id="req-0", params={**gemini_params("Hi"), "notAField": 1}),
+        ValidRequest(custom_id="req-1", params=gemini_params("Say hello number 1")),
+    ]
+    job = services.batch_job_create(
+        requests=requests,
+        submitted_by="operator",
+        provider=JobProvider.GEMINI,
+        model=GEMINI_MODEL,
+        mode=JobMode.STANDARD,
+    )
+    submission.batch_job_submit(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.ENDED
+    refused, answered = job.requests.order_by("position")
+    assert (refused.outcome, answered.outcome) == (Outcome.ERRORED, Outcome.SUCCEEDED)
+    assert "400" in refused.error
+    assert "notAField" in refused.error
+    assert refused.cost is None
+    assert "hello number 1" in answered.output_text
+
+
 def test_a_lost_create_response_is_adopted_not_sent_again(
     simulator_factory: Callable[..., Simulator],
     fast_polls: None,
