@@ -208,6 +208,9 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "sk-openai-simulator")
 AZURE_OPENAI_ENDPOINT = os.environ.get("AZURE_OPENAI_ENDPOINT", "http://127.0.0.1:8089")
 AZURE_OPENAI_API_KEY = os.environ.get("AZURE_OPENAI_API_KEY", "azure-simulator")
 AZURE_OPENAI_API_VERSION = os.environ.get("AZURE_OPENAI_API_VERSION", "2024-10-21")
+# Gemini Developer API (google-genai adds the /v1beta version itself).
+GEMINI_BASE_URL = os.environ.get("GEMINI_BASE_URL", "http://127.0.0.1:8089")
+GEMINI_API_KEY = os.environ.get("GEMINI_API_KEY", "gemini-simulator")
 LLMOPT_BACKUP_DIR = Path(os.environ.get("LLMOPT_BACKUP_DIR", VAR_DIR / "backups"))
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -2,9 +2,9 @@
 
 `AsyncBatchClient` runs the shared flows (`optimization._batch_core`) with its SDK client and
 adds submit, poll (canceling the batch when the caller gives up), run, resume and
-resume_open; a provider's client (`AnthropicBatchClient`, `OpenAIBatchClient`) adds how one
-batch's status is read, how it is canceled and how its results are collected, and, for a
-provider other than Anthropic, its `_performer`.
+resume_open; a provider's client (`AnthropicBatchClient`, `OpenAIBatchClient`,
+`GeminiBatchClient`) adds how one batch's status is read, how it is canceled and how its
+results are collected, and, for a provider other than Anthropic, its `_performer`.
 """
 
 from __future__ import annotations

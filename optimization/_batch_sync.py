@@ -3,9 +3,9 @@
 `SyncBatchClient` is the twin of `optimization._batch_async.AsyncBatchClient`: it runs the
 shared flows (`optimization._batch_core`) with a sync SDK client and adds submit, poll
 (canceling the batch when the caller interrupts the wait), run, resume and resume_open; a
-provider's client (`SyncAnthropicBatchClient`, `SyncOpenAIBatchClient`) adds how one batch's
-status is read, how it is canceled and how its results are collected, and, for a provider
-other than Anthropic, its `_performer`.
+provider's client (`SyncAnthropicBatchClient`, `SyncOpenAIBatchClient`,
+`SyncGeminiBatchClient`) adds how one batch's status is read, how it is canceled and how its
+results are collected, and, for a provider other than Anthropic, its `_performer`.
 """
 
 from __future__ import annotations

@@ -130,7 +130,24 @@ def ai_message(response: types.GenerateContentResponse) -> AIMessage | None:
 
 async def post_json(client: genai.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST `body` to `path` (relative to the API version) once, through the SDK; its JSON."""
-    response = await client.aio._api_client.async_request("post", path, body, SEND_ONCE)
+    return _json_of(await client.aio._api_client.async_request("post", path, body, SEND_ONCE))
+
+
+def post_json_sync(client: genai.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """`post_json` with the sync SDK client."""
+    return _json_of(client._api_client.request("post", path, body, SEND_ONCE))
+
+
+def generate_content_json(
+    client: genai.Client, model: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """One standard `generateContent` call with a REST `GenerateContentRequest` body; the
+    response JSON as the API sent it (the client's own retry options apply)."""
+    path = f"models/{model.removeprefix('models/')}:generateContent"
+    return _json_of(client._api_client.request("post", path, request))
+
+
+def _json_of(response: types.HttpResponse) -> dict[str, Any]:
     return cast(dict[str, Any], json.loads(response.body) if response.body else {})
 
 
@@ -161,8 +178,10 @@ __all__ = [
     "detached_client",
     "gemini_chat_model",
     "genai_client",
+    "generate_content_json",
     "inline_request_json",
     "own_client",
     "post_json",
+    "post_json_sync",
     "prepared_request",
 ]

@@ -17,10 +17,12 @@ one to adopt, never a guess.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import tempfile
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -39,7 +41,7 @@ from optimization._batch_io import (
     RetrieveBatch,
     Sleep,
 )
-from optimization._gemini_adapter import TRANSPORT_ERRORS, post_json
+from optimization._gemini_adapter import TRANSPORT_ERRORS, post_json, post_json_sync
 from optimization.batch_create import CreationRules
 from optimization.batch_state import SubmitIntent
 from optimization.batch_wire import BatchRequest
@@ -76,18 +78,29 @@ class GeminiStatusError(GeminiAPIError):
         self.response = sdk_error.response
 
 
+class GeminiNotFoundError(GeminiStatusError):
+    """404: the API does not know the batch (or file) named."""
+
+
 class GeminiConnectionError(GeminiAPIError):
     """The connection broke or timed out: whether the call took effect is unknown."""
 
 
-async def translated(call: Awaitable[T]) -> T:
-    """Await an SDK call, raising its errors as the shared flows' (see the module doc)."""
+@contextmanager
+def sdk_errors() -> Iterator[None]:
+    """Raise the SDK's errors inside the block as the shared flows' (see the module doc)."""
     try:
-        return await call
+        yield
     except genai_errors.APIError as exc:
-        raise GeminiStatusError(exc) from exc
+        raise (GeminiNotFoundError if exc.code == 404 else GeminiStatusError)(exc) from exc
     except TRANSPORT_ERRORS as exc:
         raise GeminiConnectionError(f"{type(exc).__name__}: {exc}") from exc
+
+
+async def translated(call: Awaitable[T]) -> T:
+    """Await an SDK call, raising its errors as the shared flows' (see the module doc)."""
+    with sdk_errors():
+        return await call
 
 
 def display_name(intent_id: str) -> str:
@@ -144,6 +157,16 @@ class GeminiBatchBody:
         """Whether the requests travel inline."""
         return self.size <= self.inline_max_bytes
 
+    @property
+    def needs_upload(self) -> bool:
+        """Whether the input file is still to be uploaded (once: a create sent again reuses it)."""
+        return not self.inline and self.file_name is None
+
+    @property
+    def create_path(self) -> str:
+        """The create call's path, relative to the API version."""
+        return f"models/{self.model}:batchGenerateContent"
+
     def as_json(self, name: str) -> dict[str, Any]:
         """The `batchGenerateContent` body under display name `name`."""
         source: dict[str, Any]
@@ -157,6 +180,16 @@ class GeminiBatchBody:
             source = {"fileName": self.file_name}
         return {"batch": {"displayName": name, "inputConfig": source}}
 
+    def write_jsonl_in(self, directory: str) -> str:
+        """Write the input file into `directory`; its path."""
+        path = os.path.join(directory, "requests.jsonl")
+        self.write_jsonl(path)
+        return path
+
+    def uploaded(self, file: types.File) -> None:
+        """The input file is uploaded as `file`: creates name it from now on."""
+        self.file_name = file.name
+
     def write_jsonl(self, path: str) -> None:
         """Write the input file: one `{"key": custom_id, "request": {...}}` line a request."""
         with open(path, "wb") as handle:
@@ -166,53 +199,84 @@ class GeminiBatchBody:
                 handle.write(b"}\n")
 
 
-async def _upload(client: genai.Client, body: GeminiBatchBody, name: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="gemini-batch-") as directory:
-        path = os.path.join(directory, "requests.jsonl")
-        await asyncio.to_thread(body.write_jsonl, path)
-        uploaded = await client.aio.files.upload(
-            file=path, config={"mime_type": "jsonl", "display_name": name}
-        )
-    body.file_name = uploaded.name
+def _upload_config(name: str) -> types.UploadFileConfig:
+    return types.UploadFileConfig(mime_type="jsonl", display_name=name)
+
+
+def _created(response: dict[str, Any], name: str) -> ListedBatch:
+    return ListedBatch(str(response["name"]), name, 0.0)
 
 
 async def _create(client: genai.Client, body: GeminiBatchBody, intent_id: str) -> ListedBatch:
     name = display_name(intent_id)
-    if not body.inline and body.file_name is None:
-        await _upload(client, body, name)
-    path = f"models/{body.model}:batchGenerateContent"
-    created = await post_json(client, path, body.as_json(name))
-    return ListedBatch(str(created["name"]), name, 0.0)
+    if body.needs_upload:
+        with tempfile.TemporaryDirectory(prefix="gemini-batch-") as directory:
+            path = await asyncio.to_thread(body.write_jsonl_in, directory)
+            body.uploaded(await client.aio.files.upload(file=path, config=_upload_config(name)))
+    return _created(await post_json(client, body.create_path, body.as_json(name)), name)
 
 
-async def _page(pager: Any) -> ListedPage:
+def _create_sync(client: genai.Client, body: GeminiBatchBody, intent_id: str) -> ListedBatch:
+    name = display_name(intent_id)
+    if body.needs_upload:
+        with tempfile.TemporaryDirectory(prefix="gemini-batch-") as directory:
+            file = body.write_jsonl_in(directory)
+            body.uploaded(client.files.upload(file=file, config=_upload_config(name)))
+    return _created(post_json_sync(client, body.create_path, body.as_json(name)), name)
+
+
+def _page(pager: Any) -> ListedPage:
     return ListedPage([ListedBatch.of_job(job) for job in pager.page], pager)
+
+
+def _call(
+    effect: Effect, batches: Any, create: Callable[..., Any], sleep: Callable[[float], Any]
+) -> Any:
+    """The SDK call (sync, or a coroutine with the async SDK) that carries out `effect`."""
+    match effect:
+        case CreateBatch(body=GeminiBatchBody() as body, intent_id=intent_id):
+            return create(body, intent_id)
+        case ListBatches():
+            return batches.list(config={"page_size": LIST_PAGE_SIZE})
+        case NextPage(page=ListedPage(pager=pager)):
+            return pager.next_page()
+        case RetrieveBatch(batch_id=batch_id):
+            return batches.get(name=batch_id)
+        case CancelBatch(batch_id=batch_id):
+            return batches.cancel(name=batch_id)
+        case Sleep(seconds=seconds):
+            return sleep(seconds)
+    raise TypeError(f"no google-genai call for {effect!r}")
+
+
+def _as_flow_sees(effect: Effect, result: Any) -> Any:
+    """A call's result as the flow wants it: a listed page as a `ListedPage`."""
+    match effect:
+        case ListBatches():
+            return _page(result)
+        case NextPage(page=ListedPage(pager=pager)):
+            return _page(pager)
+    return result
 
 
 async def perform(
     effect: Effect, client: genai.Client, sleep: Callable[[float], Awaitable[None]]
 ) -> Any:
     """Carry out one effect of a batch flow with `client.aio`."""
-    batches = client.aio.batches
-    match effect:
-        case CreateBatch(body=GeminiBatchBody() as body, intent_id=intent_id):
-            return await translated(_create(client, body, intent_id))
-        case ListBatches():
-            pager = await translated(batches.list(config={"page_size": LIST_PAGE_SIZE}))
-            return await _page(pager)
-        case NextPage(page=ListedPage(pager=pager)):
-            await translated(pager.next_page())
-            return await _page(pager)
-        case RetrieveBatch(batch_id=batch_id):
-            return await translated(batches.get(name=batch_id))
-        case CancelBatch(batch_id=batch_id):
-            return await translated(batches.cancel(name=batch_id))
-        case Sleep(seconds=seconds):
-            return await sleep(seconds)
-    raise TypeError(f"no google-genai call for {effect!r}")
+    call = _call(effect, client.aio.batches, functools.partial(_create, client), sleep)
+    return _as_flow_sees(effect, await translated(call))
 
 
-def _should_retry(exc: BaseException) -> bool:
+def perform_sync(effect: Effect, client: genai.Client, sleep: Callable[[float], None]) -> Any:
+    """Carry out one effect of a batch flow with the sync `client`."""
+    with sdk_errors():
+        result = _call(effect, client.batches, functools.partial(_create_sync, client), sleep)
+    return _as_flow_sees(effect, result)
+
+
+def gemini_would_retry(exc: BaseException | None) -> bool:
+    """Whether a Gemini call's error is worth sending again later (connection trouble, 408,
+    409, 429, 5xx)."""
     if isinstance(exc, GeminiConnectionError):
         return True
     if isinstance(exc, GeminiStatusError):
@@ -249,7 +313,7 @@ GEMINI_RULES = CreationRules(
     api_error=GeminiAPIError,
     status_error=GeminiStatusError,
     connection_error=GeminiConnectionError,
-    should_retry=_should_retry,
+    should_retry=gemini_would_retry,
     retry_after=_retry_after,
     refused_statuses=frozenset({429}),  # RESOURCE_EXHAUSTED: refused before anything was made
     matches=_made_for,
@@ -300,12 +364,16 @@ __all__ = [
     "GeminiAPIError",
     "GeminiBatchBody",
     "GeminiConnectionError",
+    "GeminiNotFoundError",
     "GeminiStatusError",
     "ListedBatch",
     "ListedPage",
     "display_name",
     "gemini_batch_status",
+    "gemini_would_retry",
     "job_state",
     "perform",
+    "perform_sync",
+    "sdk_errors",
     "translated",
 ]

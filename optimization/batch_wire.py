@@ -95,6 +95,8 @@ class RawBatchResult:
             return ""
         if "choices" in self.message or self.message.get("object") == "response":
             return openai_text(self.message)
+        if "candidates" in self.message:
+            return gemini_text(self.message)
         content: list[Any] = self.message.get("content") or []
         if len(content) == 1:  # the usual answer: one text block
             block = content[0]
@@ -116,6 +118,18 @@ class RawBatchResult:
             token_usage_from_api(message.get("usage")),
             batch_id,
         )
+
+
+def gemini_text(body: Mapping[str, Any]) -> str:
+    """The answer's text in a Gemini `GenerateContentResponse` body (its first candidate's
+    text parts, thoughts left out)."""
+    candidates = body.get("candidates") or []
+    content = (candidates[0].get("content") or {}) if candidates else {}
+    return "".join(
+        part.get("text") or ""
+        for part in content.get("parts") or []
+        if isinstance(part, dict) and not part.get("thought")
+    )
 
 
 def openai_text(body: Mapping[str, Any]) -> str:
@@ -427,6 +441,7 @@ __all__ = [
     "Outcome",
     "RawBatchResult",
     "default_custom_id",
+    "gemini_text",
     "not_a_result",
     "openai_text",
     "parse_result_line",

@@ -203,7 +203,7 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
 
     from optimization.batch_wire import default_custom_id
 
-    to_params = _params_builder(body.get("provider", JobProvider.ANTHROPIC))
+    to_params = _params_builder(body.get("provider", JobProvider.ANTHROPIC), body.get("model"))
     conversations = body.get("messages")
     params = body.get("params")
     if not isinstance(params, dict):
@@ -256,13 +256,31 @@ def _requests_from_messages(body: dict[str, Any]) -> list[tuple[str, Any]] | Req
     return items
 
 
-def _params_builder(provider: str) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
+def _params_builder(
+    provider: str, model: Any
+) -> Callable[[list[Any], dict[str, Any]], dict[str, Any]]:
     """How a conversation and the shared params become one request's params for `provider`:
-    as ChatAnthropic converts messages, or as langchain-openai does for OpenAI's family."""
+    as ChatAnthropic converts messages, as ChatGoogleGenerativeAI prepares a call of the job's
+    `model` (params are its call arguments) for Gemini, or as langchain-openai does for
+    OpenAI's family."""
     if provider == JobProvider.ANTHROPIC:
         from optimization.messages import messages_to_anthropic_params
 
         return lambda messages, params: messages_to_anthropic_params(messages, **params)
+    if provider == JobProvider.GEMINI:
+        from langchain_google_genai import ChatGoogleGenerativeAI
+
+        from optimization.gemini_batches import gemini_batch_requests
+
+        # Only converts: the key is never sent anywhere.
+        chat = ChatGoogleGenerativeAI(model=str(model), google_api_key="conversion-only")
+
+        def gemini_params(messages: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+            request = gemini_batch_requests(chat, [messages], params)[0].params
+            # The batch names the job's model once; a request naming it too is refused.
+            return {key: value for key, value in request.items() if key != "model"}
+
+        return gemini_params
     from langchain_core.messages import convert_to_openai_messages
 
     return lambda messages, params: {**params, "messages": convert_to_openai_messages(messages)}

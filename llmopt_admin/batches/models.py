@@ -63,6 +63,7 @@ class JobProvider(models.TextChoices):
     ANTHROPIC = "anthropic", "Anthropic"
     OPENAI = "openAI", "OpenAI"
     AZURE_OPENAI = "azureOpenAI", "Azure OpenAI"
+    GEMINI = "gemini", "Gemini"
 
 
 class BatchJob(models.Model):

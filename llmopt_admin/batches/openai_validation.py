@@ -55,11 +55,13 @@ def openai_models() -> str:
     return ", ".join(name for name in known_models() if name.startswith(OPENAI_MODEL_PREFIXES))
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """An integer that is not a bool (JSON has no such distinction; Python does)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _in_range(value: Any, low: float, high: float) -> bool:
+def in_range(value: Any, low: float, high: float) -> bool:
+    """A number (not a bool) from `low` to `high`."""
     number = isinstance(value, int | float) and not isinstance(value, bool)
     return number and low <= value <= high
 
@@ -114,11 +116,11 @@ def openai_param_rule_errors(
     yield from _model_errors(params.get("model"), provider)
     yield from _message_errors(params.get("messages"))
     for key in ("max_tokens", "max_completion_tokens"):
-        if key in params and (not _is_int(params[key]) or params[key] < 1):
+        if key in params and (not is_int(params[key]) or params[key] < 1):
             yield f"params.{key}", "must be a positive integer"
-    if "temperature" in params and not _in_range(params["temperature"], 0, 2):
+    if "temperature" in params and not in_range(params["temperature"], 0, 2):
         yield "params.temperature", "must be a number from 0 to 2"
-    if "top_p" in params and not _in_range(params["top_p"], 0, 1):
+    if "top_p" in params and not in_range(params["top_p"], 0, 1):
         yield "params.top_p", "must be a number from 0 to 1"
     if params.get("stream"):
         yield "params.stream", "is not supported in a batch (leave it out)"

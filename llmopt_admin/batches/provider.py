@@ -1,6 +1,6 @@
 """The provider as a worker task sees it: the sync SDK and batch clients of the job's provider
-(Anthropic, OpenAI or Azure OpenAI) for one run, and which provider errors are worth trying
-again later."""
+(Anthropic, OpenAI, Azure OpenAI or Gemini) for one run, and which provider errors are worth
+trying again later."""
 
 from __future__ import annotations
 
@@ -14,13 +14,19 @@ from typing import Any, TypeVar
 import anthropic
 import openai
 from django.conf import settings
+from google import genai
+from google.genai import types
 
 from llmopt_admin.batches.models import BatchJob, JobProvider
 from llmopt_admin.batches.state_store import DjangoBatchStateStore
 from optimization._anthropic_adapter import sdk_would_retry
+from optimization._gemini_adapter import generate_content_json
+from optimization._gemini_batch_core import raw_from_gemini
+from optimization._gemini_batch_io import GeminiNotFoundError, gemini_would_retry, sdk_errors
 from optimization._openai_adapter import openai_sdk_would_retry
 from optimization.batch_client_sync import SyncAnthropicBatchClient
 from optimization.batch_wire import RawBatchResult
+from optimization.gemini_batch_client import SyncGeminiBatchClient
 from optimization.openai_batch_client import SyncOpenAIBatchClient
 from optimization.openai_batch_wire import raw_from_openai
 
@@ -31,8 +37,8 @@ T = TypeVar("T")
 
 
 class Provider:
-    """The SDK and batch clients for one task run, for the job's provider (Anthropic, OpenAI
-    or Azure OpenAI); close() releases their connections.
+    """The SDK and batch clients for one task run, for the job's provider (Anthropic, OpenAI,
+    Azure OpenAI or Gemini); close() releases their connections.
 
     `api_error`, `status_error` and `not_found` are the provider SDK's exception classes;
     `call_standard` makes one request through its standard API.
@@ -45,16 +51,21 @@ class Provider:
             "poll_max": settings.LLMOPT_BATCH_POLL_MAX,
             "state_store": DjangoBatchStateStore(job, positions=positions),
         }
-        self.batches: SyncAnthropicBatchClient | SyncOpenAIBatchClient
-        self.sdk: anthropic.Anthropic | openai.OpenAI
-        if job.provider == JobProvider.ANTHROPIC:
+        self.model = job.model
+        self.batches: SyncAnthropicBatchClient | SyncOpenAIBatchClient | SyncGeminiBatchClient
+        self.sdk: anthropic.Anthropic | openai.OpenAI | genai.Client
+        if job.provider == JobProvider.GEMINI:
+            self.sdk = _gemini_sdk()
+            self.batches = SyncGeminiBatchClient(self.sdk, **options)
+            self.not_found: type[Exception] = GeminiNotFoundError
+        elif job.provider == JobProvider.ANTHROPIC:
             self.sdk = anthropic.Anthropic(
                 base_url=settings.ANTHROPIC_BASE_URL,
                 api_key=settings.ANTHROPIC_API_KEY,
                 max_retries=settings.LLMOPT_ANTHROPIC_MAX_RETRIES,
             )
             self.batches = SyncAnthropicBatchClient(self.sdk, **options)
-            self.not_found: type[Exception] = anthropic.NotFoundError
+            self.not_found = anthropic.NotFoundError
         else:
             self.sdk = _openai_sdk(job.provider)
             self.batches = SyncOpenAIBatchClient(self.sdk, **options)
@@ -70,6 +81,10 @@ class Provider:
         if isinstance(self.sdk, anthropic.Anthropic):
             message = self.sdk.messages.create(**params)
             return RawBatchResult.from_message(position, custom_id, _as_sent(message))
+        if isinstance(self.sdk, genai.Client):
+            with sdk_errors():
+                response = generate_content_json(self.sdk, self.model, params)
+            return raw_from_gemini(position, custom_id, response)
         completion = self.sdk.chat.completions.create(**params)
         return raw_from_openai(position, custom_id, _as_sent(completion))
 
@@ -142,6 +157,17 @@ def _openai_sdk(provider: str) -> openai.OpenAI:
     raise ValueError(f"batch jobs cannot target provider {provider!r}")
 
 
+def _gemini_sdk() -> genai.Client:
+    """The google-genai client of a Gemini job, from the settings (the SDK's own retries, as
+    many as the other providers'; a batch create still goes once)."""
+    retries = settings.LLMOPT_ANTHROPIC_MAX_RETRIES  # one retry budget for every provider
+    options = types.HttpOptions(
+        base_url=settings.GEMINI_BASE_URL,
+        retry_options=types.HttpRetryOptions(attempts=retries + 1),
+    )
+    return genai.Client(api_key=settings.GEMINI_API_KEY, http_options=options)
+
+
 def _as_sent(response: Any) -> dict[str, Any]:
     """An SDK response object as the fields the API sent."""
     sent: dict[str, Any] = response.model_dump(mode="json", exclude_unset=True)
@@ -151,5 +177,5 @@ def _as_sent(response: Any) -> dict[str, Any]:
 def is_transient(exc: BaseException | None) -> bool:
     """Worth retrying later: what the provider SDK's own retry rule would send again
     (connection trouble, 408/409/429, 5xx and 529 overloaded, or as the server's
-    `x-should-retry` says)."""
-    return sdk_would_retry(exc) or openai_sdk_would_retry(exc)
+    `x-should-retry` says; Gemini: connection trouble, 408/409/429, 5xx)."""
+    return sdk_would_retry(exc) or openai_sdk_would_retry(exc) or gemini_would_retry(exc)

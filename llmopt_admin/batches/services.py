@@ -62,15 +62,17 @@ def batch_job_create(
 
     `provider` is where the worker sends it (the requests are in its format); `model`, when
     given, is the model the job is priced and listed as (an Azure OpenAI job's requests name
-    deployments), else the requests' model ('mixed' if several).
+    deployments, a Gemini job's name none), else the requests' model ('mixed' if several).
     """
     if not requests:
         raise ValueError("a batch job needs at least one request")
-    models = {str(r.params["model"]) for r in requests}
+    if not model:
+        models = {str(r.params["model"]) for r in requests}
+        model = models.pop() if len(models) == 1 else "mixed"
     with transaction.atomic():
         job = BatchJob.objects.create(
             provider=provider,
-            model=model or (models.pop() if len(models) == 1 else "mixed"),
+            model=model,
             mode=mode,
             source=source,
             name=name[:200],

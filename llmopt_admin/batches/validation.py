@@ -1,5 +1,6 @@
 """Validation of batch requests in Anthropic's Message Batches format (and, for jobs that
-target OpenAI or Azure OpenAI, in Chat Completions format: `openai_validation`).
+target OpenAI or Azure OpenAI, in Chat Completions format: `openai_validation`; for Gemini
+jobs in Gemini's request format: `gemini_validation`).
 
 One request is `{"custom_id": ..., "params": {"model": ..., "max_tokens": ..., "messages": [...]}}`.
 The same checks serve the JSONL upload (errors name the line) and the API (errors name the index).
@@ -19,8 +20,14 @@ from functools import cache
 from json import JSONDecodeError
 from typing import Any
 
+from llmopt_admin.batches.gemini_validation import (
+    gemini_models,
+    gemini_param_rule_errors,
+    known_gemini_model,
+)
 from llmopt_admin.batches.models import BatchJob, JobProvider
 from llmopt_admin.batches.openai_validation import (
+    is_int,
     known_model,
     known_openai_model,
     openai_models,
@@ -87,10 +94,6 @@ class RequestsInvalid(ValueError):
         super().__init__("; ".join(str(e) for e in shown) + more)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -139,7 +142,7 @@ def _model_errors(model: Any) -> Iterator[tuple[str, str]]:
 
 
 def _max_tokens_errors(max_tokens: Any, model: Any) -> Iterator[tuple[str, str]]:
-    if not _is_int(max_tokens) or max_tokens < 1:
+    if not is_int(max_tokens) or max_tokens < 1:
         yield "params.max_tokens", "is required and must be a positive integer"
         return
     limit = claude_max_output_tokens(model) if isinstance(model, str) else None
@@ -211,9 +214,22 @@ def job_model_errors(provider: Any, model: Any) -> Iterator[tuple[str, str]]:
                 "is required for Azure OpenAI: the OpenAI model behind the deployments "
                 f"(one of {openai_models()}), which prices the job",
             )
+        elif provider == JobProvider.GEMINI:
+            yield (
+                "model",
+                f"is required for Gemini: the model every request runs on (one of "
+                f"{gemini_models()})",
+            )
         return
     if not isinstance(model, str) or not model.strip():
         yield "model", "must be a non-empty string"
+    elif provider == JobProvider.GEMINI:
+        if not known_gemini_model(model):
+            yield (
+                "model",
+                f"is not a Gemini model this admin knows: {shown(model)}; use one of "
+                f"{gemini_models()}",
+            )
     elif provider == JobProvider.ANTHROPIC:
         if not _known_model(model):
             yield "model", f"is not a Claude model this admin knows: {shown(model)}"
@@ -236,11 +252,12 @@ def params_errors(params: Any, provider: str = JobProvider.ANTHROPIC) -> Iterato
     for field, message in json_value_errors(params, "params"):
         reported.add(field)
         yield field, message
-    rules = (
-        _param_rule_errors(params)
-        if provider == JobProvider.ANTHROPIC
-        else openai_param_rule_errors(params, provider=provider)
-    )
+    if provider == JobProvider.ANTHROPIC:
+        rules = _param_rule_errors(params)
+    elif provider == JobProvider.GEMINI:
+        rules = gemini_param_rule_errors(params)
+    else:
+        rules = openai_param_rule_errors(params, provider=provider)
     for field, message in rules:
         if field not in reported:
             yield field, message
@@ -275,7 +292,7 @@ def _param_rule_errors(params: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield "params.temperature", "must be a number from 0 to 1"
     if "top_p" in params and (not _is_number(params["top_p"]) or not 0 <= params["top_p"] <= 1):
         yield "params.top_p", "must be a number from 0 to 1"
-    if "top_k" in params and (not _is_int(params["top_k"]) or params["top_k"] < 0):
+    if "top_k" in params and (not is_int(params["top_k"]) or params["top_k"] < 0):
         yield "params.top_k", "must be a non-negative integer"
     if "stop_sequences" in params and (
         not isinstance(params["stop_sequences"], list)
@@ -316,7 +333,7 @@ def validate_requests(
 
     custom_ids must be unique across all requests, and there may be at most MAX_REQUESTS.
     `model` (the job's, already checked by `job_model_errors`) fills a request's missing
-    `params.model`.
+    `params.model` (not Gemini's: the job's model runs all of them).
     """
     valid: list[ValidRequest] = []
     errors: list[RequestError] = []
@@ -338,8 +355,8 @@ def validate_requests(
         if isinstance(item, Unparsable):
             add(where, "", str(item))
             continue
-        if model is not None and isinstance(item, Mapping):
-            item = _with_model(item, model)
+        if model is not None and provider != JobProvider.GEMINI and isinstance(item, Mapping):
+            item = _with_model(item, model)  # a Gemini batch names its model once, not per request
         bad = False
         for field, message in request_errors(item, provider):
             bad = True

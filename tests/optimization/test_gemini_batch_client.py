@@ -334,7 +334,6 @@ def test_the_client_takes_the_sdk_client_and_limits_of_the_chat_model() -> None:
 
 def test_inline_responses_carry_no_metadata_and_are_matched_by_place() -> None:
     # The real API has been seen to return inline responses without their metadata.
-    from optimization._batch_core import SubmittedBatch
     from optimization.batch_state import InMemoryBatchStateStore
 
     store = InMemoryBatchStateStore()
@@ -362,8 +361,7 @@ def test_inline_responses_carry_no_metadata_and_are_matched_by_place() -> None:
     )
     assert job.dest is not None
     outputs = job.dest.inlined_responses or []
-    items = client._items(job, SubmittedBatch("batches/b1", {"r0": 0, "r1": 1}, 2), outputs)
-    by_id = {item.custom_id: item for item in items}
+    by_id = {raw.custom_id: raw for raw in client._raws(job, "batches/b1", outputs)}
     assert by_id["r0"].outcome == "errored"
     assert by_id["r1"].outcome == "succeeded"
     assert by_id["r1"].usage.input_tokens == 5

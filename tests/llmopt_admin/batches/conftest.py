@@ -16,6 +16,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from llmopt_admin.accounts.services import api_token_create
 from llmopt_admin.batches.validation import ValidRequest
 from optimization.simulator import Clock, Faults, SimulatorSettings, create_app
 from optimization.simulator.testing import serve
@@ -61,11 +62,18 @@ def simulator_factory(settings: Any) -> Iterator[Callable[..., Simulator]]:
         settings.ANTHROPIC_BASE_URL = base_url
         settings.OPENAI_BASE_URL = f"{base_url}/v1"
         settings.AZURE_OPENAI_ENDPOINT = base_url
+        settings.GEMINI_BASE_URL = base_url
         return Simulator(base_url, clock)
 
     yield start
     for context in reversed(stack):
         context.__exit__(None, None, None)
+
+
+@pytest.fixture
+def token(staff_user: Any) -> str:
+    """An API token of the staff user that may submit jobs."""
+    return api_token_create(user=staff_user, name="pipeshub-dev", scopes=["submit"])[1]
 
 
 @pytest.fixture
@@ -176,6 +184,7 @@ def worker_factory(tmp_path: Path, settings: Any) -> Iterator[Callable[..., Work
                 "ANTHROPIC_BASE_URL": settings.ANTHROPIC_BASE_URL,
                 "OPENAI_BASE_URL": settings.OPENAI_BASE_URL,
                 "AZURE_OPENAI_ENDPOINT": settings.AZURE_OPENAI_ENDPOINT,
+                "GEMINI_BASE_URL": settings.GEMINI_BASE_URL,
             },
             tmp_path / "worker.log",
         )

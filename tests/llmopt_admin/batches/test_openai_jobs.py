@@ -13,12 +13,10 @@ from typing import Any
 
 import openai
 import pytest
-from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import Count, Sum
 from django.test import Client
 
-from llmopt_admin.accounts.services import api_token_create
 from llmopt_admin.batches import leases, polling, services, submission
 from llmopt_admin.batches.models import BatchJob, JobMode, JobProvider, JobStatus, Outcome
 from llmopt_admin.batches.validation import ValidRequest
@@ -279,11 +277,6 @@ def test_a_worker_killed_mid_poll_finishes_the_job_without_resubmitting(
 
 
 # --- what the API and the upload form accept ----------------------------------------------
-
-
-@pytest.fixture
-def token(staff_user: User) -> str:
-    return api_token_create(user=staff_user, name="pipeshub-dev", scopes=["submit"])[1]
 
 
 def post_job(client: Client, token: str, body: dict[str, Any]) -> Any:
