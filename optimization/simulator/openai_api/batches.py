@@ -393,7 +393,8 @@ class OpenAIBatchStore:
         return outcome == "succeeded", (json.dumps(line, separators=(",", ":")) + "\n").encode()
 
     def _write_files(self, batch: OpenAIBatch) -> None:
-        assert batch.inner is not None
+        if batch.inner is None:  # a batch that failed validation has no results to write
+            return
         output: list[bytes] = []
         failures: list[bytes] = []
         for step, item in enumerate(batch.inner.items):
