@@ -18,7 +18,6 @@ Mode's support for `cachedContent` is not documented, and users report it refuse
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -85,17 +84,16 @@ def static_prefix(
     if not rest or any(message.type == "system" for message in rest):
         return None  # nothing would follow the entry, or a system turn the entry cannot hold
     prefix_kwargs = {k: kwargs[k] for k in STATIC_KWARGS if kwargs.get(k) is not None}
-    base = prompt_cache_key(messages[:leading], prefix_kwargs.get("tools"))
-    if base is None and not prefix_kwargs:
+    # The system messages and every static param (tools, tool choice and config) in one key.
+    key = prompt_cache_key(messages[:leading], [prefix_kwargs] if prefix_kwargs else None)
+    if key is None:
         return None
-    digest = hashlib.blake2b(digest_size=12)
-    digest.update(json.dumps([base, prefix_kwargs], sort_keys=True, default=str).encode())
     prefix_chars = len(json.dumps([m.content for m in messages[:leading]], default=str)) + len(
         json.dumps(prefix_kwargs, default=str)
     )
     rest_chars = len(json.dumps([m.content for m in rest], default=str))
     return StaticPrefix(
-        key=digest.hexdigest(),
+        key=key,
         prefix=list(messages[:leading]),
         prefix_kwargs=prefix_kwargs,
         rest=rest,
