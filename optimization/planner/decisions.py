@@ -45,6 +45,7 @@ from optimization.planner.constants import (
     FAMILY_WEIGHT,
     LOOKBACK_SAFE,
     PRIOR_EXTENDED_FRESH,
+    PRIOR_EXTENDED_FRESH_BEHIND_STATIC,
     PRIOR_EXTENDED_LATER_TURN,
     PRIOR_STATIC_PREFIX_REUSED,
     PRIOR_WEIGHT,
@@ -58,7 +59,7 @@ from optimization.planner.reading import Location, RequestReading
 # turn). Pooled together, one-off jobs would price the applications' first turns out of caching
 # (or the reverse) for every new application.
 FRESH, LATER_TURN, FRESH_BEHIND_STATIC = 0, 1, 2
-_TAIL_PRIORS = (PRIOR_EXTENDED_FRESH, PRIOR_EXTENDED_LATER_TURN, PRIOR_EXTENDED_FRESH)
+_TAIL_PRIORS = (PRIOR_EXTENDED_FRESH, PRIOR_EXTENDED_LATER_TURN, PRIOR_EXTENDED_FRESH_BEHIND_STATIC)
 
 
 def end_location(request: RequestReading, u: int, min_tokens: int) -> Location | None:

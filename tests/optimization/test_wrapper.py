@@ -283,10 +283,13 @@ async def test_abatch_with_caching_and_batching_on_marks_batched_requests_too(
     system = SystemMessage(LONG_SYSTEM + uuid.uuid4().hex)
     await model.ainvoke([system, HumanMessage("Warm up")])  # writes the long system prompt
     replies = await model.abatch([[system, HumanMessage(f"Question {i}")] for i in range(3)])
-    # every batched request reads the system prompt the warm-up call wrote
-    assert recorder.events[0].cache_write_5m_tokens > 0
-    assert [bool(e.cache_read_tokens) for e in recorder.events[1:]] == [True] * 3
-    assert sum(e.cache_write_5m_tokens for e in recorder.events[1:]) == 0
+    # every batched request reads the system prompt the warm-up call wrote (and writes at most
+    # its own short question: a new application's first turns are written until shown unread)
+    warm_up = recorder.events[0]
+    assert warm_up.cache_write_5m_tokens > 0
+    for event in recorder.events[1:]:
+        assert event.cache_read_tokens >= warm_up.cache_write_5m_tokens - 10
+        assert event.cache_write_5m_tokens <= 10
     assert [e.mode for e in recorder.events] == ["cached"] + ["batch+cache"] * 3
     assert all(r.response_metadata["batch_id"] for r in replies)
 
