@@ -19,7 +19,8 @@
    `_excess_at_ends_share`: the part of the planner's excess over the hindsight bound paid on
    requests after which their conversation sends nothing within the TTL (its last request, or
    the last before a pause): writes that only knowing the future could have spared, unless
-   such requests can be told apart as they come.
+   such requests can be told apart as they come (`benchmarks.bench_cache_class_rule` measures
+   how far a rule that tells them apart by kind, turn number and pauses could go).
 
    Workloads: see `benchmarks.cache_workloads`. `overall` sums them; `mix` replays them all
    interleaved on one planner.
@@ -32,7 +33,7 @@ import random
 import statistics
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +47,14 @@ from benchmarks.cache_cost_model import (
     blocks_of,
     hindsight_usage,
 )
-from benchmarks.cache_workloads import WORKLOADS, Deployment, Event, Text, ends_of_conversations
+from benchmarks.cache_workloads import (
+    WORKLOADS,
+    Deployment,
+    Event,
+    Text,
+    ends_of_conversations,
+    turns_of_conversations,
+)
 from optimization.cache_manager import CacheManager
 from optimization.capabilities import ProviderCapabilities
 from optimization.config import OptimizationConfig
@@ -144,6 +152,9 @@ class _Costs:
     nocache: float = 0.0
     rules: dict[str, float] = field(default_factory=lambda: dict.fromkeys(RULES, 0.0))
     requests: int = 0
+    # per request of one replay: its class (kind of traffic, turn number, back from a pause),
+    # the tokens the planner wrote, whether its conversation went on in time
+    bets: list[tuple[Hashable, int, bool]] = field(default_factory=list)
 
     def add(self, other: _Costs) -> None:
         self.planner += other.planner
@@ -203,6 +214,7 @@ def _replay(events: list[Event], deployment: Deployment = _ONE_PROCESS) -> _Cost
     trace: list[tuple[float, list[Block]]] = []
     costs = _Costs()
     planner_costs: list[float] = []
+    written: list[int] = []
     ordered = sorted(events)
     for event in ordered:
         now = event.time
@@ -216,6 +228,7 @@ def _replay(events: list[Event], deployment: Deployment = _ONE_PROCESS) -> _Cost
         usage = cache.process(blocks, now)
         costs.planner += usage.cost()
         planner_costs.append(usage.cost())
+        written.append(usage.write_5m + usage.write_1h)
         costs.nocache += usage.total
         unmarked = _params(messages, tools)
         for name, rule in RULES.items():
@@ -223,12 +236,25 @@ def _replay(events: list[Event], deployment: Deployment = _ONE_PROCESS) -> _Cost
         trace.append((now, blocks))
         costs.requests += 1
     ends = ends_of_conversations(ordered)
+    turns = turns_of_conversations(ordered)
+    costs.bets = [
+        ((event.kind, *turn), tokens, not end)
+        for event, turn, tokens, end in zip(ordered, turns, written, ends, strict=True)
+    ]
     hindsights = hindsight_usage(trace, min_tokens=min_tokens)
     for planned, hindsight, at_end in zip(planner_costs, hindsights, ends, strict=True):
         costs.hindsight += hindsight.cost()
         if at_end:
             costs.excess_at_ends += planned - hindsight.cost()
     return costs
+
+
+def replay_workload(name: str, seed: object) -> _Costs:
+    """The costs of workload `name`, generated from `seed`, as its deployment replays it."""
+    workload = WORKLOADS[name]
+    rng = random.Random(f"{seed}-{name}")
+    events = list(workload.generator(Text(rng), rng, 0.0, name, workload.count))
+    return _replay(events, workload.deployment)
 
 
 def _print(name: str, costs: _Costs) -> None:
@@ -251,15 +277,13 @@ def _workloads() -> None:
     overall = _Costs()
     mixed: list[Event] = []
     worst_rule, worst_nocache = 0.0, 0.0
-    for name, workload in WORKLOADS.items():
-        rng = random.Random(f"{SEED}-{name}")
-        text = Text(rng)
-        events = list(workload.generator(text, rng, 0.0, name, workload.count))
-        costs = _replay(events, workload.deployment)
+    for name in WORKLOADS:
+        costs = replay_workload(name, SEED)
         _print(name, costs)
         overall.add(costs)
         worst_rule = max(worst_rule, costs.planner / min(costs.rules.values()))
         worst_nocache = max(worst_nocache, costs.planner / costs.nocache)
+        workload = WORKLOADS[name]
         mix_rng = random.Random(f"{SEED}-mix-{name}")
         text = Text(mix_rng)
         mixed.extend(workload.generator(text, mix_rng, 0.0, f"mix{name}", workload.count))
@@ -278,4 +302,4 @@ if __name__ == "__main__":
     main()
 
 
-__all__ = ["Usage", "main"]
+__all__ = ["SEED", "Usage", "main", "replay_workload"]

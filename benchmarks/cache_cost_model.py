@@ -26,6 +26,9 @@ writes a prefix only as far as some later request can read it within the TTL (at
 breakpoints there refresh live entries but never bring back expired ones. Costs are in units
 of "input tokens at the plain price", so ratios between policies are price-independent.
 
+`skipping_balance` estimates, per class of requests, what not writing would have saved: how a
+rule deciding by class (say: kind of traffic, turn number, back from a pause) would fare.
+
 `simple_rule` marks a request as the rules everybody starts with do (end of the system prompt,
 and the last one or two user turns): the planner's baselines, priced by the same model.
 
@@ -37,7 +40,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -261,6 +264,25 @@ def _read_later(times: list[float], now: float, available_after: float, ttl: int
     return index < len(times) and times[index] - now <= ttl
 
 
+def skipping_balance(
+    classes: Sequence[Hashable], written: Sequence[int], followed: Sequence[bool]
+) -> dict[Hashable, float]:
+    """Per class of requests: what not writing at all would have saved (negative: cost).
+
+    `written`: tokens each request wrote; `followed`: whether a later request of its
+    conversation came within the TTL. Skipping a write saves its premium when nothing followed,
+    and forgoes the read discount when something did (the next request writes those tokens
+    instead of reading them): to first order, for requests that each write what is new.
+    """
+    premium = WRITE_MULTIPLIERS[300] - 1.0
+    forgone = WRITE_MULTIPLIERS[300] - READ_MULTIPLIER
+    balance: dict[Hashable, float] = {}
+    for key, tokens, read in zip(classes, written, followed, strict=True):
+        change = -forgone * tokens if read else premium * tokens
+        balance[key] = balance.get(key, 0.0) + change
+    return balance
+
+
 # -- the simple rules the planner is compared with ----------------------------------------
 
 _MARK = {"type": "ephemeral"}
@@ -308,4 +330,5 @@ __all__ = [
     "blocks_of",
     "hindsight_usage",
     "simple_rule",
+    "skipping_balance",
 ]

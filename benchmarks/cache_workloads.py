@@ -59,13 +59,16 @@ Built = tuple[list[BaseMessage], list[dict[str, Any]] | None]
 class Event:
     """One request: at `time`, built by `build` (which may depend on earlier replies).
 
-    `key` names its conversation (or document): a sticky deployment routes by it.
+    `key` names its conversation (or document): a sticky deployment routes by it. `kind`
+    names the kind of traffic it belongs to where a workload mixes several (chat, agent,
+    single): the planner never sees it, the benchmark's class rule does.
     """
 
     time: float
     order: float
     key: str = field(compare=False)
     build: Callable[[], Built] = field(compare=False)
+    kind: str = field(default="", compare=False)
 
 
 class _Conversation:
@@ -247,7 +250,7 @@ def _chat_session(
             c.history.append(HumanMessage(text(size, f"{key}q{t}")))
             return list(c.history), None
 
-        yield Event(moment, rng.random(), key, build)
+        yield Event(moment, rng.random(), key, build, "chat")
         moment += _gap(rng, away)
 
 
@@ -280,7 +283,7 @@ def _single(
         body = text(rng.randint(*size), f"{key}doc")
         return [*prefix, HumanMessage(f"{body}\n{text(rng.randint(5, 60), 'ask')}")], None
 
-    yield Event(moment, rng.random(), key, build)
+    yield Event(moment, rng.random(), key, build, "single")
 
 
 def _agent_session(
@@ -301,7 +304,7 @@ def _agent_session(
                 c.history += _tool_turn(text, rng, ids, (50, 3000))
             return list(c.history), c.tools
 
-        yield Event(moment, rng.random(), key, build)
+        yield Event(moment, rng.random(), key, build, "agent")
         moment += rng.uniform(2, 25)
 
 
@@ -452,6 +455,22 @@ def ends_of_conversations(events: Sequence[Event], ttl: float = 300.0) -> list[b
     return ends
 
 
+def turns_of_conversations(events: Sequence[Event], ttl: float = 300.0) -> list[tuple[int, bool]]:
+    """For each event (in time order): its turn number in its conversation, and whether it
+    comes more than `ttl` after the conversation's previous request (back from a pause)."""
+    turns: list[tuple[int, bool]] = []
+    last: dict[str, tuple[int, float]] = {}
+    for event in events:
+        previous = last.get(event.key)
+        if previous is None:
+            turns.append((0, False))
+            last[event.key] = (1, event.time)
+        else:
+            turns.append((previous[0], event.time - previous[1] > ttl))
+            last[event.key] = (previous[0] + 1, event.time)
+    return turns
+
+
 __all__ = [
     "WORKLOADS",
     "Built",
@@ -461,4 +480,5 @@ __all__ = [
     "Text",
     "Workload",
     "ends_of_conversations",
+    "turns_of_conversations",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.messages import HumanMessage
 
-from benchmarks.cache_workloads import Built, Event, ends_of_conversations
+from benchmarks.cache_workloads import Built, Event, ends_of_conversations, turns_of_conversations
 
 
 def request(time: float, key: str) -> Event:
@@ -29,3 +29,22 @@ def test_a_conversations_last_request_and_its_last_before_a_pause_are_its_ends()
 def test_single_requests_are_all_ends() -> None:
     events = [request(second, f"document {second}") for second in range(5)]
     assert ends_of_conversations(events) == [True] * 5
+
+
+def test_turns_count_per_conversation_and_note_a_return_from_a_pause() -> None:
+    events = [
+        request(0, "a"),
+        request(10, "b"),
+        request(60, "a"),
+        request(400, "a"),  # 340 s after its previous request: back from a pause
+        request(410, "b"),  # 400 s after its first
+        request(700, "a"),  # exactly the TTL after its previous: in time
+    ]
+    assert turns_of_conversations(events) == [
+        (0, False),
+        (0, False),
+        (1, False),
+        (2, True),
+        (1, True),
+        (3, False),
+    ]

@@ -11,6 +11,7 @@ from benchmarks.cache_cost_model import (
     blocks_of,
     hindsight_usage,
     simple_rule,
+    skipping_balance,
 )
 
 
@@ -132,3 +133,12 @@ def test_the_simple_rules_mark_the_system_prompt_and_the_last_one_or_two_user_tu
     assert params["system"] == "rules"  # the caller's params are left alone
     tools_only = blocks_of(simple_rule({"tools": [{"name": "t"}], "messages": []}, 1))
     assert [block.ttl for block in tools_only] == [300]
+
+
+def test_skipping_a_class_saves_the_premium_on_unfollowed_writes_and_forgoes_the_reads() -> None:
+    balance = skipping_balance(
+        ["rag", "rag", "chat", "chat"], [4000, 2000, 1000, 1000], [False, False, True, False]
+    )
+    # rag: nothing followed, so skipping saves the 0.25x premium on all 6,000 tokens;
+    # chat: one write was read (skipping it costs 1.15x), one was not (saves 0.25x).
+    assert balance == pytest.approx({"rag": 1500.0, "chat": -900.0})
