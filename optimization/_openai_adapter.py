@@ -12,7 +12,8 @@ function, when a release removes or changes one of them.
   API Response → ChatResult, as ChatOpenAI builds it on the Responses API;
 - `BaseChatOpenAI.root_async_client`: the `openai.AsyncOpenAI` / `AsyncAzureOpenAI` the model
   built from its own settings (key, base URL, organization, Azure endpoint and version);
-- the openai SDK's `BaseClient._should_retry`: which error statuses its retry rule sends again.
+- the openai SDK's `BaseClient._should_retry`: which error statuses its retry rule sends again,
+  and `BaseClient._parse_retry_after_header`: how it reads the wait a refusal asks for.
 """
 
 from __future__ import annotations
@@ -108,6 +109,15 @@ def openai_sdk_would_retry(exc: BaseException | None) -> bool:
     return False
 
 
+def openai_server_retry_after(exc: BaseException) -> float | None:
+    """The seconds the server asked to wait before trying again, as the openai SDK reads them
+    (`retry-after-ms`, else `retry-after` in seconds or as a date); None when it did not say."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    seconds = BaseClient._parse_retry_after_header(cast(Any, None), exc.response.headers)
+    return None if seconds is None else float(seconds)
+
+
 class _RetryRule:
     """What `BaseClient._should_retry` reads of its client: only how retry-after is parsed."""
 
@@ -119,6 +129,7 @@ __all__ = [
     "ai_message_from_response",
     "async_client",
     "openai_sdk_would_retry",
+    "openai_server_retry_after",
     "request_payload",
     "uses_responses_api",
 ]

@@ -29,6 +29,7 @@ from optimization._batch_io import (
     RetrieveBatch,
     Sleep,
 )
+from optimization._openai_adapter import openai_sdk_would_retry, openai_server_retry_after
 from optimization.batch_create import CreationRules
 from optimization.batch_state import SubmitIntent
 from optimization.batch_wire import Outcome
@@ -48,26 +49,12 @@ def _created_at(batch: Any) -> float:
     return float(batch.created_at or 0)
 
 
-# What a poll rides out (the SDK has retried it already): rate limits, 5xx, lost connections.
-_RIDDEN_OUT = (openai.RateLimitError, openai.InternalServerError, openai.APIConnectionError)
-
-
-def _retry_after_header(exc: Exception) -> float | None:
-    """The seconds a refusal's `retry-after` header asked for (None: not said, or not a number)."""
-    response = getattr(exc, "response", None)
-    header = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(header) if header else None
-    except ValueError:
-        return None
-
-
 OPENAI_RULES = CreationRules(
     api_error=openai.APIError,
     status_error=openai.APIStatusError,
     connection_error=openai.APIConnectionError,
-    should_retry=lambda exc: isinstance(exc, _RIDDEN_OUT),
-    retry_after=_retry_after_header,
+    should_retry=openai_sdk_would_retry,
+    retry_after=openai_server_retry_after,
     refused_statuses=frozenset({429}),
     matches=_carries_intent,
     created_at=_created_at,

@@ -5,7 +5,9 @@ When a langchain-openai release changes one, the failing test names it.
 
 from __future__ import annotations
 
+import email.utils
 import inspect
+import time
 
 import httpx
 import langchain_openai.chat_models.base as base
@@ -177,3 +179,29 @@ def test_the_openai_sdk_retry_rule_obeys_x_should_retry_and_retries_lost_connect
     assert adapter.openai_sdk_would_retry(openai.APIConnectionError(request=request))
     assert not adapter.openai_sdk_would_retry(ValueError("not from the provider"))
     assert not adapter.openai_sdk_would_retry(None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_the_openai_sdk_still_reads_the_servers_retry_after(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    assert adapter.openai_server_retry_after(openai_status_error(429, headers)) == seconds, (
+        "openai._base_client.BaseClient._parse_retry_after_header changed"
+    )
+
+
+def test_the_openai_sdk_still_reads_a_retry_after_date() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    seconds = adapter.openai_server_retry_after(openai_status_error(429, {"retry-after": when}))
+    assert seconds is not None, "openai._base_client.BaseClient._parse_retry_after_header: dates"
+    assert 25 <= seconds <= 31
+    request = httpx.Request("GET", "http://127.0.0.1:9/v1/batches/b")
+    assert adapter.openai_server_retry_after(openai.APIConnectionError(request=request)) is None

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from optimization.batch_state import FileBatchStateStore
+from optimization._batch_core import BatchStatus
+from optimization.batch_state import FileBatchStateStore, InMemoryBatchStateStore
 from optimization.batch_wire import BatchRequest
 from optimization.exceptions import BatchError
 from optimization.openai_batch_client import (
@@ -374,6 +376,65 @@ async def test_a_storm_of_429s_and_500s_is_ridden_out_without_a_second_batch(
     assert all(item.succeeded for item in results)
     assert len(openai_batch_ids(simulator)) == 1
     assert sdk.retry_waits  # the SDK did retry the calls it may retry
+
+
+class RetrievesAnswered(httpx.AsyncBaseTransport):
+    """The provider's HTTP transport, answering the next retrieves of a batch with `answers`
+    (status, headers) before letting them through."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str]]]) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.answers = answers
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        is_retrieve = request.method == "GET" and request.url.path.startswith("/v1/batches/")
+        if is_retrieve and self.answers:
+            status, headers = self.answers.pop(0)
+            error = {"error": {"message": f"HTTP {status}", "type": "server_error"}}
+            return httpx.Response(status, headers=headers, json=error)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def poll_through(
+    simulator: LiveSimulator, sdk_clients: Callable[..., NoWaitOpenAI], answers: RetrievesAnswered
+) -> BatchStatus:
+    """Submit a batch, then poll it with an SDK client (no retries of its own) behind `answers`."""
+    time = FakeTime(simulator.clock)
+    store = InMemoryBatchStateStore()
+    submitter = batch_client(sdk_clients(simulator.url), time, state_store=store)
+    [batch] = await submitter.submit(requests_for(3))
+    sdk = openai.AsyncOpenAI(
+        base_url=f"{simulator.url}/v1",
+        api_key="sk-test",
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=answers),
+    )
+    try:
+        return await batch_client(sdk, time, state_store=store).poll(batch.batch_id)
+    finally:
+        await sdk.close()
+
+
+async def test_polling_rides_out_what_the_sdk_would_send_again(
+    make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitOpenAI]
+) -> None:
+    # 408 and 409 are worth sending again by the SDK's rule, as are 429 and 5xx.
+    answers = RetrievesAnswered([(409, {}), (408, {}), (429, {}), (503, {})])
+    status = await poll_through(frozen(make_simulator), sdk_clients, answers)
+    assert status.ended
+    assert status.succeeded == 3
+    assert answers.answers == []
+
+
+async def test_polling_stops_at_an_error_the_server_says_not_to_send_again(
+    make_simulator: MakeSimulator, sdk_clients: Callable[..., NoWaitOpenAI]
+) -> None:
+    answers = RetrievesAnswered([(500, {"x-should-retry": "false"})])
+    with pytest.raises(openai.InternalServerError):
+        await poll_through(frozen(make_simulator), sdk_clients, answers)
 
 
 async def test_a_refused_second_batch_reports_the_first_as_submitted(
