@@ -6,6 +6,7 @@ is required. See README.md, "Production settings".
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from datetime import timedelta
@@ -25,14 +26,32 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, *, minimum: int = 0) -> int:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value!r}")
+    return number
+
+
+def _env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number) or number < minimum:
+        raise ImproperlyConfigured(
+            f"{name} must be a number of at least {minimum:g}, not {value!r}"
+        )
+    return number
 
 
 def _env_list(name: str, default: str) -> list[str]:
@@ -106,7 +125,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_max_age=_env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -182,13 +201,13 @@ ARANGO_PASSWORD = os.environ.get("ARANGO_PASSWORD", "")
 PIPESHUB_SECRET_KEY = os.environ.get("SECRET_KEY", "")
 PIPESHUB_KV_STORE_TYPE = os.environ.get("KV_STORE_TYPE", "redis").strip().lower()
 PIPESHUB_REDIS_HOST = os.environ.get("REDIS_HOST") or "localhost"
-PIPESHUB_REDIS_PORT = int(os.environ.get("REDIS_PORT") or "6379")
+PIPESHUB_REDIS_PORT = _env_int("REDIS_PORT", 6379, minimum=1)
 PIPESHUB_REDIS_USERNAME = os.environ.get("REDIS_USERNAME", "")
 PIPESHUB_REDIS_PASSWORD = os.environ.get("REDIS_PASSWORD", "")
-PIPESHUB_REDIS_DB = int(os.environ.get("REDIS_DB") or "0")
+PIPESHUB_REDIS_DB = _env_int("REDIS_DB", 0)
 PIPESHUB_REDIS_TLS = _env_bool("REDIS_TLS", False)
 PIPESHUB_REDIS_KV_PREFIX = os.environ.get("REDIS_KV_PREFIX") or "pipeshub:kv:"
-PIPESHUB_REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT") or "10000") / 1000  # ms, as PipesHub
+PIPESHUB_REDIS_TIMEOUT = _env_float("REDIS_TIMEOUT", 10000, minimum=1) / 1000  # ms, as PipesHub
 # PipesHub's Python reads ETCD_URL; its Node.js reads ETCD_HOST and ETCD_PORT.
 PIPESHUB_ETCD_URL = os.environ.get("ETCD_URL") or (
     f"{os.environ.get('ETCD_HOST') or 'http://localhost'}:{os.environ.get('ETCD_PORT') or '2379'}"
@@ -197,7 +216,7 @@ if "://" not in PIPESHUB_ETCD_URL:
     PIPESHUB_ETCD_URL = f"http://{PIPESHUB_ETCD_URL}"
 PIPESHUB_ETCD_USERNAME = os.environ.get("ETCD_USERNAME", "")
 PIPESHUB_ETCD_PASSWORD = os.environ.get("ETCD_PASSWORD", "")
-PIPESHUB_ETCD_TIMEOUT = float(os.environ.get("ETCD_TIMEOUT") or "5000") / 1000  # ms, as PipesHub
+PIPESHUB_ETCD_TIMEOUT = _env_float("ETCD_TIMEOUT", 5000, minimum=1) / 1000  # ms, as PipesHub
 # The Anthropic-compatible endpoint the admin's batch jobs talk to (the local simulator by default).
 ANTHROPIC_BASE_URL = os.environ.get("ANTHROPIC_BASE_URL", "http://127.0.0.1:8089")
 ANTHROPIC_API_KEY = os.environ.get("ANTHROPIC_API_KEY", "sk-ant-simulator")
@@ -231,15 +250,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(CELERY_DIR / "beat-schedule")
 # How often beat sweeps open batch jobs (each job still waits for its own poll backoff).
-LLMOPT_BATCH_SWEEP_SECONDS = float(os.environ.get("LLMOPT_BATCH_SWEEP_SECONDS", "5"))
-LLMOPT_BATCH_POLL_INITIAL = float(os.environ.get("LLMOPT_BATCH_POLL_INITIAL", "1"))
-LLMOPT_BATCH_POLL_MAX = float(os.environ.get("LLMOPT_BATCH_POLL_MAX", "60"))
+LLMOPT_BATCH_SWEEP_SECONDS = _env_float("LLMOPT_BATCH_SWEEP_SECONDS", 5, minimum=0.1)
+LLMOPT_BATCH_POLL_INITIAL = _env_float("LLMOPT_BATCH_POLL_INITIAL", 1, minimum=0.1)
+LLMOPT_BATCH_POLL_MAX = _env_float("LLMOPT_BATCH_POLL_MAX", 60, minimum=0.1)
 # A worker's claim on a job; a killed worker's claim lapses after this many seconds.
-LLMOPT_BATCH_LEASE_SECONDS = float(os.environ.get("LLMOPT_BATCH_LEASE_SECONDS", "120"))
+LLMOPT_BATCH_LEASE_SECONDS = _env_float("LLMOPT_BATCH_LEASE_SECONDS", 120, minimum=1)
 # Results stored per transaction while a batch's results stream in (5,000: a few MB, and about
-# a quarter faster than 1,000 per chunk); retries of the provider's SDK.
-LLMOPT_BATCH_INGEST_CHUNK = int(os.environ.get("LLMOPT_BATCH_INGEST_CHUNK", "5000"))
-LLMOPT_ANTHROPIC_MAX_RETRIES = int(os.environ.get("LLMOPT_ANTHROPIC_MAX_RETRIES", "4"))
+# a quarter faster than 1,000 per chunk).
+LLMOPT_BATCH_INGEST_CHUNK = _env_int("LLMOPT_BATCH_INGEST_CHUNK", 5000, minimum=1)
+# How often every provider's SDK retries one call of the worker's. LLMOPT_ANTHROPIC_MAX_RETRIES,
+# its name from when Anthropic was the only provider, is still read when the new one is unset.
+LLMOPT_PROVIDER_MAX_RETRIES = _env_int(
+    "LLMOPT_PROVIDER_MAX_RETRIES", _env_int("LLMOPT_ANTHROPIC_MAX_RETRIES", 4)
+)
 CELERY_BEAT_SCHEDULE = {
     "batches-sweep-open-jobs": {
         "task": "llmopt_admin.batches.tasks.sweep_open_jobs",

@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("web", "worker", "beat")
 ENV_READ = re.compile(
-    r"""(?:os\.environ\.get|os\.getenv|os\.environ\[|_env_bool|_env_list)\(?\s*["']([A-Z][A-Z0-9_]+)["']"""
+    r"""(?:os\.environ\.get|os\.getenv|os\.environ\[|_env_bool|_env_int|_env_float|_env_list)\(?\s*["']([A-Z][A-Z0-9_]+)["']"""
 )
 
 

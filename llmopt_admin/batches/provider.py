@@ -62,7 +62,7 @@ class Provider:
             self.sdk = anthropic.Anthropic(
                 base_url=settings.ANTHROPIC_BASE_URL,
                 api_key=settings.ANTHROPIC_API_KEY,
-                max_retries=settings.LLMOPT_ANTHROPIC_MAX_RETRIES,
+                max_retries=settings.LLMOPT_PROVIDER_MAX_RETRIES,
             )
             self.batches = SyncAnthropicBatchClient(self.sdk, **options)
             self.not_found = anthropic.NotFoundError
@@ -140,7 +140,7 @@ def provider_for(job: BatchJob, positions: dict[str, int] | None = None) -> Iter
 
 def _openai_sdk(provider: str) -> openai.OpenAI:
     """The sync SDK client of an OpenAI-family job, from the settings."""
-    retries = settings.LLMOPT_ANTHROPIC_MAX_RETRIES  # one retry budget for every provider
+    retries = settings.LLMOPT_PROVIDER_MAX_RETRIES  # one retry budget for every provider
     if provider == JobProvider.AZURE_OPENAI:
         # No deployment here: each request's `model` names its deployment, and /files and
         # /batches stay at the resource's root.
@@ -160,7 +160,7 @@ def _openai_sdk(provider: str) -> openai.OpenAI:
 def _gemini_sdk() -> genai.Client:
     """The google-genai client of a Gemini job, from the settings (the SDK's own retries, as
     many as the other providers'; a batch create still goes once)."""
-    retries = settings.LLMOPT_ANTHROPIC_MAX_RETRIES  # one retry budget for every provider
+    retries = settings.LLMOPT_PROVIDER_MAX_RETRIES  # one retry budget for every provider
     options = types.HttpOptions(
         base_url=settings.GEMINI_BASE_URL,
         retry_options=types.HttpRetryOptions(attempts=retries + 1),

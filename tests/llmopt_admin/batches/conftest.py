@@ -85,7 +85,7 @@ def simulator(simulator_factory: Callable[..., Simulator]) -> Simulator:
 def fast_polls(settings: Any) -> None:
     settings.LLMOPT_BATCH_POLL_INITIAL = 0.01
     settings.LLMOPT_BATCH_POLL_MAX = 0.01
-    settings.LLMOPT_ANTHROPIC_MAX_RETRIES = 6
+    settings.LLMOPT_PROVIDER_MAX_RETRIES = 6
 
 
 # --- a real Celery worker -------------------------------------------------------------

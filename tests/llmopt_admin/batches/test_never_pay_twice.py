@@ -165,7 +165,7 @@ def test_a_killed_standard_job_resumes_with_the_requests_it_had_not_stored(
 def test_standard_jobs_keep_rate_limited_requests_pending_and_back_off(
     simulator_factory: Any, settings: Any
 ) -> None:
-    settings.LLMOPT_ANTHROPIC_MAX_RETRIES = 0
+    settings.LLMOPT_PROVIDER_MAX_RETRIES = 0
     simulator_factory(faults=Faults(rate_limit=1.0))
     job = services.batch_job_create(
         requests=make_requests(4), submitted_by="t", mode=JobMode.STANDARD

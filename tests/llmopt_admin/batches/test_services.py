@@ -257,7 +257,7 @@ def test_a_provider_that_refuses_the_batch_fails_the_job_with_its_reason(
 
 def test_an_unreachable_provider_leaves_the_job_queued_for_a_retry(settings: Any) -> None:
     settings.ANTHROPIC_BASE_URL = "http://127.0.0.1:9"  # nothing listens there
-    settings.LLMOPT_ANTHROPIC_MAX_RETRIES = 0
+    settings.LLMOPT_PROVIDER_MAX_RETRIES = 0
     job = services.batch_job_create(requests=make_requests(1), submitted_by="t")
     with pytest.raises(leases.TransientProviderError):
         submission.batch_job_submit(job_id=job.pk)
