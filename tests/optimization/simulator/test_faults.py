@@ -141,8 +141,15 @@ def create_batch(client: anthropic.Anthropic, faults: str, count: int = 20) -> A
     )
 
 
+def results(client: anthropic.Anthropic, batch_id: str) -> list[Any]:
+    """A batch's results, read to the end: a results stream left half-read is closed when it is
+    garbage-collected, which can happen inside the next request's connection-pool lock and
+    deadlock it (httpcore's lock is not reentrant)."""
+    return list(client.messages.batches.results(batch_id))
+
+
 def kinds(client: anthropic.Anthropic, batch_id: str) -> list[str]:
-    return [result.result.type for result in client.messages.batches.results(batch_id)]
+    return [result.result.type for result in results(client, batch_id)]
 
 
 def test_batch_errored_makes_a_share_of_requests_fail_with_api_error(
@@ -152,7 +159,7 @@ def test_batch_errored_makes_a_share_of_requests_fail_with_api_error(
     some = create_batch(client, "batch_errored=0.5")
     clock.advance(60)
     assert kinds(client, everything.id) == ["errored"] * 4
-    errored = next(iter(client.messages.batches.results(everything.id))).result
+    errored = results(client, everything.id)[0].result
     assert errored.error.error.type == "api_error"  # type: ignore[union-attr]
     some_kinds = kinds(client, some.id)
     assert 0 < some_kinds.count("errored") < 20
