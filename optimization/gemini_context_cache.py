@@ -150,6 +150,57 @@ def create_context_cache_sync(
     return genai_client(chat).caches.create(model=chat.model, config=config)
 
 
+# Entries looked through for one another process created (the API lists 100 per call).
+MAX_LISTED_ENTRIES = 1000
+_PAGE = types.ListCachedContentsConfig(page_size=100)
+
+
+def _model_id(name: str | None) -> str:
+    return (name or "").removeprefix("models/")
+
+
+def _is_live_match(
+    entry: types.CachedContent, display_name: str, model: str, live_after: float
+) -> bool:
+    expiry = entry.expire_time
+    return (
+        entry.display_name == display_name
+        and _model_id(entry.model) == _model_id(model)
+        and expiry is not None
+        and expiry.timestamp() > live_after
+    )
+
+
+async def find_context_cache(
+    model: BaseChatModel, display_name: str, *, live_after: float
+) -> types.CachedContent | None:
+    """A live entry named `display_name` for `model`'s model (and key) that expires after
+    `live_after` (Unix seconds): one another process created for the same prefix."""
+    chat = gemini_chat_model(model)
+    pager = await genai_client(chat).aio.caches.list(config=_PAGE)
+    listed = 0
+    async for entry in pager:
+        if _is_live_match(entry, display_name, chat.model, live_after):
+            return entry
+        listed += 1
+        if listed >= MAX_LISTED_ENTRIES:
+            break
+    return None
+
+
+def find_context_cache_sync(
+    model: BaseChatModel, display_name: str, *, live_after: float
+) -> types.CachedContent | None:
+    """Sync twin of `find_context_cache`."""
+    chat = gemini_chat_model(model)
+    for listed, entry in enumerate(genai_client(chat).caches.list(config=_PAGE)):
+        if _is_live_match(entry, display_name, chat.model, live_after):
+            return entry
+        if listed + 1 >= MAX_LISTED_ENTRIES:
+            break
+    return None
+
+
 def refresh_context_cache_sync(
     model: BaseChatModel, name: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS
 ) -> types.CachedContent:
@@ -182,6 +233,8 @@ __all__ = [
     "create_context_cache_sync",
     "delete_context_cache",
     "explicit_cache_case",
+    "find_context_cache",
+    "find_context_cache_sync",
     "refresh_context_cache",
     "refresh_context_cache_sync",
 ]

@@ -4,11 +4,14 @@ Per static prefix (leading system messages, tools, tool choice and config) this 
 the calls of the last hour and how much of the prefix implicit caching already served
 (`context_cache_memory`). Once `explicit_cache_case` says an entry pays, one `cachedContents`
 entry is created with the model's `cacheTTL` (never below `MIN_TTL_SECONDS`), refreshed while it
-keeps paying and left to expire when it does not. Calls on that prefix then name the entry and
-carry only what follows the prefix: the API refuses a system instruction, tools or tool config
-next to a cached content (ai.google.dev "Context caching", checked 2026-11-30), and
-langchain-google-genai 4.x would send them (`_build_request_config`). Each entry created or
-refreshed records one storage usage event (the token-hours bought).
+keeps paying and left to expire when it does not. An entry is named after its prefix's key: a
+process about to create one first lists the entries (at most
+`gemini_context_cache.MAX_LISTED_ENTRIES`) and uses a live one another worker made for the same
+prefix, model and key. Calls on that prefix then name the entry and carry only what follows the
+prefix: the API refuses a system instruction, tools or tool config next to a cached content
+(ai.google.dev "Context caching", checked 2026-11-30), and langchain-google-genai 4.x would send
+them (`_build_request_config`). Each entry created or refreshed records one storage usage event
+(the token-hours bought), in the process that bought them.
 
 A refused creation or refresh never fails the call: it goes out plain. A call the provider
 refuses because of its entry (expired, deleted, 400/403/404) reports `refused`, the entry is
@@ -39,6 +42,8 @@ from optimization.gemini_context_cache import (
     create_context_cache,
     create_context_cache_sync,
     explicit_cache_case,
+    find_context_cache,
+    find_context_cache_sync,
     refresh_context_cache,
     refresh_context_cache_sync,
 )
@@ -187,6 +192,23 @@ class ExplicitCaching:
             traffic.entry = ContextCacheEntry(entry.name, tokens, now + self.ttl)
         self._record_storage(tokens * self.ttl)
 
+    def lookup(self) -> dict[str, Any]:
+        """The arguments of `find_context_cache` for an entry another process made for this
+        call's prefix (live for longer than the margin)."""
+        live_after = context_cache_memory.clock() + EXPIRY_MARGIN_SECONDS
+        return {"display_name": self._prefix().key, "live_after": live_after}
+
+    def adopted(self, entry: types.CachedContent) -> None:
+        """Use the live entry another process created for this prefix (its storage was
+        recorded there)."""
+        traffic = self._traffic()
+        expiry = entry.expire_time.timestamp() if entry.expire_time else 0.0
+        with self.memory.lock:
+            usage = entry.usage_metadata
+            tokens = (usage.total_token_count if usage else None) or traffic.prefix_tokens or 0
+            traffic.prefix_tokens = tokens
+            traffic.entry = ContextCacheEntry(entry.name or "", tokens, expiry)
+
     def refreshed(self, error: Exception | None) -> None:
         """Move the entry's expiry (or forget it when the refresh was refused: `error`)."""
         traffic = self._traffic()
@@ -220,7 +242,12 @@ class ExplicitCaching:
     def creation(self) -> dict[str, Any]:
         """The arguments of `create_context_cache` for this call's prefix."""
         split = self._prefix()
-        return {"prefix": split.prefix, "ttl_seconds": self.ttl, "call_kwargs": split.prefix_kwargs}
+        return {
+            "prefix": split.prefix,
+            "ttl_seconds": self.ttl,
+            "call_kwargs": split.prefix_kwargs,
+            "display_name": split.key,  # what other processes find it by
+        }
 
     def entry_name(self) -> str:
         """The name of the entry this call refreshes."""
@@ -311,11 +338,19 @@ def explicit_cache_request(
     try:
         if action == "create":
             try:
-                entry = create_context_cache_sync(model, **caching.creation())
-            except Exception as exc:
-                caching.created(None, exc)
+                found = find_context_cache_sync(model, **caching.lookup())
+            except Exception as exc:  # never fails the call: a new entry is made instead
+                logger.info("explicit cache entries not listed: %s", exc)
+                found = None
+            if found is not None:
+                caching.adopted(found)
             else:
-                caching.created(entry, None)
+                try:
+                    entry = create_context_cache_sync(model, **caching.creation())
+                except Exception as exc:
+                    caching.created(None, exc)
+                else:
+                    caching.created(entry, None)
         elif action == "refresh":
             try:
                 refresh_context_cache_sync(model, caching.entry_name(), ttl_seconds=caching.ttl)
@@ -337,11 +372,19 @@ async def aexplicit_cache_request(
     try:
         if action == "create":
             try:
-                entry = await create_context_cache(model, **caching.creation())
-            except Exception as exc:
-                caching.created(None, exc)
+                found = await find_context_cache(model, **caching.lookup())
+            except Exception as exc:  # never fails the call: a new entry is made instead
+                logger.info("explicit cache entries not listed: %s", exc)
+                found = None
+            if found is not None:
+                caching.adopted(found)
             else:
-                caching.created(entry, None)
+                try:
+                    entry = await create_context_cache(model, **caching.creation())
+                except Exception as exc:
+                    caching.created(None, exc)
+                else:
+                    caching.created(entry, None)
         elif action == "refresh":
             try:
                 await refresh_context_cache(model, caching.entry_name(), ttl_seconds=caching.ttl)

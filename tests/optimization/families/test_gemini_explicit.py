@@ -222,3 +222,48 @@ async def test_concurrent_calls_create_one_entry_between_them(simulator: LiveSim
     [entry] = entries(simulator)
     assert len(storage_events(recorder)) == 1
     assert cache_read(await model.ainvoke(conversation("After?"))) == entry.tokens
+
+
+async def test_another_process_reads_the_entry_one_process_made_instead_of_its_own(
+    simulator: LiveSimulator,
+) -> None:
+    first_recorder = InMemoryUsageRecorder()
+    await spaced_calls(optimized(chat(simulator.url), first_recorder, **EXPLICIT), simulator, 6)
+    [entry] = entries(simulator)
+    context_cache_memory.forget_all()  # another worker: the same key, a memory of its own
+    recorder = InMemoryUsageRecorder()
+    replies = await spaced_calls(optimized(chat(simulator.url), recorder, **EXPLICIT), simulator, 6)
+    assert [e.name for e in entries(simulator)] == [entry.name]  # no second entry is made
+    assert cache_read(replies[-1]) == entry.tokens  # read from the entry (the calls are apart)
+    # It may extend the entry's life, but never buys an hour of a new one.
+    assert all(event.cache_storage_token_hours < entry.tokens for event in storage_events(recorder))
+
+
+def sync_calls(simulator: LiveSimulator, recorder: InMemoryUsageRecorder, count: int) -> None:
+    model = optimized(chat(simulator.url), recorder, **EXPLICIT)
+    for i in range(count):
+        model.invoke(conversation(f"Question {i}?"))
+        simulator.clock.advance(APART)
+
+
+def test_a_sync_caller_adopts_another_processs_entry_too(simulator: LiveSimulator) -> None:
+    sync_calls(simulator, InMemoryUsageRecorder(), 6)
+    [entry] = entries(simulator)
+    context_cache_memory.forget_all()
+    recorder = InMemoryUsageRecorder()
+    sync_calls(simulator, recorder, 6)
+    assert [e.name for e in entries(simulator)] == [entry.name]
+    assert all(event.cache_storage_token_hours < entry.tokens for event in storage_events(recorder))
+
+
+async def test_an_entry_near_its_expiry_is_not_adopted(simulator: LiveSimulator) -> None:
+    recorder = InMemoryUsageRecorder()
+    await spaced_calls(optimized(chat(simulator.url), recorder, **EXPLICIT), simulator, 6)
+    [entry] = entries(simulator)
+    simulator.clock.advance(entry.expires_at - simulator.clock.now() - 5)  # 5 s left
+    context_cache_memory.forget_all()
+    recorder = InMemoryUsageRecorder()
+    await spaced_calls(optimized(chat(simulator.url), recorder, **EXPLICIT), simulator, 6)
+    [own] = entries(simulator)
+    assert own.name != entry.name  # the old one was about to go: this worker made its own
+    assert storage_events(recorder)[0].cache_storage_token_hours == own.tokens
