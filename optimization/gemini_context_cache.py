@@ -201,6 +201,16 @@ def find_context_cache_sync(
     return None
 
 
+async def get_context_cache(model: BaseChatModel, name: str) -> types.CachedContent:
+    """Entry `name` as the provider holds it now (its expiry, moved by any worker)."""
+    return await genai_client(gemini_chat_model(model)).aio.caches.get(name=name)
+
+
+def get_context_cache_sync(model: BaseChatModel, name: str) -> types.CachedContent:
+    """Sync twin of `get_context_cache`."""
+    return genai_client(gemini_chat_model(model)).caches.get(name=name)
+
+
 def refresh_context_cache_sync(
     model: BaseChatModel, name: str, *, ttl_seconds: int = DEFAULT_TTL_SECONDS
 ) -> types.CachedContent:
@@ -235,6 +245,8 @@ __all__ = [
     "explicit_cache_case",
     "find_context_cache",
     "find_context_cache_sync",
+    "get_context_cache",
+    "get_context_cache_sync",
     "refresh_context_cache",
     "refresh_context_cache_sync",
 ]

@@ -7,7 +7,8 @@ entry is created with the model's `cacheTTL` (never below `MIN_TTL_SECONDS`), re
 keeps paying and left to expire when it does not. An entry is named after its prefix's key: a
 process about to create one first lists the entries (at most
 `gemini_context_cache.MAX_LISTED_ENTRIES`) and uses a live one another worker made for the same
-prefix, model and key. Calls on that prefix then name the entry and carry only what follows the
+prefix, model and key; about to refresh one, it first reads its expiry, which another worker
+may have moved already. Calls on that prefix then name the entry and carry only what follows the
 prefix: the API refuses a system instruction, tools or tool config next to a cached content
 (ai.google.dev "Context caching", checked 2026-11-30), and langchain-google-genai 4.x would send
 them (`_build_request_config`). Each entry created or refreshed records one storage usage event
@@ -44,6 +45,8 @@ from optimization.gemini_context_cache import (
     explicit_cache_case,
     find_context_cache,
     find_context_cache_sync,
+    get_context_cache,
+    get_context_cache_sync,
     refresh_context_cache,
     refresh_context_cache_sync,
 )
@@ -209,6 +212,19 @@ class ExplicitCaching:
             traffic.prefix_tokens = tokens
             traffic.entry = ContextCacheEntry(entry.name or "", tokens, expiry)
 
+    def needs_refresh(self, current: types.CachedContent) -> bool:
+        """Take the entry's expiry as the provider holds it (another worker sharing it may
+        have moved it); whether it still needs moving."""
+        traffic = self._traffic()
+        now = context_cache_memory.clock()
+        with self.memory.lock:
+            entry = traffic.entry
+            if entry is None:
+                return False
+            if current.expire_time is not None:
+                entry.expires_at = current.expire_time.timestamp()
+            return entry.expires_at - now < self.ttl / 2
+
     def refreshed(self, error: Exception | None) -> None:
         """Move the entry's expiry (or forget it when the refresh was refused: `error`)."""
         traffic = self._traffic()
@@ -353,11 +369,12 @@ def explicit_cache_request(
                     caching.created(entry, None)
         elif action == "refresh":
             try:
-                refresh_context_cache_sync(model, caching.entry_name(), ttl_seconds=caching.ttl)
+                if caching.needs_refresh(get_context_cache_sync(model, caching.entry_name())):
+                    name = caching.entry_name()
+                    refresh_context_cache_sync(model, name, ttl_seconds=caching.ttl)
+                    caching.refreshed(None)
             except Exception as exc:
                 caching.refreshed(exc)
-            else:
-                caching.refreshed(None)
     finally:
         caching.release()
     return caching.request()
@@ -387,11 +404,12 @@ async def aexplicit_cache_request(
                     caching.created(entry, None)
         elif action == "refresh":
             try:
-                await refresh_context_cache(model, caching.entry_name(), ttl_seconds=caching.ttl)
+                if caching.needs_refresh(await get_context_cache(model, caching.entry_name())):
+                    name = caching.entry_name()
+                    await refresh_context_cache(model, name, ttl_seconds=caching.ttl)
+                    caching.refreshed(None)
             except Exception as exc:
                 caching.refreshed(exc)
-            else:
-                caching.refreshed(None)
     finally:
         caching.release()  # a cancelled creation must not leave the prefix busy for ever
     return caching.request()

@@ -8,6 +8,7 @@ simulator's implicit cache (five minutes): only an explicit entry can serve them
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -267,3 +268,22 @@ async def test_an_entry_near_its_expiry_is_not_adopted(simulator: LiveSimulator)
     [own] = entries(simulator)
     assert own.name != entry.name  # the old one was about to go: this worker made its own
     assert storage_events(recorder)[0].cache_storage_token_hours == own.tokens
+
+
+async def test_two_workers_sharing_an_entry_record_its_storage_once(
+    simulator: LiveSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memories: dict[int, OrderedDict[Any, Any]] = {0: OrderedDict(), 1: OrderedDict()}
+    recorder = InMemoryUsageRecorder()
+    models = [optimized(chat(simulator.url), recorder, **EXPLICIT) for _ in range(2)]
+    for turn in range(24):  # the workers take the calls in turn, for about three hours
+        worker = turn % 2
+        # each worker process has its own memory of the prefix and its entry
+        monkeypatch.setattr(context_cache_memory, "_memories", memories[worker])
+        await models[worker].ainvoke(conversation(f"Question {turn}?"))
+        simulator.clock.advance(APART)
+    [entry] = entries(simulator)  # one entry between them, kept alive
+    bought = sum(event.cache_storage_token_hours for event in storage_events(recorder))
+    alive_hours = Decimal(str(entry.expires_at - entry.created_at)) / 3600
+    # Neither worker pays for time the other one bought already.
+    assert bought == pytest.approx(entry.tokens * alive_hours)
