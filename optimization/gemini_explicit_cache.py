@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
@@ -344,37 +344,70 @@ def _is_refusal(exc: BaseException) -> bool:
     return False
 
 
+# The provider calls an entry flow asks for, by name: (sync, async) functions taking the model
+# first and the flow's arguments.
+_CALLS: dict[str, tuple[Callable[..., Any], Callable[..., Awaitable[Any]]]] = {
+    "find": (find_context_cache_sync, find_context_cache),
+    "create": (create_context_cache_sync, create_context_cache),
+    "get": (get_context_cache_sync, get_context_cache),
+    "refresh": (refresh_context_cache_sync, refresh_context_cache),
+}
+Call = tuple[str, dict[str, Any]]
+EntryFlow = Generator[Call, Any, None]
+
+
+def _entry_flow(caching: ExplicitCaching, action: Action) -> EntryFlow:
+    """What `action` does with the provider's entries, as calls for a runner to make (a
+    call's result is sent back, its error thrown in): written once for sync and async calls."""
+    if action == "create":
+        try:
+            found = yield "find", caching.lookup()
+        except Exception as exc:  # never fails the call: a new entry is made instead
+            logger.info("explicit cache entries not listed: %s", exc)
+            found = None
+        if found is not None:
+            caching.adopted(found)
+            return
+        try:
+            entry = yield "create", caching.creation()
+        except Exception as exc:
+            caching.created(None, exc)
+        else:
+            caching.created(entry, None)
+    elif action == "refresh":
+        try:
+            current = yield "get", {"name": caching.entry_name()}
+            if caching.needs_refresh(current):
+                yield "refresh", {"name": caching.entry_name(), "ttl_seconds": caching.ttl}
+                caching.refreshed(None)
+        except Exception as exc:
+            caching.refreshed(exc)
+
+
+def _advance(flow: EntryFlow, result: Any, error: Exception | None) -> Call | None:
+    """The flow's next call, given the last call's result or error (None: the flow is done)."""
+    try:
+        return flow.throw(error) if error is not None else flow.send(result)
+    except StopIteration:
+        return None
+
+
 def explicit_cache_request(
     model: BaseChatModel, messages: Sequence[BaseMessage], kwargs: Mapping[str, Any]
 ) -> CacheRequest:
     """The call rewritten to use an explicit entry where one pays (created or refreshed here,
     with a blocking call)."""
     caching = ExplicitCaching(model, messages, kwargs)
-    action = caching.decide()
+    flow = _entry_flow(caching, caching.decide())
+    result: Any = None
+    error: Exception | None = None
     try:
-        if action == "create":
+        while (call := _advance(flow, result, error)) is not None:
+            name, arguments = call
             try:
-                found = find_context_cache_sync(model, **caching.lookup())
-            except Exception as exc:  # never fails the call: a new entry is made instead
-                logger.info("explicit cache entries not listed: %s", exc)
-                found = None
-            if found is not None:
-                caching.adopted(found)
-            else:
-                try:
-                    entry = create_context_cache_sync(model, **caching.creation())
-                except Exception as exc:
-                    caching.created(None, exc)
-                else:
-                    caching.created(entry, None)
-        elif action == "refresh":
-            try:
-                if caching.needs_refresh(get_context_cache_sync(model, caching.entry_name())):
-                    name = caching.entry_name()
-                    refresh_context_cache_sync(model, name, ttl_seconds=caching.ttl)
-                    caching.refreshed(None)
+                result, error = _CALLS[name][0](model, **arguments), None
             except Exception as exc:
-                caching.refreshed(exc)
+                result, error = None, exc
     finally:
         caching.release()
     return caching.request()
@@ -385,31 +418,16 @@ async def aexplicit_cache_request(
 ) -> CacheRequest:
     """Async twin of `explicit_cache_request` (the entry is created inline, awaited)."""
     caching = ExplicitCaching(model, messages, kwargs)
-    action = caching.decide()
+    flow = _entry_flow(caching, caching.decide())
+    result: Any = None
+    error: Exception | None = None
     try:
-        if action == "create":
+        while (call := _advance(flow, result, error)) is not None:
+            name, arguments = call
             try:
-                found = await find_context_cache(model, **caching.lookup())
-            except Exception as exc:  # never fails the call: a new entry is made instead
-                logger.info("explicit cache entries not listed: %s", exc)
-                found = None
-            if found is not None:
-                caching.adopted(found)
-            else:
-                try:
-                    entry = await create_context_cache(model, **caching.creation())
-                except Exception as exc:
-                    caching.created(None, exc)
-                else:
-                    caching.created(entry, None)
-        elif action == "refresh":
-            try:
-                if caching.needs_refresh(await get_context_cache(model, caching.entry_name())):
-                    name = caching.entry_name()
-                    await refresh_context_cache(model, name, ttl_seconds=caching.ttl)
-                    caching.refreshed(None)
+                result, error = await _CALLS[name][1](model, **arguments), None
             except Exception as exc:
-                caching.refreshed(exc)
+                result, error = None, exc
     finally:
         caching.release()  # a cancelled creation must not leave the prefix busy for ever
     return caching.request()
