@@ -189,10 +189,7 @@ class ExplicitCaching:
                 traffic.blocked_until = now + (wait or RETRY_AFTER_REFUSAL_SECONDS)
                 logger.warning("explicit cache entry not created, calling plain: %s", error)
                 return
-            usage = entry.usage_metadata
-            tokens = (usage.total_token_count if usage else None) or traffic.prefix_tokens or 0
-            traffic.prefix_tokens = tokens
-            traffic.entry = ContextCacheEntry(entry.name, tokens, now + self.ttl)
+            tokens = _keep(traffic, entry, now + self.ttl)
         self._record_storage(tokens * self.ttl)
 
     def lookup(self) -> dict[str, Any]:
@@ -207,10 +204,7 @@ class ExplicitCaching:
         traffic = self._traffic()
         expiry = entry.expire_time.timestamp() if entry.expire_time else 0.0
         with self.memory.lock:
-            usage = entry.usage_metadata
-            tokens = (usage.total_token_count if usage else None) or traffic.prefix_tokens or 0
-            traffic.prefix_tokens = tokens
-            traffic.entry = ContextCacheEntry(entry.name or "", tokens, expiry)
+            _keep(traffic, entry, expiry)
 
     def needs_refresh(self, current: types.CachedContent) -> bool:
         """Take the entry's expiry as the provider holds it (another worker sharing it may
@@ -323,6 +317,16 @@ class ExplicitCaching:
             if traffic.entry is entry:
                 traffic.entry = None
         return True
+
+
+def _keep(traffic: PrefixTraffic, entry: types.CachedContent, expires_at: float) -> int:
+    """Hold `entry` as the prefix's live entry until `expires_at`; its tokens (as the provider
+    counted them, else the prefix's estimate). Called under the memory's lock."""
+    usage = entry.usage_metadata
+    tokens = (usage.total_token_count if usage else None) or traffic.prefix_tokens or 0
+    traffic.prefix_tokens = tokens
+    traffic.entry = ContextCacheEntry(entry.name or "", tokens, expires_at)
+    return tokens
 
 
 def _token_hours(token_seconds: float) -> Decimal:
